@@ -1,0 +1,460 @@
+//! `fer batch`: every face of every image under the given paths, in parallel, as
+//! CSV or JSONL rows. Output written to a file goes first to `<out>.partial`, one
+//! whole file's rows at a time, and is renamed to `<out>` only when the batch is
+//! complete: a crash or Ctrl-C never leaves a corrupt output, and `--resume` picks
+//! up the partial file, keeping the files whose rows are all there.
+
+use crate::dataset::is_image_path;
+use crate::error::{FerError, Result};
+use crate::model::bundle::tmp_path;
+use crate::model::Model;
+use crate::pipeline::{ImageReading, StageTimes};
+use crate::plot::{annotate, FaceMark};
+use crate::stages::decode::decode_file;
+use crate::stages::landmarks::POINT_NAMES;
+use crate::train::PipelinePool;
+use rayon::prelude::*;
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, HashSet};
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    Csv,
+    Jsonl,
+}
+
+/// A validated batch job.
+#[derive(Debug, Clone)]
+pub struct BatchConfig {
+    /// Files and folders (folders are walked recursively for image files).
+    pub inputs: Vec<PathBuf>,
+    /// Row format.
+    pub format: OutputFormat,
+    /// Output file; stdout when `None`.
+    pub out: Option<PathBuf>,
+    /// Keep the rows already in `<out>.partial` (or `<out>`) and skip their files.
+    pub resume: bool,
+    /// Write annotated images into this folder.
+    pub annotate: Option<PathBuf>,
+    /// Include the fiducial points in each row.
+    pub landmarks: bool,
+}
+
+impl BatchConfig {
+    /// Validate the combination of options.
+    pub fn check(&self) -> Result<()> {
+        if self.inputs.is_empty() {
+            return Err(FerError::param("inputs", "give at least one file or folder"));
+        }
+        if self.resume && self.out.is_none() {
+            return Err(FerError::param("resume", "--resume needs --out FILE"));
+        }
+        Ok(())
+    }
+}
+
+/// Outcome of one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    NoFace,
+    Error,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::NoFace => "no_face",
+            Status::Error => "error",
+        }
+    }
+}
+
+/// One output row: a face, or a file without faces, or a file that failed.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub file: String,
+    pub status: Status,
+    pub faces: usize,
+    pub face: Option<usize>,
+    pub bbox: Option<[i32; 4]>,
+    pub eyes_found: bool,
+    pub label: Option<String>,
+    pub confidence: Option<f32>,
+    pub probabilities: Vec<f32>,
+    pub landmarks: Option<Vec<[f32; 2]>>,
+    pub times: StageTimes,
+    pub error: Option<String>,
+}
+
+/// Counts at the end of a batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchSummary {
+    pub files: usize,
+    pub resumed: usize,
+    pub faces: usize,
+    pub no_face: usize,
+    pub errors: usize,
+}
+
+/// A file to read, or a path that could not be listed.
+pub type Input = std::result::Result<PathBuf, (PathBuf, String)>;
+
+/// Expand folders (recursively, following links, reporting loops and unreadable
+/// folders as failures); explicit files are kept whatever their extension.
+pub fn collect_inputs(paths: &[PathBuf]) -> Vec<Input> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut files = Vec::new();
+            for entry in walkdir::WalkDir::new(p).follow_links(true).sort_by_file_name() {
+                match entry {
+                    Ok(e) if e.file_type().is_file() && is_image_path(e.path()) => files.push(Ok(e.into_path())),
+                    Ok(_) => {}
+                    Err(e) => {
+                        let at = e.path().unwrap_or(p).to_path_buf();
+                        let reason = if e.loop_ancestor().is_some() {
+                            "symbolic link loop".to_string()
+                        } else {
+                            e.io_error().map(|io| io.to_string()).unwrap_or_else(|| e.to_string())
+                        };
+                        files.push(Err((at, reason)));
+                    }
+                }
+            }
+            out.extend(files);
+        } else {
+            out.push(Ok(p.clone()));
+        }
+    }
+    out
+}
+
+/// Name of the annotated image for `file`: its path with separators as `__`.
+pub fn annotated_name(file: &Path) -> String {
+    let s: String = file
+        .components()
+        .filter_map(|c| match c {
+            std::path::Component::Normal(n) => Some(n.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("__");
+    let clean: String = s.chars().map(|c| if c.is_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect();
+    format!("{clean}.png")
+}
+
+fn error_row(file: String, reason: String) -> Row {
+    Row {
+        file,
+        status: Status::Error,
+        faces: 0,
+        face: None,
+        bbox: None,
+        eyes_found: false,
+        label: None,
+        confidence: None,
+        probabilities: vec![],
+        landmarks: None,
+        times: StageTimes::default(),
+        error: Some(reason),
+    }
+}
+
+/// Read one file through the pipeline and model; never fails, errors become a row.
+pub fn process_file(path: &Path, pool: &PipelinePool, model: &Model, cfg: &BatchConfig) -> Vec<Row> {
+    let file = path.to_string_lossy().into_owned();
+    match read_and_classify(path, pool, model, cfg) {
+        Ok(rows) => rows,
+        Err(e) => vec![error_row(file, e.to_string())],
+    }
+}
+
+fn read_and_classify(path: &Path, pool: &PipelinePool, model: &Model, cfg: &BatchConfig) -> Result<Vec<Row>> {
+    let file = path.to_string_lossy().into_owned();
+    let t = Instant::now();
+    let img = decode_file(path, &pool.config().decode)?;
+    let decode_ms = t.elapsed().as_secs_f64() * 1e3;
+    let reading: ImageReading = pool.with(|p| p.read_image(&img))??;
+    let mut base = reading.times;
+    base.decode_ms = decode_ms;
+    if reading.faces.is_empty() {
+        if let Some(dir) = &cfg.annotate {
+            annotate(&img, &[], &dir.join(annotated_name(path)))?;
+        }
+        let mut row = error_row(file, String::new());
+        row.status = Status::NoFace;
+        row.error = None;
+        row.times = base;
+        return Ok(vec![row]);
+    }
+    let t = Instant::now();
+    let features: Vec<Vec<f32>> = reading.faces.iter().map(|f| f.features.clone()).collect();
+    let probs = model.predict(&features)?;
+    let classify_ms = t.elapsed().as_secs_f64() * 1e3 / reading.faces.len() as f64;
+    let n = reading.faces.len();
+    let mut rows = Vec::with_capacity(n);
+    let mut marks = Vec::with_capacity(n);
+    for (i, (face, p)) in reading.faces.iter().zip(probs).enumerate() {
+        let best = crate::train::argmax(&p, None);
+        let label = model.classes()[best].clone();
+        let mut times = base;
+        times.align_ms = face.times.align_ms;
+        times.landmarks_ms = face.times.landmarks_ms;
+        times.features_ms = face.times.features_ms;
+        times.classify_ms = classify_ms;
+        marks.push(FaceMark { bbox: face.bbox, points: &face.landmarks, caption: format!("{label} {:.0}%", 100.0 * p[best]) });
+        rows.push(Row {
+            file: file.clone(),
+            status: Status::Ok,
+            faces: n,
+            face: Some(i),
+            bbox: Some(face.bbox),
+            eyes_found: face.eyes_found,
+            label: Some(label),
+            confidence: Some(p[best]),
+            probabilities: p,
+            landmarks: cfg.landmarks.then(|| face.landmarks.to_vec()),
+            times,
+            error: None,
+        });
+    }
+    if let Some(dir) = &cfg.annotate {
+        annotate(&img, &marks, &dir.join(annotated_name(path)))?;
+    }
+    Ok(rows)
+}
+
+/// CSV header for a model's classes.
+pub fn csv_header(classes: &[String], landmarks: bool) -> Vec<String> {
+    let mut h: Vec<String> = ["file", "status", "faces", "face", "x", "y", "w", "h", "eyes_found", "label", "confidence"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    h.extend(classes.iter().map(|c| format!("p_{c}")));
+    h.extend(StageTimes::default().named().iter().map(|(n, _)| format!("ms_{n}")));
+    if landmarks {
+        h.push("landmarks".into());
+    }
+    h.push("error".into());
+    h
+}
+
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// Serialise rows of one file as CSV records (no header) or JSON lines.
+pub fn format_rows(rows: &[Row], classes: &[String], format: OutputFormat, landmarks: bool) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    match format {
+        OutputFormat::Csv => {
+            let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(&mut out);
+            for r in rows {
+                let b = r.bbox;
+                let mut rec = vec![
+                    r.file.clone(),
+                    r.status.as_str().into(),
+                    r.faces.to_string(),
+                    opt(r.face),
+                    opt(b.map(|b| b[0])),
+                    opt(b.map(|b| b[1])),
+                    opt(b.map(|b| b[2])),
+                    opt(b.map(|b| b[3])),
+                    if r.bbox.is_some() { r.eyes_found.to_string() } else { String::new() },
+                    r.label.clone().unwrap_or_default(),
+                    opt(r.confidence.map(|c| format!("{c:.4}"))),
+                ];
+                rec.extend((0..classes.len()).map(|i| r.probabilities.get(i).map(|p| format!("{p:.4}")).unwrap_or_default()));
+                rec.extend(r.times.named().iter().map(|(_, v)| format!("{v:.3}")));
+                if landmarks {
+                    rec.push(r.landmarks.as_ref().map(|l| l.iter().map(|p| format!("{:.1} {:.1}", p[0], p[1])).collect::<Vec<_>>().join(";")).unwrap_or_default());
+                }
+                rec.push(r.error.clone().unwrap_or_default());
+                w.write_record(&rec).map_err(|e| FerError::param("csv", e.to_string()))?;
+            }
+            w.flush().map_err(|e| FerError::io("<csv>", e))?;
+        }
+        OutputFormat::Jsonl => {
+            for r in rows {
+                let mut o = Map::new();
+                o.insert("file".into(), json!(r.file));
+                o.insert("status".into(), json!(r.status.as_str()));
+                o.insert("faces".into(), json!(r.faces));
+                if let (Some(i), Some(b)) = (r.face, r.bbox) {
+                    o.insert("face".into(), json!(i));
+                    o.insert("box".into(), json!({"x": b[0], "y": b[1], "w": b[2], "h": b[3]}));
+                    o.insert("eyes_found".into(), json!(r.eyes_found));
+                    o.insert("label".into(), json!(r.label));
+                    o.insert("confidence".into(), json!(r.confidence));
+                    let probs: Map<String, Value> = classes.iter().zip(&r.probabilities).map(|(c, p)| (c.clone(), json!(p))).collect();
+                    o.insert("probabilities".into(), Value::Object(probs));
+                }
+                if let Some(l) = &r.landmarks {
+                    let pts: Map<String, Value> = POINT_NAMES.iter().zip(l).map(|(n, p)| (n.to_string(), json!([p[0], p[1]]))).collect();
+                    o.insert("landmarks".into(), Value::Object(pts));
+                }
+                let ms: Map<String, Value> = r.times.named().iter().map(|(n, v)| (n.to_string(), json!((v * 1e3).round() / 1e3))).collect();
+                o.insert("ms".into(), Value::Object(ms));
+                if let Some(e) = &r.error {
+                    o.insert("error".into(), json!(e));
+                }
+                serde_json::to_writer(&mut out, &Value::Object(o)).map_err(|e| FerError::param("jsonl", e.to_string()))?;
+                out.push(b'\n');
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The complete files already in a previous output, and that output's complete
+/// lines (header included) to carry over. A trailing half-written line and the
+/// rows of a file not all of whose rows were written are dropped.
+pub fn read_previous(path: &Path, format: OutputFormat) -> Result<(HashSet<String>, Vec<u8>)> {
+    let file = std::fs::File::open(path).map_err(|e| FerError::io(path, e))?;
+    let mut lines: Vec<String> = Vec::new();
+    let mut reader = std::io::BufReader::new(file);
+    loop {
+        let mut buf = Vec::new();
+        let n = reader.read_until(b'\n', &mut buf).map_err(|e| FerError::io(path, e))?;
+        if n == 0 || !buf.ends_with(b"\n") {
+            break; // end, or a line cut off by a crash
+        }
+        lines.push(String::from_utf8_lossy(&buf).into_owned());
+    }
+    let header = match format {
+        OutputFormat::Csv if !lines.is_empty() => Some(lines.remove(0)),
+        _ => None,
+    };
+    // (file, faces, rows seen, lines)
+    let mut per_file: BTreeMap<String, (usize, usize, Vec<String>)> = BTreeMap::new();
+    for line in lines {
+        let Some((file, faces)) = parse_key(&line, format) else { continue };
+        let e = per_file.entry(file).or_insert((faces, 0, Vec::new()));
+        e.1 += 1;
+        e.2.push(line);
+    }
+    let mut done = HashSet::new();
+    let mut kept = header.map(|h| h.into_bytes()).unwrap_or_default();
+    for (file, (faces, seen, lines)) in per_file {
+        if seen == faces.max(1) {
+            done.insert(file);
+            for l in lines {
+                kept.extend_from_slice(l.as_bytes());
+            }
+        }
+    }
+    Ok((done, kept))
+}
+
+fn parse_key(line: &str, format: OutputFormat) -> Option<(String, usize)> {
+    match format {
+        OutputFormat::Csv => {
+            let mut r = csv::ReaderBuilder::new().has_headers(false).from_reader(line.as_bytes());
+            let rec = r.records().next()?.ok()?;
+            Some((rec.get(0)?.to_string(), rec.get(2)?.parse().ok()?))
+        }
+        OutputFormat::Jsonl => {
+            let v: Value = serde_json::from_str(line).ok()?;
+            Some((v.get("file")?.as_str()?.to_string(), v.get("faces")?.as_u64()? as usize))
+        }
+    }
+}
+
+/// Run the batch, calling `on_file` after each file (for progress).
+pub fn run(cfg: &BatchConfig, pool: &PipelinePool, model: &Model, on_file: &(dyn Fn() + Sync), on_total: &dyn Fn(usize)) -> Result<BatchSummary> {
+    cfg.check()?;
+    if let Some(dir) = &cfg.annotate {
+        std::fs::create_dir_all(dir).map_err(|e| FerError::io(dir, e))?;
+    }
+    let classes = model.classes().to_vec();
+    let header = {
+        let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
+        w.write_record(csv_header(&classes, cfg.landmarks)).map_err(|e| FerError::param("csv", e.to_string()))?;
+        w.into_inner().map_err(|e| FerError::param("csv", e.to_string()))?
+    };
+    let mut summary = BatchSummary::default();
+    let mut inputs = collect_inputs(&cfg.inputs);
+    // Where rows go: a partial file renamed at the end, or stdout.
+    let mut carried = Vec::new();
+    let (mut sink, partial): (Box<dyn Write>, Option<PathBuf>) = match &cfg.out {
+        Some(out) => {
+            let partial = tmp_path(out);
+            if cfg.resume {
+                if let Some(prev) = [&partial, out].into_iter().find(|p| p.exists()) {
+                    let (done, kept) = read_previous(prev, cfg.format)?;
+                    tracing::info!("resuming from {}: {} files already done", prev.display(), done.len());
+                    summary.resumed = done.len();
+                    inputs.retain(|i| i.as_ref().map_or(true, |p| !done.contains(p.to_string_lossy().as_ref())));
+                    carried = kept;
+                }
+            }
+            let f = std::fs::File::create(&partial).map_err(|e| FerError::io(&partial, e))?;
+            (Box::new(std::io::BufWriter::new(f)), Some(partial))
+        }
+        None => (Box::new(std::io::stdout().lock()), None),
+    };
+    if carried.is_empty() && cfg.format == OutputFormat::Csv {
+        carried = header;
+    }
+    sink.write_all(&carried).map_err(|e| FerError::io(partial.as_deref().unwrap_or(Path::new("<stdout>")), e))?;
+    finish(cfg, pool, model, &classes, inputs, sink, partial, summary, on_file, on_total)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    cfg: &BatchConfig,
+    pool: &PipelinePool,
+    model: &Model,
+    classes: &[String],
+    inputs: Vec<Input>,
+    mut sink: Box<dyn Write>,
+    partial: Option<PathBuf>,
+    mut summary: BatchSummary,
+    on_file: &(dyn Fn() + Sync),
+    on_total: &dyn Fn(usize),
+) -> Result<BatchSummary> {
+    on_total(inputs.len());
+    let sink_name = partial.as_deref().unwrap_or(Path::new("<stdout>")).to_path_buf();
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Row>>(64);
+    let write_result: Result<()> = std::thread::scope(|scope| {
+        scope.spawn(move || {
+            inputs.into_par_iter().for_each_with(tx, |tx, input| {
+                let rows = match input {
+                    Ok(path) => process_file(&path, pool, model, cfg),
+                    Err((path, reason)) => vec![error_row(path.to_string_lossy().into_owned(), reason)],
+                };
+                // The receiver only hangs up on a write error, which is reported below.
+                let _ = tx.send(rows);
+            });
+        });
+        for rows in rx {
+            summary.files += 1;
+            for r in &rows {
+                match r.status {
+                    Status::Ok => summary.faces += 1,
+                    Status::NoFace => summary.no_face += 1,
+                    Status::Error => {
+                        summary.errors += 1;
+                        tracing::warn!("{}", r.error.as_deref().unwrap_or(""));
+                    }
+                }
+            }
+            let bytes = format_rows(&rows, classes, cfg.format, cfg.landmarks)?;
+            sink.write_all(&bytes).and_then(|_| sink.flush()).map_err(|e| FerError::io(&sink_name, e))?;
+            on_file();
+        }
+        Ok(())
+    });
+    write_result?;
+    drop(sink);
+    if let (Some(partial), Some(out)) = (partial, &cfg.out) {
+        std::fs::rename(&partial, out).map_err(|e| FerError::io(out, e))?;
+    }
+    Ok(summary)
+}

@@ -1,0 +1,20 @@
+//! `fer`: facial expression recognition with a staged classical pipeline.
+//!
+//! decode -> denoise -> CLAHE -> Haar face (and eye) detection -> alignment ->
+//! fiducial points (Sobel + Shi-Tomasi) -> scale-free distances (+ HOG) -> MLP.
+//! See `README.md` for the commands and `models/` for the shipped model.
+
+pub mod batch;
+pub mod dataset;
+pub mod error;
+pub mod gray;
+pub mod metrics;
+pub mod model;
+pub mod pipeline;
+pub mod plot;
+pub mod stages;
+pub mod train;
+
+pub use error::{FerError, Result};
+pub use gray::GrayImage;
+pub use pipeline::{Pipeline, PipelineConfig};

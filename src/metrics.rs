@@ -1,0 +1,127 @@
+//! Accuracy, macro-F1, per-class precision and recall, the confusion matrix, and
+//! subject-grouped fold assignment.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Precision, recall and F1 of one class.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassScores {
+    pub class: String,
+    pub support: usize,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+}
+
+/// An evaluation report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// How the numbers were obtained.
+    pub protocol: String,
+    /// Classes, in matrix order.
+    pub classes: Vec<String>,
+    /// `matrix[true][predicted]` counts.
+    pub confusion: Vec<Vec<usize>>,
+    /// Samples evaluated.
+    pub samples: usize,
+    /// Samples that could not be evaluated (unreadable, no face).
+    pub skipped: usize,
+    pub accuracy: f64,
+    pub macro_f1: f64,
+    pub per_class: Vec<ClassScores>,
+    /// Accuracy of each fold, for cross-validation.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub fold_accuracy: Vec<f64>,
+}
+
+impl Report {
+    /// Build from true and predicted class indices.
+    pub fn new(protocol: String, classes: Vec<String>, truth: &[usize], pred: &[usize], skipped: usize) -> Self {
+        let k = classes.len();
+        let mut confusion = vec![vec![0usize; k]; k];
+        for (&t, &p) in truth.iter().zip(pred) {
+            confusion[t][p] += 1;
+        }
+        let correct: usize = (0..k).map(|i| confusion[i][i]).sum();
+        let n = truth.len();
+        let per_class: Vec<ClassScores> = (0..k)
+            .map(|i| {
+                let tp = confusion[i][i] as f64;
+                let support: usize = confusion[i].iter().sum();
+                let predicted: usize = (0..k).map(|r| confusion[r][i]).sum();
+                let precision = if predicted > 0 { tp / predicted as f64 } else { 0.0 };
+                let recall = if support > 0 { tp / support as f64 } else { 0.0 };
+                let f1 = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
+                ClassScores { class: classes[i].clone(), support, precision, recall, f1 }
+            })
+            .collect();
+        let present: Vec<&ClassScores> = per_class.iter().filter(|c| c.support > 0).collect();
+        let macro_f1 = if present.is_empty() { 0.0 } else { present.iter().map(|c| c.f1).sum::<f64>() / present.len() as f64 };
+        Report {
+            protocol,
+            classes,
+            confusion,
+            samples: n,
+            skipped,
+            accuracy: if n > 0 { correct as f64 / n as f64 } else { 0.0 },
+            macro_f1,
+            per_class,
+            fold_accuracy: Vec::new(),
+        }
+    }
+
+    /// A human-readable table.
+    pub fn to_text(&self) -> String {
+        let mut s = format!(
+            "protocol: {}\nsamples: {} (skipped {})\naccuracy: {:.2}%\nmacro-F1: {:.4}\n",
+            self.protocol,
+            self.samples,
+            self.skipped,
+            100.0 * self.accuracy,
+            self.macro_f1
+        );
+        if !self.fold_accuracy.is_empty() {
+            let folds: Vec<String> = self.fold_accuracy.iter().map(|a| format!("{:.1}", 100.0 * a)).collect();
+            s += &format!("fold accuracy (%): {}\n", folds.join(" "));
+        }
+        s += &format!("\n{:<10} {:>9} {:>9} {:>9} {:>8}\n", "class", "precision", "recall", "F1", "support");
+        for c in &self.per_class {
+            s += &format!("{:<10} {:>9.3} {:>9.3} {:>9.3} {:>8}\n", c.class, c.precision, c.recall, c.f1, c.support);
+        }
+        s += "\nconfusion (rows: true, columns: predicted)\n";
+        s += &format!("{:<10}", "");
+        for c in &self.classes {
+            s += &format!(" {:>8}", &c[..c.len().min(8)]);
+        }
+        s += "\n";
+        for (i, row) in self.confusion.iter().enumerate() {
+            s += &format!("{:<10}", self.classes[i]);
+            for v in row {
+                s += &format!(" {v:>8}");
+            }
+            s += "\n";
+        }
+        s
+    }
+}
+
+/// Assign samples to `k` folds so that no group is split across folds and fold
+/// sizes are balanced: groups, largest first (ties by name), each go to the
+/// currently smallest fold. Returns the fold of each sample.
+pub fn group_kfold(groups: &[String], k: usize) -> Vec<usize> {
+    let mut sizes: BTreeMap<&str, usize> = BTreeMap::new();
+    for g in groups {
+        *sizes.entry(g.as_str()).or_insert(0) += 1;
+    }
+    let mut order: Vec<(&str, usize)> = sizes.into_iter().collect();
+    order.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let mut fold_size = vec![0usize; k.max(1)];
+    let mut fold_of: BTreeMap<&str, usize> = BTreeMap::new();
+    for (g, n) in order {
+        let (f, _) = fold_size.iter().enumerate().min_by_key(|(i, s)| (**s, *i)).unwrap_or((0, &0));
+        fold_size[f] += n;
+        fold_of.insert(g, f);
+    }
+    groups.iter().map(|g| fold_of.get(g.as_str()).copied().unwrap_or(0)).collect()
+}

@@ -1,0 +1,202 @@
+//! The model bundle: one safetensors file holding the weights (`mlp.fc{i}.*`) and
+//! the feature normalisation (`norm.mean`, `norm.std`), with a JSON header in the
+//! safetensors metadata under the key `fer`: class list, feature schema version,
+//! pipeline config, training summary and metrics. A bundle of another schema, or
+//! a corrupt or truncated file, is refused with an error naming the file.
+
+use crate::error::{FerError, Result};
+use crate::model::mlp::{Mlp, MlpParams, TrainReport};
+use crate::pipeline::PipelineConfig;
+use crate::stages::features::FEATURE_SCHEMA_VERSION;
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+/// The `format` field of every bundle header.
+pub const MODEL_FORMAT: &str = "fer-model";
+/// Version of the bundle layout this build reads and writes.
+pub const MODEL_SCHEMA_VERSION: u32 = 1;
+/// Metadata key holding the JSON header.
+pub const HEADER_KEY: &str = "fer";
+/// Bundles larger than this are refused before reading.
+pub const MAX_MODEL_BYTES: u64 = 1 << 30;
+/// Floor for feature standard deviations, so constant features do not divide by zero.
+pub const MIN_STD: f32 = 1e-6;
+
+/// What the model was trained on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingSummary {
+    /// `--data` sources and filters as given.
+    pub sources: Vec<String>,
+    /// Samples with features, per class.
+    pub per_class: BTreeMap<String, usize>,
+    /// Samples skipped (unreadable, or no face found).
+    pub skipped: usize,
+    /// Training rows.
+    pub train: usize,
+    /// Validation rows.
+    pub validation: usize,
+    /// How the validation split was drawn ("by subject" or "by image").
+    pub validation_split: String,
+    /// Training curves and the kept epoch.
+    pub report: TrainReport,
+}
+
+/// The JSON header of a bundle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelHeader {
+    /// Always [`MODEL_FORMAT`].
+    pub format: String,
+    /// Bundle layout version.
+    pub schema_version: u32,
+    /// Model kind (`mlp`).
+    pub kind: String,
+    /// Output classes, in output order.
+    pub classes: Vec<String>,
+    /// Feature layout version the model was trained on.
+    pub feature_schema_version: u32,
+    /// Input dimension.
+    pub feature_dim: usize,
+    /// Pipeline configuration used to make the training features.
+    pub pipeline: PipelineConfig,
+    /// Network hyperparameters.
+    pub mlp: MlpParams,
+    /// Training data summary.
+    pub training: TrainingSummary,
+    /// `fer` version that wrote the bundle.
+    pub written_by: String,
+}
+
+/// A loaded or freshly trained model.
+pub struct Model {
+    header: ModelHeader,
+    mlp: Mlp,
+    mean: Tensor,
+    std: Tensor,
+    tensors: HashMap<String, Tensor>,
+}
+
+impl Model {
+    /// Assemble from named tensors (`mlp.*`, `norm.mean`, `norm.std`) and a header.
+    pub fn from_tensors(header: ModelHeader, tensors: HashMap<String, Tensor>) -> Result<Self> {
+        let dim = header.feature_dim;
+        let get = |name: &str| -> Result<Tensor> {
+            let t = tensors.get(name).ok_or_else(|| FerError::Training(format!("tensor {name} missing")))?;
+            if t.dims() != [dim] {
+                return Err(FerError::Training(format!("tensor {name} has shape {:?}, expected [{dim}]", t.dims())));
+            }
+            Ok(t.clone())
+        };
+        let (mean, std) = (get("norm.mean")?, get("norm.std")?);
+        let vb = VarBuilder::from_tensors(tensors.clone(), DType::F32, &Device::Cpu);
+        let mlp = Mlp::new(vb.pp("mlp"), dim, &header.mlp.hidden, header.classes.len(), header.mlp.dropout)?;
+        Ok(Model { header, mlp, mean, std, tensors })
+    }
+
+    /// The header.
+    pub fn header(&self) -> &ModelHeader {
+        &self.header
+    }
+
+    /// Output classes.
+    pub fn classes(&self) -> &[String] {
+        &self.header.classes
+    }
+
+    /// Class probabilities for each feature row.
+    pub fn predict(&self, rows: &[Vec<f32>]) -> Result<Vec<Vec<f32>>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let dim = self.header.feature_dim;
+        let mut flat = Vec::with_capacity(rows.len() * dim);
+        for r in rows {
+            if r.len() != dim {
+                return Err(FerError::param("features", format!("model expects {dim} features, got {}", r.len())));
+            }
+            flat.extend_from_slice(r);
+        }
+        let x = Tensor::from_vec(flat, (rows.len(), dim), &Device::Cpu)?;
+        let x = x.broadcast_sub(&self.mean)?.broadcast_div(&self.std)?;
+        Ok(self.mlp.probabilities(&x)?.to_vec2::<f32>()?)
+    }
+
+    /// Write the bundle atomically (temporary file, then rename).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let header = serde_json::to_string(&self.header).map_err(|e| model_err(path, e.to_string()))?;
+        let meta = HashMap::from([(HEADER_KEY.to_string(), header)]);
+        let mut names: Vec<&String> = self.tensors.keys().collect();
+        names.sort();
+        let data: Vec<(&str, &Tensor)> = names.iter().map(|n| (n.as_str(), &self.tensors[*n])).collect();
+        let tmp = tmp_path(path);
+        safetensors::serialize_to_file(data, Some(meta), &tmp).map_err(|e| model_err(path, e.to_string()))?;
+        std::fs::rename(&tmp, path).map_err(|e| FerError::io(path, e))
+    }
+
+    /// Read and validate a bundle.
+    pub fn load(path: &Path) -> Result<Self> {
+        let meta = std::fs::metadata(path).map_err(|e| model_err(path, e.to_string()))?;
+        if meta.len() > MAX_MODEL_BYTES {
+            return Err(model_err(path, format!("file is {} bytes, over the {MAX_MODEL_BYTES}-byte limit", meta.len())));
+        }
+        let bytes = std::fs::read(path).map_err(|e| model_err(path, e.to_string()))?;
+        let (_, st_meta) = safetensors::SafeTensors::read_metadata(&bytes)
+            .map_err(|e| model_err(path, format!("not a valid safetensors bundle ({e})")))?;
+        let header_json = st_meta
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get(HEADER_KEY))
+            .ok_or_else(|| model_err(path, format!("no `{HEADER_KEY}` header: not a fer model bundle")))?;
+        let value: serde_json::Value =
+            serde_json::from_str(header_json).map_err(|e| model_err(path, format!("header is not JSON ({e})")))?;
+        let format = value.get("format").and_then(|v| v.as_str()).unwrap_or("");
+        if format != MODEL_FORMAT {
+            return Err(model_err(path, format!("header format is `{format}`, expected `{MODEL_FORMAT}`")));
+        }
+        let version = value.get("schema_version").and_then(|v| v.as_u64()).unwrap_or(0);
+        if version != MODEL_SCHEMA_VERSION as u64 {
+            return Err(model_err(
+                path,
+                format!("bundle schema version {version}; this build of fer reads version {MODEL_SCHEMA_VERSION}: retrain with `fer train`"),
+            ));
+        }
+        let header: ModelHeader =
+            serde_json::from_value(value).map_err(|e| model_err(path, format!("header does not match schema {MODEL_SCHEMA_VERSION} ({e})")))?;
+        if header.feature_schema_version != FEATURE_SCHEMA_VERSION {
+            return Err(model_err(
+                path,
+                format!(
+                    "trained on feature schema {}; this build computes schema {FEATURE_SCHEMA_VERSION}: retrain with `fer train`",
+                    header.feature_schema_version
+                ),
+            ));
+        }
+        header.pipeline.check().map_err(|e| model_err(path, format!("pipeline config in header: {e}")))?;
+        if header.classes.len() < 2 {
+            return Err(model_err(path, "fewer than 2 classes"));
+        }
+        if header.pipeline.features.names(header.pipeline.align.size).len() != header.feature_dim {
+            return Err(model_err(path, "feature_dim does not match the pipeline's feature layout"));
+        }
+        let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
+            .map_err(|e| model_err(path, format!("weights unreadable ({e})")))?;
+        let tensors = tensors
+            .into_iter()
+            .map(|(k, t)| Ok((k, t.to_dtype(DType::F32)?)))
+            .collect::<Result<HashMap<_, _>>>()?;
+        Model::from_tensors(header, tensors).map_err(|e| model_err(path, e.to_string()))
+    }
+}
+
+fn model_err(path: &Path, reason: impl Into<String>) -> FerError {
+    FerError::Model { path: path.to_path_buf(), reason: reason.into() }
+}
+
+/// `path` with `.partial` appended, in the same folder (so a rename is atomic).
+pub fn tmp_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".partial");
+    PathBuf::from(s)
+}

@@ -1,0 +1,100 @@
+//! Pictures: the confusion matrix of an evaluation, and images annotated with
+//! boxes, fiducial points and labels. Drawn with OpenCV's `imgproc` (its Hershey
+//! fonts need no font files) and written atomically.
+
+use crate::error::{FerError, Result};
+use crate::gray::GrayImage;
+use crate::metrics::Report;
+use crate::model::bundle::tmp_path;
+use opencv::core::{Mat, Point, Rect, Scalar, Vector, CV_8UC3};
+use opencv::imgcodecs;
+use opencv::imgproc::{self, FONT_HERSHEY_SIMPLEX, LINE_AA};
+use std::path::Path;
+
+const CELL: i32 = 64;
+const LEFT: i32 = 120;
+const TOP: i32 = 90;
+const WHITE: (f64, f64, f64) = (255.0, 255.0, 255.0);
+
+fn bgr(c: (f64, f64, f64)) -> Scalar {
+    Scalar::new(c.0, c.1, c.2, 0.0)
+}
+
+fn text(img: &mut Mat, s: &str, org: Point, scale: f64, colour: Scalar) -> Result<()> {
+    imgproc::put_text(img, s, org, FONT_HERSHEY_SIMPLEX, scale, colour, 1, LINE_AA, false)?;
+    Ok(())
+}
+
+/// Encode `img` by the extension of `path` and write it atomically.
+pub fn write_image(img: &Mat, path: &Path) -> Result<()> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("png").to_ascii_lowercase();
+    let mut buf = Vector::<u8>::new();
+    let ok = imgcodecs::imencode(&format!(".{ext}"), img, &mut buf, &Vector::new())?;
+    if !ok {
+        return Err(FerError::param("image output", format!("{}: cannot encode .{ext}", path.display())));
+    }
+    let tmp = tmp_path(path);
+    std::fs::write(&tmp, buf.as_slice()).map_err(|e| FerError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| FerError::io(path, e))
+}
+
+/// Draw the confusion matrix (cells shaded by row share, counts written in) to a PNG.
+pub fn confusion_png(report: &Report, path: &Path) -> Result<()> {
+    let k = report.classes.len() as i32;
+    let (w, h) = (LEFT + k * CELL + 20, TOP + k * CELL + 50);
+    let mut img = Mat::new_rows_cols_with_default(h, w, CV_8UC3, bgr(WHITE))?;
+    let black = bgr((0.0, 0.0, 0.0));
+    let title = format!("accuracy {:.1}%   macro-F1 {:.3}   n = {}", 100.0 * report.accuracy, report.macro_f1, report.samples);
+    text(&mut img, &title, Point::new(10, 24), 0.6, black)?;
+    text(&mut img, "predicted ->", Point::new(LEFT, 50), 0.5, black)?;
+    text(&mut img, "true", Point::new(10, TOP - 8), 0.5, black)?;
+    for (i, row) in report.confusion.iter().enumerate() {
+        let total: usize = row.iter().sum::<usize>().max(1);
+        let y = TOP + i as i32 * CELL;
+        text(&mut img, &report.classes[i], Point::new(10, y + CELL / 2 + 5), 0.5, black)?;
+        for (j, &v) in row.iter().enumerate() {
+            let x = LEFT + j as i32 * CELL;
+            let share = v as f64 / total as f64;
+            // White to dark blue with the row share.
+            let fill = bgr((255.0 - 120.0 * share, 255.0 - 220.0 * share, 255.0 - 235.0 * share));
+            imgproc::rectangle(&mut img, Rect::new(x, y, CELL, CELL), fill, -1, imgproc::LINE_8, 0)?;
+            imgproc::rectangle(&mut img, Rect::new(x, y, CELL, CELL), bgr((200.0, 200.0, 200.0)), 1, imgproc::LINE_8, 0)?;
+            let ink = if share > 0.5 { bgr(WHITE) } else { black };
+            text(&mut img, &v.to_string(), Point::new(x + 8, y + CELL / 2 - 2), 0.5, ink)?;
+            text(&mut img, &format!("{:.0}%", 100.0 * share), Point::new(x + 8, y + CELL / 2 + 18), 0.4, ink)?;
+        }
+    }
+    for (j, c) in report.classes.iter().enumerate() {
+        let x = LEFT + j as i32 * CELL + 4;
+        text(&mut img, &c[..c.len().min(7)], Point::new(x, TOP - 8), 0.42, black)?;
+    }
+    write_image(&img, path)
+}
+
+/// One face to draw.
+pub struct FaceMark<'a> {
+    pub bbox: [i32; 4],
+    pub points: &'a [[f32; 2]],
+    pub caption: String,
+}
+
+/// Draw boxes, points and captions on a colour copy of `img` and write it.
+pub fn annotate(img: &GrayImage, faces: &[FaceMark], path: &Path) -> Result<()> {
+    let mut out = Mat::default();
+    imgproc::cvt_color_def(img.mat(), &mut out, imgproc::COLOR_GRAY2BGR)?;
+    let side = img.width().max(img.height()) as f64;
+    let thick = ((side / 400.0).round() as i32).max(1);
+    let scale = (side / 800.0).max(0.4);
+    let green = bgr((60.0, 220.0, 60.0));
+    let yellow = bgr((0.0, 220.0, 255.0));
+    for f in faces {
+        let [x, y, w, h] = f.bbox;
+        imgproc::rectangle(&mut out, Rect::new(x, y, w, h), green, thick, LINE_AA, 0)?;
+        for p in f.points {
+            imgproc::circle(&mut out, Point::new(p[0].round() as i32, p[1].round() as i32), thick + 1, yellow, -1, LINE_AA, 0)?;
+        }
+        let org = Point::new(x, (y - 6).max(12));
+        imgproc::put_text(&mut out, &f.caption, org, FONT_HERSHEY_SIMPLEX, scale, green, thick, LINE_AA, false)?;
+    }
+    write_image(&out, path)
+}

@@ -1,0 +1,143 @@
+//! Stage 1, decode: any common format (PNG, JPEG, GIF, TIFF, BMP, WebP) and any
+//! pixel layout (grey, colour, alpha, palette, 16-bit) to 8-bit grey.
+//!
+//! Decoding uses the `image` crate. The header is read first and the image refused
+//! if `width * height` exceeds [`DecodeConfig::max_pixels`], before any pixel
+//! buffer is allocated. EXIF orientation is applied. Grey conversion is
+//! `image`'s `to_luma8` (Rec. 709 luma). TIFF layouts `image` declines (palette
+//! colour) fall back to OpenCV's `imdecode` in grey mode, after the same header
+//! check (dimensions read with the `tiff` crate).
+
+use crate::error::{FerError, Result};
+use crate::gray::GrayImage;
+use image::{ImageDecoder, ImageReader};
+use opencv::core::Vector;
+use opencv::imgcodecs;
+use opencv::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::io::{BufReader, Cursor, Read};
+use std::path::Path;
+
+/// Default pixel limit: 64 megapixels (an 8000x8000 frame).
+pub const DEFAULT_MAX_PIXELS: u64 = 64_000_000;
+/// Default limit on the encoded file size: 256 MiB.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Decode parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DecodeConfig {
+    /// Refuse images whose header announces more pixels than this.
+    pub max_pixels: u64,
+    /// Refuse files larger than this many bytes.
+    pub max_file_bytes: u64,
+}
+
+impl Default for DecodeConfig {
+    fn default() -> Self {
+        DecodeConfig { max_pixels: DEFAULT_MAX_PIXELS, max_file_bytes: DEFAULT_MAX_FILE_BYTES }
+    }
+}
+
+impl DecodeConfig {
+    /// Validate the parameters.
+    pub fn check(&self) -> Result<()> {
+        if self.max_pixels == 0 {
+            return Err(FerError::param("max_pixels", "must be positive"));
+        }
+        if self.max_file_bytes == 0 {
+            return Err(FerError::param("max_file_bytes", "must be positive"));
+        }
+        Ok(())
+    }
+}
+
+/// Read and decode one file to grey.
+pub fn decode_file(path: &Path, cfg: &DecodeConfig) -> Result<GrayImage> {
+    let err = |reason: String| FerError::Decode { path: path.to_path_buf(), reason };
+    let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(err("not a regular file".into()));
+    }
+    if meta.len() == 0 {
+        return Err(err("empty file (0 bytes)".into()));
+    }
+    if meta.len() > cfg.max_file_bytes {
+        return Err(err(format!("file is {} bytes, over the limit of {}", meta.len(), cfg.max_file_bytes)));
+    }
+    let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    BufReader::new(file)
+        .take(cfg.max_file_bytes + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| err(e.to_string()))?;
+    decode_bytes(&bytes, cfg).map_err(|e| match e {
+        FerError::Decode { reason, .. } => err(reason),
+        FerError::TooLarge { width, height, pixels, limit, .. } => {
+            FerError::TooLarge { path: path.to_path_buf(), width, height, pixels, limit }
+        }
+        other => other,
+    })
+}
+
+/// Decode an in-memory encoded image to grey. Errors name no file; [`decode_file`]
+/// adds it.
+pub fn decode_bytes(bytes: &[u8], cfg: &DecodeConfig) -> Result<GrayImage> {
+    let err = |reason: String| FerError::Decode { path: "<memory>".into(), reason };
+    if bytes.is_empty() {
+        return Err(err("empty file (0 bytes)".into()));
+    }
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| err(e.to_string()))?;
+    let Some(format) = reader.format() else {
+        return Err(err("not a recognised image format (PNG, JPEG, GIF, TIFF, BMP, WebP)".into()));
+    };
+    let decoded = reader.into_decoder().and_then(|mut decoder| {
+        let (width, height) = decoder.dimensions();
+        if let Err(e) = check_pixels(width as u64, height as u64, cfg) {
+            return Ok(Err(e));
+        }
+        let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+        let mut limits = image::Limits::default();
+        // Allow what the pixel limit allows, at up to 8 bytes a pixel (16-bit RGBA).
+        limits.max_alloc = Some(cfg.max_pixels.saturating_mul(8).max(1 << 20));
+        decoder.set_limits(limits)?;
+        let mut img = image::DynamicImage::from_decoder(decoder)?;
+        img.apply_orientation(orientation);
+        Ok(Ok(img.to_luma8()))
+    });
+    match decoded {
+        Ok(Ok(luma)) => GrayImage::from_pixels(luma.width(), luma.height(), luma.as_raw()),
+        Ok(Err(too_large)) => Err(too_large),
+        // The `image` crate declines some TIFF layouts (palette colour); libtiff in
+        // OpenCV reads them, after the same header check.
+        Err(image::ImageError::Unsupported(e)) if format == image::ImageFormat::Tiff => {
+            let (width, height) = tiff::decoder::Decoder::new(Cursor::new(bytes))
+                .and_then(|mut d| d.dimensions())
+                .map_err(|te| err(format!("Tiff: {te}")))?;
+            check_pixels(width as u64, height as u64, cfg)?;
+            decode_with_opencv(bytes).map_err(|cv| err(format!("Tiff: {e}; OpenCV fallback: {cv}")))
+        }
+        Err(e) => Err(err(format!("{format:?}: {e}"))),
+    }
+}
+
+fn check_pixels(width: u64, height: u64, cfg: &DecodeConfig) -> Result<()> {
+    let pixels = width.saturating_mul(height);
+    if width == 0 || height == 0 {
+        return Err(FerError::Decode { path: "<memory>".into(), reason: format!("image is {width}x{height}") });
+    }
+    if pixels > cfg.max_pixels {
+        return Err(FerError::TooLarge { path: "<memory>".into(), width, height, pixels, limit: cfg.max_pixels });
+    }
+    Ok(())
+}
+
+fn decode_with_opencv(bytes: &[u8]) -> std::result::Result<GrayImage, String> {
+    let buf = Vector::<u8>::from_slice(bytes);
+    let mat = imgcodecs::imdecode(&buf, imgcodecs::IMREAD_GRAYSCALE).map_err(|e| e.to_string())?;
+    if mat.empty() {
+        return Err("OpenCV could not decode it either".into());
+    }
+    GrayImage::from_mat(mat).map_err(|e| e.to_string())
+}

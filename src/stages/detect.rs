@@ -1,0 +1,233 @@
+//! Stage 4, detect: every frontal face with OpenCV's Haar cascade, as
+//! `cv::CascadeClassifier::detectMultiScale(img, faces, scale, neighbours, 0, min, max)`,
+//! then both eyes with `haarcascade_eye.xml` inside the upper part of each face, for
+//! alignment. The cascades ship in `models/` (Intel/BSD licence, in the XML headers)
+//! and are compiled into the binary, so no data files need installing.
+//!
+//! Detection may run on a downscaled copy (`max_side`): the minimum face size stays
+//! fixed in original pixels, and boxes are scaled back.
+
+use crate::error::{FerError, Result};
+use crate::gray::GrayImage;
+use opencv::core::{FileStorage, FileStorage_FORMAT_XML, FileStorage_MEMORY, FileStorage_READ, Mat, Rect, Size, Vector};
+use opencv::imgproc;
+use opencv::objdetect::CascadeClassifier;
+use opencv::prelude::*;
+use serde::{Deserialize, Serialize};
+
+const FACE_CASCADE_XML: &str = include_str!("../../models/haarcascade_frontalface_default.xml");
+const EYE_CASCADE_XML: &str = include_str!("../../models/haarcascade_eye.xml");
+
+/// Side of the face cascade's training window: smaller faces cannot be found.
+pub const FACE_WINDOW: i32 = 24;
+/// Faces are rescaled to this width before the eye search, so eyes of small faces
+/// reach the eye cascade's 20-pixel window.
+pub const EYE_SEARCH_WIDTH: i32 = 160;
+/// The eye search covers this band of the face box, as fractions of its height.
+pub const EYE_BAND: (f32, f32) = (0.12, 0.60);
+/// A detected eye pair is kept only if its distance is within this fraction of the face width...
+pub const EYE_DISTANCE_RANGE: (f32, f32) = (0.22, 0.65);
+/// ...and the line through the eyes is tilted by at most this many degrees.
+pub const MAX_EYE_TILT_DEG: f32 = 30.0;
+
+/// Face-detection parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DetectConfig {
+    /// Image pyramid step of `detectMultiScale` (> 1).
+    pub scale_factor: f64,
+    /// Neighbouring detections needed to keep a face.
+    pub min_neighbors: i32,
+    /// Smallest face side in original pixels.
+    pub min_size: i32,
+    /// Largest face side in original pixels; 0 means no limit.
+    pub max_size: i32,
+    /// Detect on a copy whose longer side is at most this many pixels; 0 detects at full size.
+    pub max_side: i32,
+    /// Look for eyes to level each face; without them faces are aligned from the box.
+    pub eyes: bool,
+    /// Skip detection and treat the whole image as one face (pre-cropped datasets).
+    pub whole_image: bool,
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        DetectConfig { scale_factor: 1.1, min_neighbors: 5, min_size: 30, max_size: 0, max_side: 0, eyes: true, whole_image: false }
+    }
+}
+
+impl DetectConfig {
+    /// Validate the parameters.
+    pub fn check(&self) -> Result<()> {
+        if !(self.scale_factor > 1.0 && self.scale_factor <= 2.0) {
+            return Err(FerError::param("detect.scale_factor", format!("must be in (1, 2], got {}", self.scale_factor)));
+        }
+        if self.min_neighbors < 0 {
+            return Err(FerError::param("detect.min_neighbors", "must be >= 0"));
+        }
+        if self.min_size < FACE_WINDOW {
+            return Err(FerError::param("detect.min_size", format!("must be >= {FACE_WINDOW} (the cascade window)")));
+        }
+        if self.max_size != 0 && self.max_size < self.min_size {
+            return Err(FerError::param("detect.max_size", "must be 0 or >= min_size"));
+        }
+        if self.max_side != 0 && self.max_side < 4 * FACE_WINDOW {
+            return Err(FerError::param("detect.max_side", format!("must be 0 or >= {}", 4 * FACE_WINDOW)));
+        }
+        Ok(())
+    }
+}
+
+/// One detected face in original image coordinates.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Face {
+    /// Face box: x, y, width, height.
+    pub bbox: [i32; 4],
+    /// Centres of the image-left and image-right eye, when both were found.
+    pub eyes: Option<[[f32; 2]; 2]>,
+}
+
+/// Holds the cascades. Not `Sync`: build one per worker thread.
+pub struct Detector {
+    cfg: DetectConfig,
+    face: CascadeClassifier,
+    eye: CascadeClassifier,
+}
+
+fn load_cascade(xml: &str, name: &str) -> Result<CascadeClassifier> {
+    let fs = FileStorage::new(xml, FileStorage_READ | FileStorage_MEMORY | FileStorage_FORMAT_XML, "")?;
+    let mut cascade = CascadeClassifier::default()?;
+    let ok = cascade.read(&fs.get_first_top_level_node()?)?;
+    if !ok || cascade.empty()? {
+        return Err(FerError::param("cascade", format!("built-in cascade {name} failed to load")));
+    }
+    Ok(cascade)
+}
+
+impl Detector {
+    /// Validate `cfg` and load the built-in cascades.
+    pub fn new(cfg: DetectConfig) -> Result<Self> {
+        cfg.check()?;
+        Ok(Detector {
+            cfg,
+            face: load_cascade(FACE_CASCADE_XML, "haarcascade_frontalface_default.xml")?,
+            eye: load_cascade(EYE_CASCADE_XML, "haarcascade_eye.xml")?,
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &DetectConfig {
+        &self.cfg
+    }
+
+    /// Face boxes only (no eyes), largest first.
+    pub fn detect_boxes(&mut self, img: &GrayImage) -> Result<Vec<[i32; 4]>> {
+        let (w, h) = (img.width() as i32, img.height() as i32);
+        if self.cfg.whole_image {
+            return Ok(vec![[0, 0, w, h]]);
+        }
+        let longer = w.max(h);
+        let scale = if self.cfg.max_side > 0 && longer > self.cfg.max_side {
+            self.cfg.max_side as f64 / longer as f64
+        } else {
+            1.0
+        };
+        let small;
+        let src: &Mat = if scale < 1.0 {
+            let mut m = Mat::default();
+            imgproc::resize(img.mat(), &mut m, Size::new(0, 0), scale, scale, imgproc::INTER_AREA)?;
+            small = m;
+            &small
+        } else {
+            img.mat()
+        };
+        let min_side = ((self.cfg.min_size as f64 * scale).round() as i32).max(FACE_WINDOW);
+        let max_side = if self.cfg.max_size > 0 { (self.cfg.max_size as f64 * scale).round() as i32 } else { 0 };
+        let mut found = Vector::<Rect>::new();
+        self.face.detect_multi_scale(
+            src,
+            &mut found,
+            self.cfg.scale_factor,
+            self.cfg.min_neighbors,
+            0,
+            Size::new(min_side, min_side),
+            Size::new(max_side, max_side),
+        )?;
+        let mut boxes: Vec<[i32; 4]> = found
+            .iter()
+            .map(|r| {
+                let s = 1.0 / scale;
+                let x = (r.x as f64 * s).round() as i32;
+                let y = (r.y as f64 * s).round() as i32;
+                let bw = ((r.width as f64 * s).round() as i32).min(w - x);
+                let bh = ((r.height as f64 * s).round() as i32).min(h - y);
+                [x, y, bw, bh]
+            })
+            .collect();
+        boxes.sort_by_key(|b| std::cmp::Reverse(b[2] * b[3]));
+        Ok(boxes)
+    }
+
+    /// Every face with its eyes (when enabled and found).
+    pub fn detect(&mut self, img: &GrayImage) -> Result<Vec<Face>> {
+        let boxes = self.detect_boxes(img)?;
+        let mut faces = Vec::with_capacity(boxes.len());
+        for bbox in boxes {
+            let eyes = if self.cfg.eyes { self.find_eyes(img, bbox)? } else { None };
+            faces.push(Face { bbox, eyes });
+        }
+        Ok(faces)
+    }
+
+    /// Both eyes inside the upper band of `bbox`, or `None` when no plausible pair is found.
+    pub fn find_eyes(&mut self, img: &GrayImage, bbox: [i32; 4]) -> Result<Option<[[f32; 2]; 2]>> {
+        let [bx, by, bw, bh] = bbox;
+        let y0 = by + (EYE_BAND.0 * bh as f32) as i32;
+        let y1 = by + (EYE_BAND.1 * bh as f32) as i32;
+        let band = Rect::new(bx, y0, bw, (y1 - y0).max(1));
+        if bw < 8 || band.y + band.height > img.height() as i32 || bx + bw > img.width() as i32 {
+            return Ok(None);
+        }
+        let scale = EYE_SEARCH_WIDTH as f64 / bw as f64;
+        let min_eye = (EYE_SEARCH_WIDTH as f32 * 0.10) as i32;
+        let max_eye = (EYE_SEARCH_WIDTH as f32 * 0.40) as i32;
+        if (band.height as f64 * scale) < min_eye as f64 {
+            return Ok(None); // too flat a box to hold an eye
+        }
+        let roi = Mat::roi(img.mat(), band)?;
+        let mut up = Mat::default();
+        imgproc::resize(&roi, &mut up, Size::new(0, 0), scale, scale, imgproc::INTER_LINEAR)?;
+        let mut found = Vector::<Rect>::new();
+        self.eye.detect_multi_scale(&up, &mut found, 1.1, 3, 0, Size::new(min_eye, min_eye), Size::new(max_eye, max_eye))?;
+        // Candidate centres in face-box fractions.
+        let centres: Vec<(f32, f32)> = found
+            .iter()
+            .map(|r| {
+                let cx = (r.x as f32 + r.width as f32 / 2.0) / scale as f32;
+                let cy = (r.y as f32 + r.height as f32 / 2.0) / scale as f32 + (y0 - by) as f32;
+                (cx / bw as f32, cy / bh as f32)
+            })
+            .collect();
+        let expected = crate::stages::align::BOX_EYES;
+        let pick = |left: bool| {
+            centres
+                .iter()
+                .filter(|c| (c.0 < 0.5) == left)
+                .min_by(|a, b| {
+                    let e = if left { expected[0] } else { expected[1] };
+                    let da = (a.0 - e[0]).powi(2) + (a.1 - e[1]).powi(2);
+                    let db = (b.0 - e[0]).powi(2) + (b.1 - e[1]).powi(2);
+                    da.total_cmp(&db)
+                })
+                .copied()
+        };
+        let (Some(l), Some(r)) = (pick(true), pick(false)) else { return Ok(None) };
+        let (dx, dy) = ((r.0 - l.0) * bw as f32, (r.1 - l.1) * bh as f32);
+        let dist = (dx * dx + dy * dy).sqrt() / bw as f32;
+        let tilt = dy.atan2(dx).to_degrees().abs();
+        if dist < EYE_DISTANCE_RANGE.0 || dist > EYE_DISTANCE_RANGE.1 || tilt > MAX_EYE_TILT_DEG {
+            return Ok(None);
+        }
+        let to_img = |c: (f32, f32)| [bx as f32 + c.0 * bw as f32, by as f32 + c.1 * bh as f32];
+        Ok(Some([to_img(l), to_img(r)]))
+    }
+}
