@@ -205,6 +205,7 @@ fn read_and_classify(path: &Path, pool: &PipelinePool, model: &Model, cfg: &Batc
         let label = model.classes()[best].clone();
         let mut times = base;
         times.align_ms = face.times.align_ms;
+        times.clahe_ms = face.times.clahe_ms;
         times.landmarks_ms = face.times.landmarks_ms;
         times.features_ms = face.times.features_ms;
         times.classify_ms = classify_ms;

@@ -87,13 +87,20 @@ pub fn load(sources: &[PathBuf], filter: &DataFilter) -> Result<Vec<Sample>> {
         } else {
             return Err(FerError::Dataset { path: src.clone(), reason: "neither a folder nor a .csv manifest".into() });
         };
+        if samples.is_empty() {
+            return Err(FerError::Dataset { path: src.clone(), reason: "no labelled images found (after the dataset and split filters)".into() });
+        }
         if !filter.classes.is_empty() {
             samples.retain(|s| filter.classes.contains(&s.label));
-        }
-        if samples.is_empty() {
-            return Err(FerError::Dataset { path: src.clone(), reason: "no labelled images found (after filters)".into() });
+            if samples.is_empty() {
+                tracing::info!("{}: no images of the classes {}", src.display(), filter.classes.join(", "));
+            }
         }
         out.extend(samples);
+    }
+    if out.is_empty() {
+        let path = sources.first().cloned().unwrap_or_default();
+        return Err(FerError::Dataset { path, reason: format!("no images of the classes {}", filter.classes.join(", ")) });
     }
     Ok(out)
 }

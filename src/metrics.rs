@@ -36,11 +36,17 @@ pub struct Report {
 }
 
 impl Report {
-    /// Build from true and predicted class indices.
+    /// Build from true and predicted class indices. Classes that are neither in
+    /// the data nor ever predicted are left out of the report.
     pub fn new(protocol: String, classes: Vec<String>, truth: &[usize], pred: &[usize], skipped: usize) -> Self {
+        let used: Vec<usize> = (0..classes.len()).filter(|c| truth.contains(c) || pred.contains(c)).collect();
+        let index = |c: usize| used.iter().position(|&u| u == c).unwrap_or(0);
+        let truth: Vec<usize> = truth.iter().map(|&c| index(c)).collect();
+        let pred: Vec<usize> = pred.iter().map(|&c| index(c)).collect();
+        let classes: Vec<String> = used.iter().map(|&c| classes[c].clone()).collect();
         let k = classes.len();
         let mut confusion = vec![vec![0usize; k]; k];
-        for (&t, &p) in truth.iter().zip(pred) {
+        for (&t, &p) in truth.iter().zip(&pred) {
             confusion[t][p] += 1;
         }
         let correct: usize = (0..k).map(|i| confusion[i][i]).sum();
@@ -92,7 +98,7 @@ impl Report {
         s += "\nconfusion (rows: true, columns: predicted)\n";
         s += &format!("{:<10}", "");
         for c in &self.classes {
-            s += &format!(" {:>8}", &c[..c.len().min(8)]);
+            s += &format!(" {:>8}", c.chars().take(8).collect::<String>());
         }
         s += "\n";
         for (i, row) in self.confusion.iter().enumerate() {
@@ -124,4 +130,36 @@ pub fn group_kfold(groups: &[String], k: usize) -> Vec<usize> {
         fold_of.insert(g, f);
     }
     groups.iter().map(|g| fold_of.get(g.as_str()).copied().unwrap_or(0)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_match_a_hand_computed_example() {
+        let classes = ["a", "b", "c", "unused"].map(String::from).to_vec();
+        // truth a a a b b c ; predicted a a b b c c
+        let r = Report::new("t".into(), classes, &[0, 0, 0, 1, 1, 2], &[0, 0, 1, 1, 2, 2], 1);
+        assert_eq!(r.classes, ["a", "b", "c"]);
+        assert_eq!(r.confusion, vec![vec![2, 1, 0], vec![0, 1, 1], vec![0, 0, 1]]);
+        assert!((r.accuracy - 4.0 / 6.0).abs() < 1e-12);
+        let f1 = |p: f64, r: f64| 2.0 * p * r / (p + r);
+        let expected = (f1(1.0, 2.0 / 3.0) + f1(0.5, 0.5) + f1(0.5, 1.0)) / 3.0;
+        assert!((r.macro_f1 - expected).abs() < 1e-12);
+        assert_eq!(r.per_class[1].support, 2);
+    }
+
+    #[test]
+    fn group_folds_never_split_a_group_and_are_balanced() {
+        let groups: Vec<String> = (0..100).map(|i| format!("s{}", i % 23)).collect();
+        let fold = group_kfold(&groups, 5);
+        for g in 0..23 {
+            let folds: std::collections::BTreeSet<usize> =
+                groups.iter().zip(&fold).filter(|(x, _)| **x == format!("s{g}")).map(|(_, f)| *f).collect();
+            assert_eq!(folds.len(), 1, "group s{g} in folds {folds:?}");
+        }
+        let sizes: Vec<usize> = (0..5).map(|f| fold.iter().filter(|x| **x == f).count()).collect();
+        assert!(sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 5, "{sizes:?}");
+    }
 }

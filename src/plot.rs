@@ -66,7 +66,7 @@ pub fn confusion_png(report: &Report, path: &Path) -> Result<()> {
     }
     for (j, c) in report.classes.iter().enumerate() {
         let x = LEFT + j as i32 * CELL + 4;
-        text(&mut img, &c[..c.len().min(7)], Point::new(x, TOP - 8), 0.42, black)?;
+        text(&mut img, &c.chars().take(7).collect::<String>(), Point::new(x, TOP - 8), 0.42, black)?;
     }
     write_image(&img, path)
 }

@@ -95,39 +95,10 @@ fn honours_exif_orientation() {
     assert!(g.get(12, 30) > 180, "bottom is bright");
 }
 
-/// A PNG whose header announces `w` x `h` pixels, with valid CRCs and a few bytes of
-/// pixel data (a decompression bomb's shape).
-pub fn png_header_only(w: u32, h: u32) -> Vec<u8> {
-    fn crc32(data: &[u8]) -> u32 {
-        let mut crc = 0xFFFF_FFFFu32;
-        for &b in data {
-            crc ^= b as u32;
-            for _ in 0..8 {
-                crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
-            }
-        }
-        !crc
-    }
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut ihdr = w.to_be_bytes().to_vec();
-    ihdr.extend_from_slice(&h.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 0, 0, 0, 0]); // 8-bit grey
-    // A zlib stream of a few zero bytes.
-    let idat = [0x78, 0x9c, 0x63, 0x60, 0x60, 0x60, 0x00, 0x00, 0x00, 0x04, 0x00, 0x01];
-    for (kind, data) in [(&b"IHDR"[..], &ihdr[..]), (b"IDAT", &idat[..]), (b"IEND", &[][..])] {
-        let mut chunk = kind.to_vec();
-        chunk.extend_from_slice(data);
-        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-        out.extend_from_slice(&chunk);
-        out.extend_from_slice(&crc32(&chunk).to_be_bytes());
-    }
-    out
-}
-
 #[test]
 fn refuses_huge_images_from_the_header() {
     let t = std::time::Instant::now();
-    let err = decode_bytes(&png_header_only(100_000, 100_000), &DecodeConfig::default()).unwrap_err();
+    let err = decode_bytes(&common::png_header_only(100_000, 100_000), &DecodeConfig::default()).unwrap_err();
     assert!(matches!(err, FerError::TooLarge { width: 100_000, height: 100_000, .. }), "{err}");
     assert!(err.to_string().contains("over the limit"), "{err}");
     // Refused before any pixel work: far below the time a 10-gigapixel decode would take.
@@ -142,7 +113,8 @@ fn bad_files_give_clear_errors_naming_the_file() {
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("empty.png", vec![], "empty file"),
         ("truncated.png", png[..png.len() / 2].to_vec(), "Png"),
-        ("truncated.jpg", jpeg[..jpeg.len() / 3].to_vec(), "Jpeg"),
+        ("truncated.jpg", jpeg[..jpeg.len() / 3].to_vec(), "truncated JPEG"),
+        ("truncated-photo.jpg", { let j = std::fs::read(common::sample("justin.jpg")).unwrap(); j[..j.len() * 2 / 3].to_vec() }, "truncated JPEG"),
         ("text.png", b"hello, this is not an image\n".to_vec(), "not a recognised image format"),
     ];
     for (name, bytes, expect) in cases {

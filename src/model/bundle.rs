@@ -78,6 +78,12 @@ pub struct Model {
     tensors: HashMap<String, Tensor>,
 }
 
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model").field("kind", &self.header.kind).field("classes", &self.header.classes).finish_non_exhaustive()
+    }
+}
+
 impl Model {
     /// Assemble from named tensors (`mlp.*`, `norm.mean`, `norm.std`) and a header.
     pub fn from_tensors(header: ModelHeader, tensors: HashMap<String, Tensor>) -> Result<Self> {

@@ -92,6 +92,10 @@ pub fn decode_bytes(bytes: &[u8], cfg: &DecodeConfig) -> Result<GrayImage> {
     let Some(format) = reader.format() else {
         return Err(err("not a recognised image format (PNG, JPEG, GIF, TIFF, BMP, WebP)".into()));
     };
+    if format == image::ImageFormat::Jpeg && !has_jpeg_end(bytes) {
+        // The JPEG decoder fills a cut-off scan with grey instead of failing.
+        return Err(err("truncated JPEG: no end-of-image marker".into()));
+    }
     let decoded = reader.into_decoder().and_then(|mut decoder| {
         let (width, height) = decoder.dimensions();
         if let Err(e) = check_pixels(width as u64, height as u64, cfg) {
@@ -120,6 +124,14 @@ pub fn decode_bytes(bytes: &[u8], cfg: &DecodeConfig) -> Result<GrayImage> {
         }
         Err(e) => Err(err(format!("{format:?}: {e}"))),
     }
+}
+
+/// Tail searched for the JPEG end-of-image marker (encoders may pad after it).
+const JPEG_END_SEARCH: usize = 4096;
+
+fn has_jpeg_end(bytes: &[u8]) -> bool {
+    let tail = &bytes[bytes.len().saturating_sub(JPEG_END_SEARCH)..];
+    tail.windows(2).any(|w| w == [0xFF, 0xD9])
 }
 
 fn check_pixels(width: u64, height: u64, cfg: &DecodeConfig) -> Result<()> {

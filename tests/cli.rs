@@ -1,0 +1,139 @@
+//! The `fer` binary as a user runs it: exit codes, stdout rows, stderr messages,
+//! and training and evaluation on real data.
+
+mod common;
+
+use std::process::{Command, Output};
+
+fn fer(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fer")).args(args).current_dir(common::root()).output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn help_lists_the_commands() {
+    let out = fer(&["--help"]);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for cmd in ["batch", "train", "eval"] {
+        assert!(help.contains(cmd), "{help}");
+    }
+}
+
+#[test]
+fn batch_on_the_samples_labels_every_face_with_the_shipped_model() {
+    let out = fer(&["batch", "data"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let mut r = csv::Reader::from_reader(stdout.as_bytes());
+    let headers = r.headers().unwrap().clone();
+    assert!(headers.iter().any(|h| h == "p_happy") && headers.iter().any(|h| h == "ms_detect"));
+    let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
+    let status = |name: &str| rows.iter().filter(|r| r[0].ends_with(name)).map(|r| r[1].to_string()).collect::<Vec<_>>();
+    assert_eq!(status("justin.jpg"), ["ok"]);
+    assert_eq!(status("messi5.jpg"), ["ok"]);
+    assert_eq!(status("astronaut.png"), ["ok"]);
+    assert_eq!(status("no-faces.jpg"), ["no_face"]);
+    assert_eq!(status("chelsea.png"), ["no_face"]);
+    // Justin smiles.
+    let justin = rows.iter().find(|r| r[0].ends_with("justin.jpg")).unwrap();
+    assert_eq!(&justin[9], "happy", "{justin:?}");
+    assert!(text(&out.stderr).contains("5 files"), "summary on stderr");
+}
+
+#[test]
+fn batch_exit_status_tells_that_a_file_failed() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::copy(common::sample("justin.jpg"), tmp.path().join("ok.jpg")).unwrap();
+    std::fs::write(tmp.path().join("bad.png"), b"garbage").unwrap();
+    let out = fer(&["batch", tmp.path().to_str().unwrap(), "--format", "jsonl"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.lines().count(), 2);
+    assert!(stdout.contains("\"status\":\"error\"") && stdout.contains("bad.png"));
+    assert!(text(&out.stderr).contains("1 failed"));
+}
+
+#[test]
+fn bad_model_files_stop_at_start_up_with_the_file_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("broken.safetensors");
+    std::fs::write(&bad, b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\":").unwrap();
+    for model in [bad.to_str().unwrap(), "/nonexistent/model.safetensors"] {
+        let out = fer(&["batch", "data", "--model", model]);
+        assert_eq!(out.status.code(), Some(2));
+        let err = text(&out.stderr);
+        assert!(err.contains(model), "{err}");
+        assert!(out.stdout.is_empty(), "no rows on a start-up error");
+    }
+}
+
+#[test]
+fn resume_without_an_output_file_is_a_usage_error() {
+    let out = fer(&["batch", "data", "--resume"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--out"));
+}
+
+#[test]
+fn cross_validation_on_ck_plus_is_well_above_chance() {
+    let Some(data) = common::shared_data("cross_validation_on_ck_plus_is_well_above_chance") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let plot = tmp.path().join("cm.png");
+    let (a, b) = (data.join("ckplus48"), data.join("ckplus48-neutral"));
+    let out = fer(&[
+        "eval", "--cv", "3", "--group-by", "subject", "--no-detect", "--json", "--epochs", "30",
+        "--classes", "happy,surprise,disgust",
+        "--data", a.to_str().unwrap(), b.to_str().unwrap(),
+        "--plot", plot.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    let acc = report["accuracy"].as_f64().unwrap();
+    eprintln!("CK+ happy/surprise/disgust, 3-fold by subject: accuracy {acc:.3}");
+    // Chance is 0.39 (the largest class, surprise); subjects never straddle folds.
+    assert!(acc > 0.85, "accuracy {acc}");
+    assert_eq!(report["samples"].as_u64(), Some(207 + 249 + 177));
+    assert!(report["protocol"].as_str().unwrap().contains("grouped by subject"));
+    assert_eq!(report["fold_accuracy"].as_array().unwrap().len(), 3);
+    assert!(image::open(&plot).is_ok(), "confusion matrix picture");
+}
+
+#[test]
+fn train_then_eval_on_held_out_subjects() {
+    let Some(data) = common::shared_data("train_then_eval_on_held_out_subjects") else { return };
+    // Manifests of our own, next to a link to the CK+ folder: subjects below S100
+    // train, the others test.
+    let tmp = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(data.join("ckplus48"), tmp.path().join("ckplus48")).unwrap();
+    let manifest = std::fs::read_to_string(data.join("MANIFEST.csv")).unwrap();
+    let header = manifest.lines().next().unwrap();
+    let (mut train, mut test) = (format!("{header}\n"), format!("{header}\n"));
+    for line in manifest.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        if f[0] != "ckplus48" || !["happy", "surprise", "sad"].contains(&f[3]) {
+            continue;
+        }
+        let subject: u32 = f[4][1..].parse().unwrap();
+        if subject < 100 { &mut train } else { &mut test }.push_str(&format!("{line}\n"));
+    }
+    let (train_csv, test_csv, model) = (tmp.path().join("train.csv"), tmp.path().join("test.csv"), tmp.path().join("m.safetensors"));
+    std::fs::write(&train_csv, train).unwrap();
+    std::fs::write(&test_csv, test).unwrap();
+    let out = fer(&["train", "--no-detect", "--epochs", "40", "--data", train_csv.to_str().unwrap(), "--out", model.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("by subject"));
+    let out = fer(&[
+        "eval", "--no-detect", "--json", "--model", model.to_str().unwrap(), "--data", test_csv.to_str().unwrap(),
+        "--plot", tmp.path().join("cm.png").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    let acc = report["accuracy"].as_f64().unwrap();
+    eprintln!("CK+ happy/sad/surprise, subjects >= S100 held out: accuracy {acc:.3} on {} faces", report["samples"]);
+    assert_eq!(report["samples"].as_u64(), Some(189));
+    assert!(acc > 0.8, "accuracy {acc}");
+}
