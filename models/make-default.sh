@@ -10,12 +10,17 @@ OUT=models/eval
 cargo build --release
 mkdir -p "$OUT"
 
-# (a) CK+ 8 classes, 10-fold cross-validation by subject (each fold trains its own model).
+# (a) CK+ 8 classes, 10-fold cross-validation by subject (each fold trains its own model),
+#     with fer train's defaults (mirrored training copies), and without mirroring.
 $FER eval --cv 10 --group-by subject --no-detect \
     --data $D/ckplus48 $D/ckplus48-neutral --plot $OUT/ckplus-cv10.png | tee $OUT/ckplus-cv10.txt
+$FER eval --cv 10 --group-by subject --no-detect --no-mirror \
+    --data $D/ckplus48 $D/ckplus48-neutral --plot $OUT/ckplus-cv10-no-mirror.png | tee $OUT/ckplus-cv10-no-mirror.txt
 
 # The shipped model: every CK+ image, FER2013 Training and PublicTest (never PrivateTest).
-$FER train --no-detect \
+# Without mirrored copies: on this data its validation split (10%, by subject where
+# known) scored 35.2% without them and 33.7% with them.
+$FER train --no-detect --no-mirror \
     --data $D/ckplus48 $D/ckplus48-neutral $D/MANIFEST.csv --dataset fer2013 --split Training,PublicTest \
     --out models/fer-default.safetensors
 

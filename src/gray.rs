@@ -46,6 +46,13 @@ impl GrayImage {
         Ok(GrayImage { mat: self.mat.try_clone()? })
     }
 
+    /// The left-right mirror image.
+    pub fn mirrored(&self) -> Result<Self> {
+        let mut out = Mat::default();
+        opencv::core::flip(&self.mat, &mut out, 1)?;
+        GrayImage::from_mat(out)
+    }
+
     /// Width in pixels.
     pub fn width(&self) -> u32 {
         self.mat.cols() as u32

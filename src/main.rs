@@ -199,6 +199,9 @@ struct MlpArgs {
     /// Random seed.
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// Do not add left-right mirrored copies of the training images.
+    #[arg(long)]
+    no_mirror: bool,
 }
 
 impl MlpArgs {
@@ -373,19 +376,25 @@ fn cmd_batch(args: BatchArgs) -> Result<i32> {
 }
 
 /// Load samples and extract their features with a progress bar.
-fn labelled_rows(data: &DataArgs, cfg: PipelineConfig, classes: Option<Vec<String>>) -> Result<LabelledRows> {
+fn labelled_rows(data: &DataArgs, cfg: PipelineConfig, classes: Option<Vec<String>>, mirror: bool) -> Result<LabelledRows> {
     let samples = dataset::load(&data.data, &data.filter()?)?;
     let classes = classes.unwrap_or_else(|| dataset::classes_of(&samples));
     let pool = PipelinePool::new(cfg)?;
     let pb = progress(samples.len() as u64, "features");
-    let feats = train::extract_features(&samples, &pool, &|| pb.inc(1));
+    let feats = train::extract_features(&samples, &pool, mirror, &|| pb.inc(1));
     pb.finish_and_clear();
     let failures: Vec<&String> = feats.iter().filter_map(|f| f.as_ref().err()).collect();
     if !failures.is_empty() {
         tracing::warn!("{} of {} images gave no features; first: {}", failures.len(), samples.len(), failures[0]);
     }
     let rows = LabelledRows::new(&samples, feats, classes);
-    tracing::info!("{} samples with features, {} classes: {}", rows.x.len(), rows.classes.len(), rows.classes.join(", "));
+    tracing::info!(
+        "{} images with features ({} rows with mirrored copies), {} classes: {}",
+        rows.originals(),
+        rows.x.len(),
+        rows.classes.len(),
+        rows.classes.join(", ")
+    );
     Ok(rows)
 }
 
@@ -394,7 +403,7 @@ fn cmd_train(args: TrainArgs) -> Result<i32> {
     let cfg = args.stages.config(&args.detect);
     cfg.check()?;
     let params = args.mlp.params().check()?;
-    let rows = labelled_rows(&args.data, cfg, None)?;
+    let rows = labelled_rows(&args.data, cfg, None, !args.mlp.no_mirror)?;
     let opts = FitOptions { params, val_fraction: args.mlp.val_fraction, pipeline: cfg, sources: args.data.describe() };
     let pb = progress(args.mlp.epochs as u64, "training");
     let all: Vec<usize> = (0..rows.x.len()).collect();
@@ -409,10 +418,11 @@ fn cmd_train(args: TrainArgs) -> Result<i32> {
     model.save(&args.out)?;
     let t = &model.header().training;
     eprintln!(
-        "saved {}: {} classes, {} train / {} validation ({}), best epoch {} of {}, validation accuracy {:.1}%",
+        "saved {}: {} classes, {} train ({} mirrored) / {} validation ({}), best epoch {} of {}, validation accuracy {:.1}%",
         args.out.display(),
         model.classes().len(),
         t.train,
+        t.mirrored,
         t.validation,
         t.validation_split,
         t.report.best_epoch,
@@ -430,7 +440,7 @@ fn cmd_eval(args: EvalArgs) -> Result<i32> {
             let mut cfg = model.header().pipeline;
             args.detect.apply(&mut cfg);
             let filter = args.data.filter()?;
-            let rows = labelled_rows(&args.data, cfg, Some(model.classes().to_vec()))?;
+            let rows = labelled_rows(&args.data, cfg, Some(model.classes().to_vec()), false)?;
             let allowed: Option<Vec<usize>> = (!filter.classes.is_empty())
                 .then(|| filter.classes.iter().filter_map(|c| model.classes().iter().position(|m| m == c)).collect());
             let probs = model.predict(&rows.x)?;
@@ -450,7 +460,7 @@ fn cmd_eval(args: EvalArgs) -> Result<i32> {
             }
             let cfg = args.stages.config(&args.detect);
             cfg.check()?;
-            let rows = labelled_rows(&args.data, cfg, None)?;
+            let rows = labelled_rows(&args.data, cfg, None, !args.mlp.no_mirror)?;
             let opts = FitOptions {
                 params: args.mlp.params().check()?,
                 val_fraction: args.mlp.val_fraction,

@@ -3,6 +3,8 @@
 //! cross-validation.
 
 use crate::dataset::{count_per_class, Sample};
+use crate::gray::GrayImage;
+use crate::stages::decode::decode_file;
 use crate::error::{FerError, Result};
 use crate::metrics::{group_kfold, Report};
 use crate::model::bundle::{ModelHeader, TrainingSummary, MIN_STD, MODEL_FORMAT, MODEL_SCHEMA_VERSION};
@@ -52,23 +54,43 @@ impl PipelinePool {
     }
 }
 
-/// Features of the largest face of each sample, or why there are none.
-pub fn extract_features(samples: &[Sample], pool: &PipelinePool, on_done: &(dyn Fn() + Sync)) -> Vec<std::result::Result<Vec<f32>, String>> {
+/// Features of one sample's largest face, and of its left-right mirror image when asked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleFeatures {
+    /// The image as it is.
+    pub original: Vec<f32>,
+    /// The mirrored image (training augmentation).
+    pub mirrored: Option<Vec<f32>>,
+}
+
+/// Features of the largest face of each sample, or why there are none. With
+/// `mirror`, each image is also read mirrored (a second face for training).
+pub fn extract_features(
+    samples: &[Sample],
+    pool: &PipelinePool,
+    mirror: bool,
+    on_done: &(dyn Fn() + Sync),
+) -> Vec<std::result::Result<SampleFeatures, String>> {
+    let largest = |p: &mut Pipeline, img: &GrayImage, path: &std::path::Path| -> std::result::Result<Vec<f32>, String> {
+        let reading = p.read_image(img).map_err(|e| format!("{}: {e}", path.display()))?;
+        reading.faces.into_iter().next().map(|f| f.features).ok_or_else(|| format!("{}: no face found", path.display()))
+    };
     samples
         .par_iter()
         .map(|s| {
-            let r = pool
-                .with(|p| p.read_file(&s.path))
-                .and_then(|r| r)
-                .map_err(|e| e.to_string())
-                .and_then(|reading| {
-                    reading
-                        .faces
-                        .into_iter()
-                        .next()
-                        .map(|f| f.features)
-                        .ok_or_else(|| format!("{}: no face found", s.path.display()))
-                });
+            let r = decode_file(&s.path, &pool.config().decode).map_err(|e| e.to_string()).and_then(|img| {
+                pool.with(|p| {
+                    let original = largest(p, &img, &s.path)?;
+                    let mirrored = if mirror {
+                        let flipped = img.mirrored().map_err(|e| e.to_string())?;
+                        largest(p, &flipped, &s.path).ok()
+                    } else {
+                        None
+                    };
+                    Ok(SampleFeatures { original, mirrored })
+                })
+                .map_err(|e| e.to_string())?
+            });
             on_done();
             r
         })
@@ -83,6 +105,8 @@ pub struct LabelledRows {
     pub y: Vec<u32>,
     /// Group of each row (subject, or the file itself when unknown).
     pub groups: Vec<String>,
+    /// Whether a row comes from a mirrored image (used for training only, never scored).
+    pub mirrored: Vec<bool>,
     /// Class names.
     pub classes: Vec<String>,
     /// Samples dropped because no features could be made.
@@ -90,19 +114,29 @@ pub struct LabelledRows {
 }
 
 impl LabelledRows {
-    /// Pair samples with their extracted features; drops failures.
-    pub fn new(samples: &[Sample], features: Vec<std::result::Result<Vec<f32>, String>>, classes: Vec<String>) -> Self {
-        let mut rows = LabelledRows { x: vec![], y: vec![], groups: vec![], classes, skipped: 0 };
+    /// Pair samples with their extracted features; drops failures. A mirrored
+    /// copy shares its original's group, so it never lands on the other side of a split.
+    pub fn new(samples: &[Sample], features: Vec<std::result::Result<SampleFeatures, String>>, classes: Vec<String>) -> Self {
+        let mut rows = LabelledRows { x: vec![], y: vec![], groups: vec![], mirrored: vec![], classes, skipped: 0 };
         for (s, f) in samples.iter().zip(features) {
             let (Ok(f), Some(c)) = (f, rows.classes.iter().position(|c| *c == s.label)) else {
                 rows.skipped += 1;
                 continue;
             };
-            rows.x.push(f);
-            rows.y.push(c as u32);
-            rows.groups.push(s.subject.clone().unwrap_or_else(|| s.path.to_string_lossy().into_owned()));
+            let group = s.subject.clone().unwrap_or_else(|| s.path.to_string_lossy().into_owned());
+            for (x, mirrored) in std::iter::once((f.original, false)).chain(f.mirrored.map(|m| (m, true))) {
+                rows.x.push(x);
+                rows.y.push(c as u32);
+                rows.groups.push(group.clone());
+                rows.mirrored.push(mirrored);
+            }
         }
         rows
+    }
+
+    /// Rows from original (not mirrored) images.
+    pub fn originals(&self) -> usize {
+        self.mirrored.iter().filter(|m| !**m).count()
     }
 }
 
@@ -151,7 +185,8 @@ pub fn fit(rows: &LabelledRows, subset: &[usize], opts: &FitOptions, on_epoch: &
     if subset.iter().any(|&r| rows.x[r].len() != dim) {
         return Err(FerError::Training("feature vectors differ in length".into()));
     }
-    let (train_rows, val_rows) = grouped_split(&rows.groups, subset, opts.val_fraction, opts.params.seed);
+    let (train_rows, mut val_rows) = grouped_split(&rows.groups, subset, opts.val_fraction, opts.params.seed);
+    val_rows.retain(|&r| !rows.mirrored[r]);
     let (mean, std) = mean_std(&rows.x, &train_rows, dim);
     let mut flat = Vec::with_capacity(rows.x.len() * dim);
     for v in &rows.x {
@@ -181,11 +216,16 @@ pub fn fit(rows: &LabelledRows, subset: &[usize], opts: &FitOptions, on_epoch: &
         mlp: (*opts.params).clone(),
         training: TrainingSummary {
             sources: opts.sources.clone(),
-            per_class: count_per_class(subset.iter().map(|&r| rows.classes[rows.y[r] as usize].clone())),
+            per_class: count_per_class(subset.iter().filter(|&&r| !rows.mirrored[r]).map(|&r| rows.classes[rows.y[r] as usize].clone())),
             skipped: rows.skipped,
             train: train_rows.len(),
             validation: val_rows.len(),
-            validation_split: if distinct_groups < subset.len() { "by subject".into() } else { "by image".into() },
+            validation_split: if distinct_groups < subset.iter().filter(|&&r| !rows.mirrored[r]).count() {
+                "by subject".into()
+            } else {
+                "by image".into()
+            },
+            mirrored: train_rows.iter().filter(|&&r| rows.mirrored[r]).count(),
             report,
         },
         written_by: format!("fer {}", env!("CARGO_PKG_VERSION")),
@@ -238,7 +278,7 @@ pub fn cross_validate(rows: &LabelledRows, k: usize, opts: &FitOptions, on_fold:
     let mut fold_accuracy = Vec::new();
     for f in 0..k {
         let train: Vec<usize> = (0..rows.x.len()).filter(|&r| fold[r] != f).collect();
-        let test: Vec<usize> = (0..rows.x.len()).filter(|&r| fold[r] == f).collect();
+        let test: Vec<usize> = (0..rows.x.len()).filter(|&r| fold[r] == f && !rows.mirrored[r]).collect();
         let model = fit(rows, &train, opts, &mut |_, _, _, _| {})?;
         let test_x: Vec<Vec<f32>> = test.iter().map(|&r| rows.x[r].clone()).collect();
         let probs = model.predict(&test_x)?;

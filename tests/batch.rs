@@ -20,6 +20,7 @@ fn tiny_model() -> Model {
         x: (0..40).map(|i| (0..dim).map(|j| ((i * 31 + j * 17) % 13) as f32 + (i % 2) as f32).collect()).collect(),
         y: (0..40).map(|i| (i % 2) as u32).collect(),
         groups: (0..40).map(|i| format!("g{i}")).collect(),
+        mirrored: vec![false; 40],
         classes: vec!["happy".into(), "sad".into()],
         skipped: 0,
     };

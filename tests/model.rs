@@ -14,7 +14,7 @@ fn blobs(n_per_class: usize, classes: usize, seed: u64) -> LabelledRows {
     let cfg = PipelineConfig::default();
     let dim = cfg.features.names(cfg.align.size).len();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut rows = LabelledRows { x: vec![], y: vec![], groups: vec![], classes: vec![], skipped: 0 };
+    let mut rows = LabelledRows { x: vec![], y: vec![], groups: vec![], mirrored: vec![], classes: vec![], skipped: 0 };
     rows.classes = ["angry", "happy", "sad", "surprise"][..classes].iter().map(|s| s.to_string()).collect();
     for c in 0..classes {
         for i in 0..n_per_class {
@@ -22,6 +22,7 @@ fn blobs(n_per_class: usize, classes: usize, seed: u64) -> LabelledRows {
             rows.x.push(x);
             rows.y.push(c as u32);
             rows.groups.push(format!("s{}", i % 20));
+            rows.mirrored.push(false);
         }
     }
     rows

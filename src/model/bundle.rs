@@ -30,12 +30,15 @@ pub const MIN_STD: f32 = 1e-6;
 pub struct TrainingSummary {
     /// `--data` sources and filters as given.
     pub sources: Vec<String>,
-    /// Samples with features, per class.
+    /// Images with features, per class (mirrored copies not counted).
     pub per_class: BTreeMap<String, usize>,
     /// Samples skipped (unreadable, or no face found).
     pub skipped: usize,
-    /// Training rows.
+    /// Training rows (mirrored copies included).
     pub train: usize,
+    /// Of the training rows, mirrored copies of training images.
+    #[serde(default)]
+    pub mirrored: usize,
     /// Validation rows.
     pub validation: usize,
     /// How the validation split was drawn ("by subject" or "by image").
