@@ -269,11 +269,27 @@ struct TrainArgs {
     #[arg(long)]
     out: PathBuf,
     #[command(flatten)]
+    recipe: RecipeArgs,
+}
+
+/// Everything that decides how a model is trained: stages, detection, network.
+#[derive(Args)]
+struct RecipeArgs {
+    #[command(flatten)]
     stages: StageArgs,
     #[command(flatten)]
     detect: DetectArgs,
     #[command(flatten)]
     mlp: MlpArgs,
+}
+
+impl RecipeArgs {
+    /// Validated pipeline and training options.
+    fn options(&self, data: &DataArgs) -> Result<FitOptions> {
+        let cfg = self.stages.config(&self.detect);
+        cfg.check()?;
+        Ok(FitOptions { params: self.mlp.params().check()?, val_fraction: self.mlp.val_fraction, pipeline: cfg, sources: data.describe() })
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
@@ -301,11 +317,7 @@ struct EvalArgs {
     #[arg(long, default_value = "confusion.png")]
     plot: PathBuf,
     #[command(flatten)]
-    stages: StageArgs,
-    #[command(flatten)]
-    detect: DetectArgs,
-    #[command(flatten)]
-    mlp: MlpArgs,
+    recipe: RecipeArgs,
 }
 
 fn progress(len: u64, what: &str) -> ProgressBar {
@@ -400,12 +412,9 @@ fn labelled_rows(data: &DataArgs, cfg: PipelineConfig, classes: Option<Vec<Strin
 
 fn cmd_train(args: TrainArgs) -> Result<i32> {
     set_threads(0)?;
-    let cfg = args.stages.config(&args.detect);
-    cfg.check()?;
-    let params = args.mlp.params().check()?;
-    let rows = labelled_rows(&args.data, cfg, None, !args.mlp.no_mirror)?;
-    let opts = FitOptions { params, val_fraction: args.mlp.val_fraction, pipeline: cfg, sources: args.data.describe() };
-    let pb = progress(args.mlp.epochs as u64, "training");
+    let opts = args.recipe.options(&args.data)?;
+    let rows = labelled_rows(&args.data, opts.pipeline, None, !args.recipe.mlp.no_mirror)?;
+    let pb = progress(args.recipe.mlp.epochs as u64, "training");
     let all: Vec<usize> = (0..rows.x.len()).collect();
     let model = train::fit(&rows, &all, &opts, &mut |epoch, _, loss, acc| {
         pb.set_position(epoch as u64);
@@ -438,7 +447,7 @@ fn cmd_eval(args: EvalArgs) -> Result<i32> {
         (Some(path), None) => {
             let model = load_model(path)?;
             let mut cfg = model.header().pipeline;
-            args.detect.apply(&mut cfg);
+            args.recipe.detect.apply(&mut cfg);
             let filter = args.data.filter()?;
             let rows = labelled_rows(&args.data, cfg, Some(model.classes().to_vec()), false)?;
             let allowed: Option<Vec<usize>> = (!filter.classes.is_empty())
@@ -458,15 +467,8 @@ fn cmd_eval(args: EvalArgs) -> Result<i32> {
             if args.group_by != GroupBy::Subject {
                 bail!("--cv groups by subject only");
             }
-            let cfg = args.stages.config(&args.detect);
-            cfg.check()?;
-            let rows = labelled_rows(&args.data, cfg, None, !args.mlp.no_mirror)?;
-            let opts = FitOptions {
-                params: args.mlp.params().check()?,
-                val_fraction: args.mlp.val_fraction,
-                pipeline: cfg,
-                sources: args.data.describe(),
-            };
+            let opts = args.recipe.options(&args.data)?;
+            let rows = labelled_rows(&args.data, opts.pipeline, None, !args.recipe.mlp.no_mirror)?;
             let pb = progress(k as u64, "folds");
             let mut report = train::cross_validate(&rows, k, &opts, &mut |f, acc| {
                 pb.set_position(f as u64 + 1);
