@@ -6,7 +6,7 @@ use crate::error::Result;
 use crate::gray::GrayImage;
 use crate::stages::align::{align, eyes_from_box, AlignConfig};
 use crate::stages::decode::{decode_file, DecodeConfig};
-use crate::stages::denoise::{denoise, denoise_crop, DenoiseConfig};
+use crate::stages::denoise::{denoise, DenoiseConfig};
 use crate::stages::detect::{DetectConfig, Detector};
 use crate::stages::enhance::{enhance, ClaheConfig};
 use crate::stages::features::{geometric_features, FeatureConfig, HogExtractor};
@@ -165,7 +165,7 @@ impl Pipeline {
         let (crop, to_crop) = align(smooth, eyes.unwrap_or_else(|| eyes_from_box(bbox)), &self.cfg.align)?;
         times.align_ms = ms(t);
         let t = Instant::now();
-        let crop = enhance(&denoise_crop(&crop, &self.cfg.denoise)?, &self.cfg.clahe)?;
+        let crop = enhance(&crop, &self.cfg.clahe)?;
         times.clahe_ms = ms(t);
         let t = Instant::now();
         let crop_landmarks = find_landmarks(&crop)?;

@@ -1,9 +1,5 @@
 //! Stage 2, denoise: Gaussian blur as `cv::GaussianBlur(src, dst, Size(k, k), sigma)`
 //! with OpenCV's default border (reflect 101). A kernel of 1 leaves the image as is.
-//!
-//! A second, optional blur (`crop_sigma`) acts on each aligned face crop, in crop
-//! pixels, so its strength is the same fraction of every face whatever the frame:
-//! it makes sharp faces look like blurred training faces (see the model card).
 
 use crate::error::{FerError, Result};
 use crate::gray::GrayImage;
@@ -14,9 +10,6 @@ use serde::{Deserialize, Serialize};
 /// Largest kernel accepted; larger blurs destroy the facial detail the later stages need.
 pub const MAX_KERNEL: i32 = 31;
 
-/// Largest crop blur accepted, in crop pixels.
-pub const MAX_CROP_SIGMA: f64 = 16.0;
-
 /// Gaussian blur parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct DenoiseConfig {
@@ -24,14 +17,11 @@ pub struct DenoiseConfig {
     pub kernel: i32,
     /// Standard deviation in pixels; 0 lets OpenCV derive it from the kernel.
     pub sigma: f64,
-    /// Gaussian sigma applied to each aligned face crop, in crop pixels; 0 disables.
-    #[serde(default)]
-    pub crop_sigma: f64,
 }
 
 impl Default for DenoiseConfig {
     fn default() -> Self {
-        DenoiseConfig { kernel: 3, sigma: 0.0, crop_sigma: 0.0 }
+        DenoiseConfig { kernel: 3, sigma: 0.0 }
     }
 }
 
@@ -44,9 +34,6 @@ impl DenoiseConfig {
         if !(self.sigma.is_finite() && self.sigma >= 0.0) {
             return Err(FerError::param("denoise.sigma", format!("must be >= 0, got {}", self.sigma)));
         }
-        if !(self.crop_sigma.is_finite() && (0.0..=MAX_CROP_SIGMA).contains(&self.crop_sigma)) {
-            return Err(FerError::param("denoise.crop_sigma", format!("must be 0..={MAX_CROP_SIGMA}, got {}", self.crop_sigma)));
-        }
         Ok(())
     }
 }
@@ -58,15 +45,5 @@ pub fn denoise(img: &GrayImage, cfg: &DenoiseConfig) -> Result<GrayImage> {
     }
     let mut out = Mat::default();
     imgproc::gaussian_blur(img.mat(), &mut out, Size::new(cfg.kernel, cfg.kernel), cfg.sigma, cfg.sigma, BORDER_DEFAULT)?;
-    GrayImage::from_mat(out)
-}
-
-/// Blur an aligned face crop with `cfg.crop_sigma` (kernel from sigma).
-pub fn denoise_crop(crop: &GrayImage, cfg: &DenoiseConfig) -> Result<GrayImage> {
-    if cfg.crop_sigma == 0.0 {
-        return crop.try_clone();
-    }
-    let mut out = Mat::default();
-    imgproc::gaussian_blur(crop.mat(), &mut out, Size::new(0, 0), cfg.crop_sigma, cfg.crop_sigma, BORDER_DEFAULT)?;
     GrayImage::from_mat(out)
 }
