@@ -13,8 +13,9 @@ use opencv::imgproc;
 use opencv::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// Where the eyes sit inside a Haar face box, as (x, y) fractions of its side,
-/// measured on the Yale frames (mean of the detected eye centres).
+/// Where the eyes sit inside a Haar face box, as (x, y) fractions of its side.
+/// Means of the detected eye centres: x 0.324 (mirrored for the right eye), y 0.383
+/// over 46 faces of the dlib group photos; x 0.316, y 0.386 over 109 Yale frames.
 pub const BOX_EYES: [[f32; 2]; 2] = [[0.31, 0.39], [0.69, 0.39]];
 
 /// Crop geometry.
