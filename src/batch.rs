@@ -10,7 +10,7 @@ use crate::model::bundle::tmp_path;
 use crate::model::Model;
 use crate::pipeline::{ImageReading, StageTimes};
 use crate::plot::{annotate, FaceMark};
-use crate::stages::decode::decode_file;
+use crate::stages::decode::{decode_file, decode_file_with_colour};
 use crate::stages::landmarks::POINT_NAMES;
 use crate::train::PipelinePool;
 use rayon::prelude::*;
@@ -178,14 +178,18 @@ pub fn process_file(path: &Path, pool: &PipelinePool, model: &Model, cfg: &Batch
 fn read_and_classify(path: &Path, pool: &PipelinePool, model: &Model, cfg: &BatchConfig) -> Result<Vec<Row>> {
     let file = path.to_string_lossy().into_owned();
     let t = Instant::now();
-    let img = decode_file(path, &pool.config().decode)?;
+    // With --annotate the file is decoded once to grey and colour.
+    let (img, colour) = match cfg.annotate {
+        Some(_) => decode_file_with_colour(path, &pool.config().decode).map(|(g, c)| (g, Some(c)))?,
+        None => (decode_file(path, &pool.config().decode)?, None),
+    };
     let decode_ms = t.elapsed().as_secs_f64() * 1e3;
     let reading: ImageReading = pool.with(|p| p.read_image(&img))??;
     let mut base = reading.times;
     base.decode_ms = decode_ms;
     if reading.faces.is_empty() {
-        if let Some(dir) = &cfg.annotate {
-            annotate(&img, &[], &dir.join(annotated_name(path)))?;
+        if let (Some(dir), Some(colour)) = (&cfg.annotate, &colour) {
+            annotate(colour, &[], &dir.join(annotated_name(path)))?;
         }
         let mut row = error_row(file, String::new());
         row.status = Status::NoFace;
@@ -225,8 +229,8 @@ fn read_and_classify(path: &Path, pool: &PipelinePool, model: &Model, cfg: &Batc
             error: None,
         });
     }
-    if let Some(dir) = &cfg.annotate {
-        annotate(&img, &marks, &dir.join(annotated_name(path)))?;
+    if let (Some(dir), Some(colour)) = (&cfg.annotate, &colour) {
+        annotate(colour, &marks, &dir.join(annotated_name(path)))?;
     }
     Ok(rows)
 }

@@ -3,18 +3,20 @@
 //! fonts need no font files) and written atomically.
 
 use crate::error::{FerError, Result};
-use crate::gray::GrayImage;
 use crate::metrics::Report;
 use crate::model::bundle::tmp_path;
 use opencv::core::{Mat, Point, Rect, Scalar, Vector, CV_8UC3};
 use opencv::imgcodecs;
 use opencv::imgproc::{self, FONT_HERSHEY_SIMPLEX, LINE_AA};
+use opencv::prelude::*;
 use std::path::Path;
 
 const CELL: i32 = 64;
 const LEFT: i32 = 120;
 const TOP: i32 = 90;
 const WHITE: (f64, f64, f64) = (255.0, 255.0, 255.0);
+/// A landmark dot's radius is the face width divided by this.
+const POINT_RADIUS_DIVISOR: i32 = 60;
 
 fn bgr(c: (f64, f64, f64)) -> Scalar {
     Scalar::new(c.0, c.1, c.2, 0.0)
@@ -78,11 +80,10 @@ pub struct FaceMark<'a> {
     pub caption: String,
 }
 
-/// Draw boxes, points and captions on a colour copy of `img` and write it.
-pub fn annotate(img: &GrayImage, faces: &[FaceMark], path: &Path) -> Result<()> {
-    let mut out = Mat::default();
-    imgproc::cvt_color_def(img.mat(), &mut out, imgproc::COLOR_GRAY2BGR)?;
-    let side = img.width().max(img.height()) as f64;
+/// Draw boxes, points and captions on a copy of the colour (BGR) `image` and write it.
+pub fn annotate(image: &Mat, faces: &[FaceMark], path: &Path) -> Result<()> {
+    let mut out = image.try_clone()?;
+    let side = image.cols().max(image.rows()) as f64;
     let thick = ((side / 400.0).round() as i32).max(1);
     let scale = (side / 800.0).max(0.4);
     let green = bgr((60.0, 220.0, 60.0));
@@ -90,8 +91,10 @@ pub fn annotate(img: &GrayImage, faces: &[FaceMark], path: &Path) -> Result<()> 
     for f in faces {
         let [x, y, w, h] = f.bbox;
         imgproc::rectangle(&mut out, Rect::new(x, y, w, h), green, thick, LINE_AA, 0)?;
+        // Points scale with the face, so they stay apart on small faces.
+        let radius = (w / POINT_RADIUS_DIVISOR).max(1);
         for p in f.points {
-            imgproc::circle(&mut out, Point::new(p[0].round() as i32, p[1].round() as i32), thick + 1, yellow, -1, LINE_AA, 0)?;
+            imgproc::circle(&mut out, Point::new(p[0].round() as i32, p[1].round() as i32), radius, yellow, -1, LINE_AA, 0)?;
         }
         let org = Point::new(x, (y - 6).max(12));
         imgproc::put_text(&mut out, &f.caption, org, FONT_HERSHEY_SIMPLEX, scale, green, thick, LINE_AA, false)?;

@@ -215,11 +215,12 @@ fn resume_drops_a_file_whose_face_rows_were_cut_short() {
 fn jsonl_rows_carry_boxes_probabilities_landmarks_and_timings_and_images_are_annotated() {
     let tmp = tempfile::tempdir().unwrap();
     let model = tiny_model();
-    let mut cfg = job(vec![common::sample("justin.jpg")], Some(tmp.path().join("o.jsonl")), OutputFormat::Jsonl);
+    let mut cfg = job(vec![common::sample("justin.jpg"), common::sample("messi5.jpg")], Some(tmp.path().join("o.jsonl")), OutputFormat::Jsonl);
     cfg.landmarks = true;
     cfg.annotate = Some(tmp.path().join("ann"));
     run(&cfg, &model);
-    let row: serde_json::Value = serde_json::from_str(std::fs::read_to_string(tmp.path().join("o.jsonl")).unwrap().lines().next().unwrap()).unwrap();
+    let text = std::fs::read_to_string(tmp.path().join("o.jsonl")).unwrap();
+    let row: serde_json::Value = text.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).find(|r| r["file"].as_str().unwrap().ends_with("justin.jpg")).unwrap();
     assert_eq!(row["status"], "ok");
     assert_eq!(row["faces"], 1);
     assert!(row["box"]["w"].as_i64().unwrap() > 100);
@@ -228,7 +229,12 @@ fn jsonl_rows_carry_boxes_probabilities_landmarks_and_timings_and_images_are_ann
     assert!((probs.values().map(|v| v.as_f64().unwrap()).sum::<f64>() - 1.0).abs() < 1e-3);
     assert_eq!(row["landmarks"].as_object().unwrap().len(), 21);
     assert!(row["ms"]["detect"].as_f64().unwrap() > 0.0);
-    let ann = std::fs::read_dir(tmp.path().join("ann")).unwrap().next().unwrap().unwrap().path();
-    let img = image::open(&ann).unwrap();
-    assert_eq!((img.width(), img.height()), (381, 384));
+    let ann = |name: &str| {
+        let p = std::fs::read_dir(tmp.path().join("ann")).unwrap().map(|e| e.unwrap().path()).find(|p| p.to_string_lossy().contains(name)).unwrap();
+        image::open(p).unwrap().to_rgb8()
+    };
+    assert_eq!(ann("justin").dimensions(), (381, 384));
+    // A colour photo is annotated in colour: some pixels are far from grey.
+    let messi = ann("messi5");
+    assert!(messi.pixels().filter(|p| (p[0] as i32 - p[2] as i32).abs() > 60).count() > 1000);
 }

@@ -142,3 +142,19 @@ fn files_over_the_size_limit_are_refused_unread() {
     let err = decode_file(&path, &cfg).unwrap_err().to_string();
     assert!(err.contains("over the limit"), "{err}");
 }
+
+#[test]
+fn one_decode_gives_grey_and_bgr_colour() {
+    use fer::stages::decode::decode_file_with_colour;
+    use opencv::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("card.png");
+    std::fs::write(&path, encode(&card(), ImageFormat::Png)).unwrap();
+    let (grey, colour) = decode_file_with_colour(&path, &DecodeConfig::default()).unwrap();
+    assert_eq!((grey.width(), grey.height()), (32, 24));
+    assert_eq!((colour.cols(), colour.rows(), colour.channels()), (32, 24, 3));
+    // RGB (20, 30, 40) is stored blue first.
+    assert_eq!(*colour.at_2d::<opencv::core::Vec3b>(2, 2).unwrap(), opencv::core::Vec3b::from([40, 30, 20]));
+    let err = decode_file_with_colour(&dir.path().join("missing.png"), &DecodeConfig::default()).unwrap_err();
+    assert!(err.to_string().contains("missing.png"));
+}

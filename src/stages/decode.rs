@@ -11,7 +11,8 @@
 use crate::error::{FerError, Result};
 use crate::gray::GrayImage;
 use image::{ImageDecoder, ImageReader};
-use opencv::core::Vector;
+use opencv::core::{Mat, Scalar, Vector, CV_8UC3};
+use opencv::imgproc;
 use opencv::imgcodecs;
 use opencv::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -53,6 +54,31 @@ impl DecodeConfig {
 
 /// Read and decode one file to grey.
 pub fn decode_file(path: &Path, cfg: &DecodeConfig) -> Result<GrayImage> {
+    let bytes = read_bytes(path, cfg)?;
+    decode(&bytes, cfg, false).map(|(grey, _)| grey).map_err(|e| name_file(e, path))
+}
+
+/// Read and decode one file once, to grey for the pipeline and to colour (BGR,
+/// `CV_8UC3`) for pictures.
+pub fn decode_file_with_colour(path: &Path, cfg: &DecodeConfig) -> Result<(GrayImage, Mat)> {
+    let bytes = read_bytes(path, cfg)?;
+    match decode(&bytes, cfg, true).map_err(|e| name_file(e, path))? {
+        (grey, Some(colour)) => Ok((grey, colour)),
+        (grey, None) => {
+            let mut colour = Mat::default();
+            imgproc::cvt_color_def(grey.mat(), &mut colour, imgproc::COLOR_GRAY2BGR)?;
+            Ok((grey, colour))
+        }
+    }
+}
+
+/// Decode an in-memory encoded image to grey. Errors name no file; [`decode_file`]
+/// adds it.
+pub fn decode_bytes(bytes: &[u8], cfg: &DecodeConfig) -> Result<GrayImage> {
+    decode(bytes, cfg, false).map(|(grey, _)| grey)
+}
+
+fn read_bytes(path: &Path, cfg: &DecodeConfig) -> Result<Vec<u8>> {
     let err = |reason: String| FerError::Decode { path: path.to_path_buf(), reason };
     let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
     if !meta.is_file() {
@@ -70,18 +96,22 @@ pub fn decode_file(path: &Path, cfg: &DecodeConfig) -> Result<GrayImage> {
         .take(cfg.max_file_bytes + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| err(e.to_string()))?;
-    decode_bytes(&bytes, cfg).map_err(|e| match e {
-        FerError::Decode { reason, .. } => err(reason),
+    Ok(bytes)
+}
+
+/// Put the file's name into an error raised on its bytes.
+fn name_file(e: FerError, path: &Path) -> FerError {
+    match e {
+        FerError::Decode { reason, .. } => FerError::Decode { path: path.to_path_buf(), reason },
         FerError::TooLarge { width, height, pixels, limit, .. } => {
             FerError::TooLarge { path: path.to_path_buf(), width, height, pixels, limit }
         }
         other => other,
-    })
+    }
 }
 
-/// Decode an in-memory encoded image to grey. Errors name no file; [`decode_file`]
-/// adds it.
-pub fn decode_bytes(bytes: &[u8], cfg: &DecodeConfig) -> Result<GrayImage> {
+/// Decode once to grey and, with `colour`, to BGR too.
+fn decode(bytes: &[u8], cfg: &DecodeConfig, colour: bool) -> Result<(GrayImage, Option<Mat>)> {
     let err = |reason: String| FerError::Decode { path: "<memory>".into(), reason };
     if bytes.is_empty() {
         return Err(err("empty file (0 bytes)".into()));
@@ -108,10 +138,15 @@ pub fn decode_bytes(bytes: &[u8], cfg: &DecodeConfig) -> Result<GrayImage> {
         decoder.set_limits(limits)?;
         let mut img = image::DynamicImage::from_decoder(decoder)?;
         img.apply_orientation(orientation);
-        Ok(Ok(img.to_luma8()))
+        Ok(Ok(img))
     });
     match decoded {
-        Ok(Ok(luma)) => GrayImage::from_pixels(luma.width(), luma.height(), luma.as_raw()),
+        Ok(Ok(img)) => {
+            let luma = img.to_luma8();
+            let grey = GrayImage::from_pixels(luma.width(), luma.height(), luma.as_raw())?;
+            let bgr = if colour && img.color().has_color() { Some(rgb_to_bgr_mat(&img.to_rgb8())?) } else { None };
+            Ok((grey, bgr))
+        }
         Ok(Err(too_large)) => Err(too_large),
         // The `image` crate declines some TIFF layouts (palette colour); libtiff in
         // OpenCV reads them, after the same header check.
@@ -120,10 +155,20 @@ pub fn decode_bytes(bytes: &[u8], cfg: &DecodeConfig) -> Result<GrayImage> {
                 .and_then(|mut d| d.dimensions())
                 .map_err(|te| err(format!("Tiff: {te}")))?;
             check_pixels(width as u64, height as u64, cfg)?;
-            decode_with_opencv(bytes).map_err(|cv| err(format!("Tiff: {e}; OpenCV fallback: {cv}")))
+            let grey = decode_with_opencv(bytes).map_err(|cv| err(format!("Tiff: {e}; OpenCV fallback: {cv}")))?;
+            Ok((grey, None))
         }
         Err(e) => Err(err(format!("{format:?}: {e}"))),
     }
+}
+
+fn rgb_to_bgr_mat(rgb: &image::RgbImage) -> Result<Mat> {
+    let (w, h) = (rgb.width() as i32, rgb.height() as i32);
+    let mut mat = Mat::new_rows_cols_with_default(h, w, CV_8UC3, Scalar::all(0.0))?;
+    mat.data_bytes_mut()?.copy_from_slice(rgb.as_raw());
+    let mut bgr = Mat::default();
+    imgproc::cvt_color_def(&mat, &mut bgr, imgproc::COLOR_RGB2BGR)?;
+    Ok(bgr)
 }
 
 /// Tail searched for the JPEG end-of-image marker (encoders may pad after it).
