@@ -1,7 +1,8 @@
 //! `fer`: facial expression recognition with a staged classical pipeline.
 //!
-//! decode -> denoise -> CLAHE -> Haar face (and eye) detection -> alignment ->
-//! fiducial points (Sobel + Shi-Tomasi) -> scale-free distances (+ HOG) -> MLP.
+//! decode -> denoise -> Haar face (and eye) detection -> alignment -> CLAHE of the
+//! aligned face -> fiducial points (Sobel + Shi-Tomasi) -> scale-free distances
+//! (+ HOG) -> MLP.
 //! See `README.md` for the commands and `models/` for the shipped model.
 
 pub mod batch;

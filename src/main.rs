@@ -18,7 +18,7 @@ const DEFAULT_MODEL: &str = "models/fer-default.safetensors";
 
 #[derive(Parser)]
 #[command(name = "fer", version, about = "Facial expression recognition: every face in images and folders, trained and evaluated on your own data.")]
-#[command(long_about = "Facial expression recognition with a staged pipeline: decode -> Gaussian denoise -> CLAHE -> Haar face and eye detection -> alignment -> 21 fiducial points (Sobel + Shi-Tomasi) -> scale-free distances + HOG -> MLP.\n\nRows go to stdout (or --out), logs and progress to stderr. Set RUST_LOG=debug for more logging.")]
+#[command(long_about = "Facial expression recognition with a staged pipeline: decode -> Gaussian denoise -> Haar face and eye detection -> alignment -> CLAHE of the face -> 21 fiducial points (Sobel + Shi-Tomasi) -> scale-free distances + HOG -> MLP.\n\nRows go to stdout (or --out), logs and progress to stderr. Set RUST_LOG=debug for more logging.")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
