@@ -6,6 +6,7 @@
 //! See `README.md` for the commands and `models/` for the shipped model.
 
 pub mod batch;
+pub mod bench;
 pub mod dataset;
 pub mod error;
 pub mod gray;

@@ -32,6 +32,29 @@ enum Command {
     Train(TrainArgs),
     /// Evaluate a model on labelled data, or cross-validate training with --cv.
     Eval(EvalArgs),
+    /// Time every stage on your images: per-stage p50/p95/max, throughput per thread count, bare Haar reference.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Image files and folders (searched recursively), decoded once before timing.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Model bundle (classification is part of the pipeline timed).
+    #[arg(long, default_value = DEFAULT_MODEL)]
+    model: PathBuf,
+    /// Thread counts to measure throughput with, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    threads: Vec<usize>,
+    /// Passes over the images for each measurement.
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    detect: DetectArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -490,6 +513,24 @@ fn cmd_eval(args: EvalArgs) -> Result<i32> {
     Ok(0)
 }
 
+fn cmd_bench(args: BenchArgs) -> Result<i32> {
+    opencv::core::set_num_threads(1)?;
+    let model = load_model(&args.model)?;
+    let mut cfg = model.header().pipeline;
+    args.detect.apply(&mut cfg);
+    let pool = PipelinePool::new(cfg)?;
+    let inputs: Vec<PathBuf> = batch::collect_inputs(&args.paths).into_iter().filter_map(|i| i.ok()).collect();
+    let job = fer::bench::BenchConfig { inputs, threads: args.threads, repeat: args.repeat };
+    eprintln!("benchmarking {} files...", job.inputs.len());
+    let report = fer::bench::run(&job, &pool, &model)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.to_text());
+    }
+    Ok(0)
+}
+
 fn main() {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -501,6 +542,7 @@ fn main() {
         Command::Batch(a) => cmd_batch(a),
         Command::Train(a) => cmd_train(a),
         Command::Eval(a) => cmd_eval(a),
+        Command::Bench(a) => cmd_bench(a),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -63,9 +63,9 @@ impl StageTimes {
         [
             ("decode", self.decode_ms),
             ("denoise", self.denoise_ms),
-            ("clahe", self.clahe_ms),
             ("detect", self.detect_ms),
             ("align", self.align_ms),
+            ("clahe", self.clahe_ms),
             ("landmarks", self.landmarks_ms),
             ("features", self.features_ms),
             ("classify", self.classify_ms),

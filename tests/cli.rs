@@ -137,3 +137,24 @@ fn train_then_eval_on_held_out_subjects() {
     assert_eq!(report["samples"].as_u64(), Some(189));
     assert!(acc > 0.8, "accuracy {acc}");
 }
+
+#[test]
+fn bench_reports_every_stage_and_throughput_against_bare_haar() {
+    let out = fer(&["bench", "data", "--threads", "1,2", "--repeat", "1", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let r: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    assert_eq!(r["images"], 5);
+    assert_eq!(r["faces"], 3);
+    assert_eq!(r["bare_haar_faces"], 3);
+    let stages: Vec<&str> = r["stages"].as_array().unwrap().iter().map(|s| s["stage"].as_str().unwrap()).collect();
+    assert_eq!(stages, ["denoise", "detect", "align", "clahe", "landmarks", "features", "classify"]);
+    let share: f64 = r["stages"].as_array().unwrap().iter().map(|s| s["share"].as_f64().unwrap()).sum();
+    assert!((share - 1.0).abs() < 1e-6, "shares sum to {share}");
+    for s in r["stages"].as_array().unwrap() {
+        assert!(s["p50_ms"].as_f64().unwrap() <= s["p95_ms"].as_f64().unwrap());
+        assert!(s["p95_ms"].as_f64().unwrap() <= s["max_ms"].as_f64().unwrap());
+    }
+    let tp = r["throughput"].as_array().unwrap();
+    assert_eq!(tp.len(), 2);
+    assert!(tp.iter().all(|t| t["images_per_s"].as_f64().unwrap() > 0.0 && t["ratio_to_bare_haar"].as_f64().unwrap() > 0.0));
+}

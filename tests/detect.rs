@@ -53,10 +53,22 @@ fn whole_image_mode_returns_the_image_as_one_face() {
 fn downscaled_detection_finds_the_same_face() {
     let img = prepared(&common::sample("justin.jpg"));
     let full = Detector::new(DetectConfig::default()).unwrap().detect_boxes(&img).unwrap();
-    let cfg = DetectConfig { max_side: 200, ..Default::default() };
+    let cfg = DetectConfig { max_side: 200, min_size: 80, ..Default::default() };
     let small = Detector::new(cfg).unwrap().detect_boxes(&img).unwrap();
     assert_eq!(small.len(), 1);
     assert!(common::iou(full[0], small[0]) > 0.7, "{full:?} vs {small:?}");
+}
+
+#[test]
+fn downscaling_keeps_the_minimum_face_size_in_original_pixels() {
+    // Messi's face is 37 px wide in a 548x342 photo. Shrinking the photo to 200 px
+    // would make it 13 px, below the 24 px cascade window; the detector shrinks only
+    // as far as a 30 px face stays findable.
+    let img = prepared(&common::sample("messi5.jpg"));
+    let cfg = DetectConfig { max_side: 200, ..Default::default() };
+    let faces = Detector::new(cfg).unwrap().detect_boxes(&img).unwrap();
+    assert_eq!(faces.len(), 1, "{faces:?}");
+    assert!((30..=48).contains(&faces[0][2]), "{faces:?}");
 }
 
 #[test]

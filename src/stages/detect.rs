@@ -41,7 +41,8 @@ pub struct DetectConfig {
     pub min_size: i32,
     /// Largest face side in original pixels; 0 means no limit.
     pub max_size: i32,
-    /// Detect on a copy whose longer side is at most this many pixels; 0 detects at full size.
+    /// Detect on a copy whose longer side is at most this many pixels (but never
+    /// shrunk below `FACE_WINDOW / min_size`); 0 detects at full size.
     pub max_side: i32,
     /// Look for eyes to level each face; without them faces are aligned from the box.
     pub eyes: bool,
@@ -126,8 +127,11 @@ impl Detector {
             return Ok(vec![[0, 0, w, h]]);
         }
         let longer = w.max(h);
+        // Never shrink so far that a face of `min_size` original pixels falls below
+        // the cascade window: the minimum face size holds in original pixels.
+        let floor = FACE_WINDOW as f64 / self.cfg.min_size as f64;
         let scale = if self.cfg.max_side > 0 && longer > self.cfg.max_side {
-            self.cfg.max_side as f64 / longer as f64
+            (self.cfg.max_side as f64 / longer as f64).max(floor).min(1.0)
         } else {
             1.0
         };
