@@ -10,7 +10,7 @@ use crate::model::Model;
 use crate::pipeline::StageTimes;
 use crate::stages::decode::decode_file;
 use crate::stages::detect::{DetectConfig, Detector};
-use crate::train::PipelinePool;
+use crate::train::{PipelinePool, WorkerPool};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -115,25 +115,19 @@ fn read_frame(pool: &PipelinePool, model: &Model, img: &GrayImage) -> Result<(St
     Ok((reading.times, faces))
 }
 
+fn thread_pool(threads: usize) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| FerError::param("threads", e.to_string()))
+}
+
 fn bare_haar(frames: &[GrayImage], cfg: DetectConfig, threads: usize, repeat: usize) -> Result<(f64, usize)> {
     let bare = DetectConfig { eyes: false, whole_image: false, max_side: 0, ..cfg };
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| FerError::param("threads", e.to_string()))?;
-    let detectors = std::sync::Mutex::new(Vec::<Detector>::new());
+    let pool = thread_pool(threads)?;
+    let detectors = WorkerPool::<Detector>::default();
     let t = Instant::now();
     let counts: Vec<Result<usize>> = pool.install(|| {
         (0..repeat * frames.len())
             .into_par_iter()
-            .map(|i| {
-                let mut d = match detectors.lock().ok().and_then(|mut v| v.pop()) {
-                    Some(d) => d,
-                    None => Detector::new(bare)?,
-                };
-                let n = d.detect_boxes(&frames[i % frames.len()])?.len();
-                if let Ok(mut v) = detectors.lock() {
-                    v.push(d);
-                }
-                Ok(n)
-            })
+            .map(|i| detectors.with(|| Detector::new(bare), |d| d.detect_boxes(&frames[i % frames.len()]).map(|b| b.len()))?)
             .collect()
     });
     let secs = t.elapsed().as_secs_f64();
@@ -193,7 +187,7 @@ pub fn run(cfg: &BenchConfig, pool: &PipelinePool, model: &Model) -> Result<Benc
     let mut throughput = Vec::new();
     let mut bare_faces = 0;
     for &threads in &cfg.threads {
-        let tp = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| FerError::param("threads", e.to_string()))?;
+        let tp = thread_pool(threads)?;
         let t = Instant::now();
         let results: Vec<Result<usize>> = tp.install(|| {
             (0..cfg.repeat * frames.len()).into_par_iter().map(|i| read_frame(pool, model, &frames[i % frames.len()]).map(|r| r.1.len())).collect()
