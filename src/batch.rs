@@ -385,6 +385,9 @@ pub fn run(cfg: &BatchConfig, pool: &PipelinePool, model: &Model, on_file: &(dyn
     };
     let mut summary = BatchSummary::default();
     let mut inputs = collect_inputs(&cfg.inputs);
+    if inputs.is_empty() {
+        tracing::warn!("no image files under {}", cfg.inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+    }
     // Where rows go: a partial file renamed at the end, or stdout.
     let mut carried = Vec::new();
     let (mut sink, partial): (Box<dyn Write>, Option<PathBuf>) = match &cfg.out {

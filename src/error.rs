@@ -30,17 +30,31 @@ pub enum FerError {
     #[error("training: {0}")]
     Training(String),
 
+    // The wrapped errors are shown in the message and not chained as sources, so
+    // that `{:#}` (anyhow) does not print them twice.
     /// OpenCV reported an error.
     #[error("opencv: {0}")]
-    OpenCv(#[from] opencv::Error),
+    OpenCv(opencv::Error),
 
     /// candle reported an error.
     #[error("candle: {0}")]
-    Candle(#[from] candle_core::Error),
+    Candle(candle_core::Error),
 
     /// An I/O error outside the cases above.
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error("{}: {error}", path.display())]
+    Io { path: PathBuf, error: std::io::Error },
+}
+
+impl From<opencv::Error> for FerError {
+    fn from(e: opencv::Error) -> Self {
+        FerError::OpenCv(e)
+    }
+}
+
+impl From<candle_core::Error> for FerError {
+    fn from(e: candle_core::Error) -> Self {
+        FerError::Candle(e)
+    }
 }
 
 /// Result alias for the library.
@@ -53,7 +67,7 @@ impl FerError {
     }
 
     /// Build an [`FerError::Io`] naming the file.
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        FerError::Io { path: path.into(), source }
+    pub fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
+        FerError::Io { path: path.into(), error }
     }
 }
