@@ -233,19 +233,25 @@ pub fn train(
         report.train_loss.push(train_loss);
         report.val_accuracy_curve.push(val_acc);
         on_epoch(epoch, params.epochs, train_loss, val_acc);
-        let improved = best.as_ref().is_none_or(|b| val_acc > b.0);
-        if improved {
+        if val_rows.is_empty() {
+            continue; // no early stopping: the last epoch is kept
+        }
+        if best.as_ref().is_none_or(|b| val_acc > b.0) {
             best = Some((val_acc, epoch, snapshot(varmap)?));
-        } else if !val_rows.is_empty() && epoch - best.as_ref().map_or(0, |b| b.1) >= params.patience {
+        } else if epoch - best.as_ref().map_or(0, |b| b.1) >= params.patience {
             break;
         }
     }
-    if let Some((acc, epoch, weights)) = best {
-        if !val_rows.is_empty() {
+    match best {
+        Some((acc, epoch, weights)) => {
             restore(varmap, &weights)?;
+            report.best_epoch = epoch;
+            report.val_accuracy = acc;
         }
-        report.best_epoch = if val_rows.is_empty() { report.epochs_run } else { epoch };
-        report.val_accuracy = acc;
+        None => {
+            report.best_epoch = report.epochs_run;
+            report.val_accuracy = report.val_accuracy_curve.last().copied().unwrap_or(0.0);
+        }
     }
     Ok((mlp, report))
 }
