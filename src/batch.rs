@@ -336,8 +336,9 @@ pub fn read_previous(path: &Path, format: OutputFormat) -> Result<(HashSet<Strin
         OutputFormat::Csv if !lines.is_empty() => Some(lines.remove(0)),
         _ => None,
     };
-    // (file, faces, rows seen, lines)
-    let mut per_file: BTreeMap<String, (usize, usize, Vec<String>)> = BTreeMap::new();
+    // file -> (faces it announced, rows seen, its lines)
+    type FileRows = (usize, usize, Vec<String>);
+    let mut per_file: BTreeMap<String, FileRows> = BTreeMap::new();
     for line in lines {
         let Some((file, faces)) = parse_key(&line, format) else { continue };
         let e = per_file.entry(file).or_insert((faces, 0, Vec::new()));

@@ -210,7 +210,8 @@ pub fn train(
         ParamsAdamW { lr: params.learning_rate, weight_decay: params.weight_decay, ..Default::default() },
     )?;
     let mut order = train_rows.to_vec();
-    let mut best: Option<(f32, usize, Vec<(String, Tensor)>)> = None;
+    // (validation accuracy, epoch, weights) of the best epoch so far.
+    let mut best: Option<(f32, usize, Snapshot)> = None;
     let mut report = TrainReport { epochs_run: 0, best_epoch: 0, val_accuracy: 0.0, train_loss: vec![], val_accuracy_curve: vec![] };
     for epoch in 1..=params.epochs {
         order.shuffle(&mut rng);
@@ -256,7 +257,10 @@ pub fn train(
     Ok((mlp, report))
 }
 
-fn snapshot(varmap: &VarMap) -> Result<Vec<(String, Tensor)>> {
+/// A copy of every named weight.
+type Snapshot = Vec<(String, Tensor)>;
+
+fn snapshot(varmap: &VarMap) -> Result<Snapshot> {
     let data = varmap.data().lock().map_err(|_| FerError::Training("weight store poisoned".into()))?;
     data.iter().map(|(k, v)| Ok((k.clone(), v.as_tensor().copy()?))).collect()
 }

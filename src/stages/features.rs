@@ -70,9 +70,9 @@ impl FeatureConfig {
     /// Feature names, in vector order.
     pub fn names(&self, crop_size: i32) -> Vec<String> {
         let mut names = Vec::with_capacity(NUM_DISTANCES + self.hog_len(crop_size));
-        for i in 0..NUM_POINTS {
-            for j in i + 1..NUM_POINTS {
-                names.push(format!("{} - {} / inter-ocular", POINT_NAMES[i], POINT_NAMES[j]));
+        for (i, a) in POINT_NAMES.iter().enumerate() {
+            for b in &POINT_NAMES[i + 1..] {
+                names.push(format!("{a} - {b} / inter-ocular"));
             }
         }
         names.extend((0..self.hog_len(crop_size)).map(|k| format!("hog[{k}]")));
