@@ -197,22 +197,21 @@ fn read_and_classify(path: &Path, pool: &PipelinePool, model: &Model, cfg: &Batc
         row.times = base;
         return Ok(vec![row]);
     }
-    let t = Instant::now();
-    let features: Vec<Vec<f32>> = reading.faces.iter().map(|f| f.features.clone()).collect();
-    let probs = model.predict(&features)?;
-    let classify_ms = t.elapsed().as_secs_f64() * 1e3 / reading.faces.len() as f64;
+    let (probs, classify_ms) = classify(model, &reading)?;
     let n = reading.faces.len();
     let mut rows = Vec::with_capacity(n);
     let mut marks = Vec::with_capacity(n);
     for (i, (face, p)) in reading.faces.iter().zip(probs).enumerate() {
         let best = crate::train::argmax(&p, None);
         let label = model.classes()[best].clone();
-        let mut times = base;
-        times.align_ms = face.times.align_ms;
-        times.clahe_ms = face.times.clahe_ms;
-        times.landmarks_ms = face.times.landmarks_ms;
-        times.features_ms = face.times.features_ms;
-        times.classify_ms = classify_ms;
+        // The face's own stages, and the image-level ones it shares with its image.
+        let times = StageTimes {
+            decode_ms: base.decode_ms,
+            denoise_ms: base.denoise_ms,
+            detect_ms: base.detect_ms,
+            classify_ms,
+            ..face.times
+        };
         marks.push(FaceMark { bbox: face.bbox, points: &face.landmarks, caption: format!("{label} {:.0}%", 100.0 * p[best]) });
         rows.push(Row {
             file: file.clone(),
@@ -233,6 +232,14 @@ fn read_and_classify(path: &Path, pool: &PipelinePool, model: &Model, cfg: &Batc
         annotate(colour, &marks, &dir.join(annotated_name(path)))?;
     }
     Ok(rows)
+}
+
+/// Class probabilities of every face of `reading`, and the classification time per face (ms).
+pub fn classify(model: &Model, reading: &ImageReading) -> Result<(Vec<Vec<f32>>, f64)> {
+    let t = Instant::now();
+    let features: Vec<Vec<f32>> = reading.faces.iter().map(|f| f.features.clone()).collect();
+    let probs = model.predict(&features)?;
+    Ok((probs, t.elapsed().as_secs_f64() * 1e3 / reading.faces.len().max(1) as f64))
 }
 
 /// CSV header for a model's classes.

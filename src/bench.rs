@@ -4,6 +4,7 @@
 //! throughput. As a reference ceiling, OpenCV's bare `detectMultiScale` (same
 //! cascade and parameters, full resolution, no eyes) runs on the same frames.
 
+use crate::batch::classify;
 use crate::error::{FerError, Result};
 use crate::gray::GrayImage;
 use crate::model::Model;
@@ -103,10 +104,7 @@ pub fn peak_memory_mib() -> Option<f64> {
 /// Everything the pipeline does to one decoded frame, classification included.
 fn read_frame(pool: &PipelinePool, model: &Model, img: &GrayImage) -> Result<(StageTimes, Vec<StageTimes>)> {
     let reading = pool.with(|p| p.read_image(img))??;
-    let t = Instant::now();
-    let features: Vec<Vec<f32>> = reading.faces.iter().map(|f| f.features.clone()).collect();
-    model.predict(&features)?;
-    let per_face_classify = t.elapsed().as_secs_f64() * 1e3 / reading.faces.len().max(1) as f64;
+    let (_, per_face_classify) = classify(model, &reading)?;
     let faces = reading
         .faces
         .iter()

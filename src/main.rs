@@ -372,6 +372,15 @@ fn load_model(path: &Path) -> Result<Model> {
     Ok(Model::load(&path)?)
 }
 
+/// The model, and pipelines with its configuration and the run's detection options.
+fn model_and_pool(path: &Path, detect: &DetectArgs) -> Result<(Model, PipelinePool)> {
+    let model = load_model(path)?;
+    let mut cfg = model.header().pipeline;
+    detect.apply(&mut cfg);
+    let pool = PipelinePool::new(cfg)?;
+    Ok((model, pool))
+}
+
 fn set_threads(threads: usize) -> Result<()> {
     rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().context("starting worker threads")?;
     // Parallelism comes from rayon across images; OpenCV's own threads would oversubscribe.
@@ -381,10 +390,7 @@ fn set_threads(threads: usize) -> Result<()> {
 
 fn cmd_batch(args: BatchArgs) -> Result<i32> {
     set_threads(args.threads)?;
-    let model = load_model(&args.model)?;
-    let mut cfg = model.header().pipeline;
-    args.detect.apply(&mut cfg);
-    let pool = PipelinePool::new(cfg)?;
+    let (model, pool) = model_and_pool(&args.model, &args.detect)?;
     let job = BatchConfig {
         inputs: args.paths,
         format: match args.format {
@@ -515,10 +521,7 @@ fn cmd_eval(args: EvalArgs) -> Result<i32> {
 
 fn cmd_bench(args: BenchArgs) -> Result<i32> {
     opencv::core::set_num_threads(1)?;
-    let model = load_model(&args.model)?;
-    let mut cfg = model.header().pipeline;
-    args.detect.apply(&mut cfg);
-    let pool = PipelinePool::new(cfg)?;
+    let (model, pool) = model_and_pool(&args.model, &args.detect)?;
     let inputs: Vec<PathBuf> = batch::collect_inputs(&args.paths).into_iter().filter_map(|i| i.ok()).collect();
     let job = fer::bench::BenchConfig { inputs, threads: args.threads, repeat: args.repeat };
     eprintln!("benchmarking {} files...", job.inputs.len());

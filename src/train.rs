@@ -222,7 +222,8 @@ pub fn fit(rows: &LabelledRows, subset: &[usize], opts: &FitOptions, on_epoch: &
         .collect();
     tensors.insert("norm.mean".into(), Tensor::from_vec(mean, dim, &Device::Cpu)?);
     tensors.insert("norm.std".into(), Tensor::from_vec(std, dim, &Device::Cpu)?);
-    let distinct_groups = subset.iter().map(|&r| &rows.groups[r]).collect::<BTreeSet<_>>().len();
+    let originals: Vec<usize> = subset.iter().copied().filter(|&r| !rows.mirrored[r]).collect();
+    let distinct_groups = originals.iter().map(|&r| &rows.groups[r]).collect::<BTreeSet<_>>().len();
     let header = ModelHeader {
         format: MODEL_FORMAT.into(),
         schema_version: MODEL_SCHEMA_VERSION,
@@ -234,15 +235,11 @@ pub fn fit(rows: &LabelledRows, subset: &[usize], opts: &FitOptions, on_epoch: &
         mlp: (*opts.params).clone(),
         training: TrainingSummary {
             sources: opts.sources.clone(),
-            per_class: count_per_class(subset.iter().filter(|&&r| !rows.mirrored[r]).map(|&r| rows.classes[rows.y[r] as usize].clone())),
+            per_class: count_per_class(originals.iter().map(|&r| rows.classes[rows.y[r] as usize].clone())),
             skipped: rows.skipped,
             train: train_rows.len(),
             validation: val_rows.len(),
-            validation_split: if distinct_groups < subset.iter().filter(|&&r| !rows.mirrored[r]).count() {
-                "by subject".into()
-            } else {
-                "by image".into()
-            },
+            validation_split: if distinct_groups < originals.len() { "by subject".into() } else { "by image".into() },
             mirrored: train_rows.iter().filter(|&&r| rows.mirrored[r]).count(),
             report,
         },
