@@ -2,13 +2,16 @@
 //!
 //! decode -> denoise -> Haar face (and eye) detection -> alignment -> CLAHE of the
 //! aligned face -> fiducial points (Sobel + Shi-Tomasi) -> scale-free distances
-//! (+ HOG) -> MLP.
+//! (+ HOG) -> a classifier (MLP, random forest, gradient boosting, soft decision
+//! tree, neural decision forest, neural decision tree, or an ensemble).
 //! See `README.md` for the commands and `models/` for the shipped model.
 
 pub mod batch;
 pub mod bench;
+pub mod compare;
 pub mod dataset;
 pub mod error;
+pub mod explain;
 pub mod gray;
 pub mod metrics;
 pub mod model;

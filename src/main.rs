@@ -7,7 +7,7 @@ use fer::batch::{self, BatchConfig, OutputFormat};
 use fer::dataset::{self, DataFilter};
 use fer::metrics::Report;
 use fer::model::mlp::MlpParams;
-use fer::model::Model;
+use fer::model::{Model, ModelKind, Teacher, TreeParams};
 use fer::pipeline::PipelineConfig;
 use fer::train::{self, FitOptions, LabelledRows, PipelinePool};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -34,6 +34,56 @@ enum Command {
     Eval(EvalArgs),
     /// Time every stage on your images: per-stage p50/p95/max, throughput per thread count, bare Haar reference.
     Bench(BenchArgs),
+    /// Train and evaluate every model kind on the same folds (or train/test split) and print one table.
+    Compare(CompareArgs),
+    /// Explain a tree model's reading of every face in an image: the path through the tree, and a picture of it.
+    Explain(ExplainArgs),
+}
+
+#[derive(Args)]
+struct ExplainArgs {
+    /// Image file.
+    image: PathBuf,
+    /// A soft-tree or dndt model bundle.
+    #[arg(long)]
+    model: PathBuf,
+    /// Print the explanations as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Write the picture (SVG) here; further faces get -face2, -face3, ... before the extension.
+    #[arg(long, default_value = "explain.svg")]
+    picture: PathBuf,
+    #[command(flatten)]
+    detect: DetectArgs,
+}
+
+#[derive(Args)]
+struct CompareArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Cross-validate with K folds grouped by subject.
+    #[arg(long, value_name = "K", conflicts_with = "test")]
+    cv: Option<usize>,
+    /// Grouping for --cv folds.
+    #[arg(long, value_enum, default_value = "subject")]
+    group_by: GroupBy,
+    /// Test on these sources instead of cross-validating (folders or manifests).
+    #[arg(long, num_args = 1..)]
+    test: Vec<PathBuf>,
+    /// Manifest rows of the --test sources: keep only these splits (e.g. PrivateTest).
+    #[arg(long, value_delimiter = ',', requires = "test")]
+    test_split: Vec<String>,
+    /// Models to compare, comma separated (soft-tree-distilled is the soft tree distilled from the MLP).
+    #[arg(long, value_delimiter = ',', default_value = "mlp,forest,boost,soft-tree,soft-tree-distilled,ndf,dndt,ensemble")]
+    models: Vec<String>,
+    /// Write the table as JSON here.
+    #[arg(long, default_value = "compare.json")]
+    json: PathBuf,
+    /// Save the bar chart here.
+    #[arg(long, default_value = "compare.png")]
+    plot: PathBuf,
+    #[command(flatten)]
+    recipe: RecipeArgs,
 }
 
 #[derive(Args)]
@@ -291,11 +341,82 @@ struct TrainArgs {
     /// Where to write the model bundle (.safetensors).
     #[arg(long)]
     out: PathBuf,
+    /// Model kind.
+    #[arg(long = "model", default_value = "mlp", value_parser = ModelKind::NAMES)]
+    kind: String,
     #[command(flatten)]
     recipe: RecipeArgs,
 }
 
-/// Everything that decides how a model is trained: stages, detection, network.
+/// Tree model options (forest, boost, soft-tree, ndf, dndt, ensemble).
+#[derive(Args, Clone)]
+struct TreeArgs {
+    /// Random forest: number of trees.
+    #[arg(long, default_value_t = 100)]
+    forest_trees: usize,
+    /// Random forest: deepest a tree may grow (0: no limit).
+    #[arg(long, default_value_t = 0)]
+    forest_max_depth: u16,
+    /// Random forest: fewest training rows in a leaf.
+    #[arg(long, default_value_t = 1)]
+    forest_min_leaf: usize,
+    /// Boosting: perpetual's budget (higher fits harder, slower).
+    #[arg(long, default_value_t = 0.3)]
+    boost_budget: f32,
+    /// Boosting: histogram bins per feature (fewer is faster).
+    #[arg(long, default_value_t = 32)]
+    boost_max_bin: u16,
+    /// Soft tree: depth (2^depth leaves).
+    #[arg(long, default_value_t = 5)]
+    depth: usize,
+    /// Soft tree: strength of the balanced-split penalty.
+    #[arg(long, default_value_t = 0.01)]
+    tree_penalty: f32,
+    /// Soft tree: distil from this teacher (trained first on the same rows) instead of training on labels.
+    #[arg(long, value_parser = ["mlp", "ensemble"])]
+    distill: Option<String>,
+    /// Distillation temperature.
+    #[arg(long, default_value_t = 4.0)]
+    temperature: f32,
+    /// Neural decision forest: number of trees.
+    #[arg(long, default_value_t = 5)]
+    ndf_trees: usize,
+    /// Neural decision forest: depth of each tree.
+    #[arg(long, default_value_t = 4)]
+    ndf_depth: usize,
+    /// DNDT: how many features to bin (leaves grow as (cuts+1)^features).
+    #[arg(long, default_value_t = 8)]
+    dndt_features: usize,
+    /// DNDT: cut points per feature.
+    #[arg(long, default_value_t = 1)]
+    dndt_cuts: usize,
+    /// DNDT: soft binning temperature.
+    #[arg(long, default_value_t = 0.1)]
+    dndt_tau: f32,
+}
+
+impl TreeArgs {
+    fn params(&self) -> Result<TreeParams> {
+        Ok(TreeParams {
+            forest_trees: self.forest_trees,
+            forest_max_depth: self.forest_max_depth,
+            forest_min_leaf: self.forest_min_leaf,
+            boost_budget: self.boost_budget,
+            boost_max_bin: self.boost_max_bin,
+            depth: self.depth,
+            penalty: self.tree_penalty,
+            distill: self.distill.as_deref().map(str::parse::<Teacher>).transpose()?,
+            temperature: self.temperature,
+            ndf_trees: self.ndf_trees,
+            ndf_depth: self.ndf_depth,
+            dndt_features: self.dndt_features,
+            dndt_cuts: self.dndt_cuts,
+            dndt_tau: self.dndt_tau,
+        })
+    }
+}
+
+/// Everything that decides how a model is trained: stages, detection, network, trees.
 #[derive(Args)]
 struct RecipeArgs {
     #[command(flatten)]
@@ -304,14 +425,23 @@ struct RecipeArgs {
     detect: DetectArgs,
     #[command(flatten)]
     mlp: MlpArgs,
+    #[command(flatten)]
+    trees: TreeArgs,
 }
 
 impl RecipeArgs {
-    /// Validated pipeline and training options.
-    fn options(&self, data: &DataArgs) -> Result<FitOptions> {
+    /// Validated pipeline and training options for a model of `kind`.
+    fn options(&self, data: &DataArgs, kind: ModelKind) -> Result<FitOptions> {
         let cfg = self.stages.config(&self.detect);
         cfg.check()?;
-        Ok(FitOptions { params: self.mlp.params().check()?, val_fraction: self.mlp.val_fraction, pipeline: cfg, sources: data.describe() })
+        Ok(FitOptions {
+            kind,
+            params: self.mlp.params().check()?,
+            trees: self.trees.params()?.check()?,
+            val_fraction: self.mlp.val_fraction,
+            pipeline: cfg,
+            sources: data.describe(),
+        })
     }
 }
 
@@ -330,6 +460,9 @@ struct EvalArgs {
     /// Cross-validate instead: K folds, each training a model with the training options below.
     #[arg(long, value_name = "K")]
     cv: Option<usize>,
+    /// Model kind to cross-validate.
+    #[arg(long, default_value = "mlp", value_parser = ModelKind::NAMES, requires = "cv")]
+    kind: String,
     /// Grouping for --cv folds (subjects from the manifest or CK+/Yale file names; images without one are their own group).
     #[arg(long, value_enum, default_value = "subject")]
     group_by: GroupBy,
@@ -418,7 +551,11 @@ fn cmd_batch(args: BatchArgs) -> Result<i32> {
 
 /// Load samples and extract their features with a progress bar.
 fn labelled_rows(data: &DataArgs, cfg: PipelineConfig, classes: Option<Vec<String>>, mirror: bool) -> Result<LabelledRows> {
-    let samples = dataset::load(&data.data, &data.filter()?)?;
+    rows_of(dataset::load(&data.data, &data.filter()?)?, cfg, classes, mirror)
+}
+
+/// Extract the features of `samples` with a progress bar.
+fn rows_of(samples: Vec<dataset::Sample>, cfg: PipelineConfig, classes: Option<Vec<String>>, mirror: bool) -> Result<LabelledRows> {
     let classes = classes.unwrap_or_else(|| dataset::classes_of(&samples));
     let pool = PipelinePool::new(cfg)?;
     let pb = progress(samples.len() as u64, "features");
@@ -441,7 +578,7 @@ fn labelled_rows(data: &DataArgs, cfg: PipelineConfig, classes: Option<Vec<Strin
 
 fn cmd_train(args: TrainArgs) -> Result<i32> {
     set_threads(0)?;
-    let opts = args.recipe.options(&args.data)?;
+    let opts = args.recipe.options(&args.data, args.kind.parse()?)?;
     let rows = labelled_rows(&args.data, opts.pipeline, None, !args.recipe.mlp.no_mirror)?;
     let pb = progress(args.recipe.mlp.epochs as u64, "training");
     let all: Vec<usize> = (0..rows.x.len()).collect();
@@ -455,17 +592,25 @@ fn cmd_train(args: TrainArgs) -> Result<i32> {
     }
     model.save(&args.out)?;
     let t = &model.header().training;
+    let how = if t.validation > 0 {
+        format!(
+            "{} validation ({}), best epoch {} of {}, validation accuracy {:.1}%",
+            t.validation,
+            t.validation_split,
+            t.report.best_epoch,
+            t.report.epochs_run,
+            100.0 * t.report.val_accuracy
+        )
+    } else {
+        "no validation split".to_string()
+    };
     eprintln!(
-        "saved {}: {} classes, {} train ({} mirrored) / {} validation ({}), best epoch {} of {}, validation accuracy {:.1}%",
+        "saved {} ({} model): {} classes, {} train ({} mirrored) / {how}",
         args.out.display(),
+        model.kind(),
         model.classes().len(),
         t.train,
         t.mirrored,
-        t.validation,
-        t.validation_split,
-        t.report.best_epoch,
-        t.report.epochs_run,
-        100.0 * t.report.val_accuracy
     );
     Ok(0)
 }
@@ -496,7 +641,7 @@ fn cmd_eval(args: EvalArgs) -> Result<i32> {
             if args.group_by != GroupBy::Subject {
                 bail!("--cv groups by subject only");
             }
-            let opts = args.recipe.options(&args.data)?;
+            let opts = args.recipe.options(&args.data, args.kind.parse()?)?;
             let rows = labelled_rows(&args.data, opts.pipeline, None, !args.recipe.mlp.no_mirror)?;
             let pb = progress(k as u64, "folds");
             let mut report = train::cross_validate(&rows, k, &opts, &mut |f, acc| {
@@ -534,10 +679,92 @@ fn cmd_bench(args: BenchArgs) -> Result<i32> {
     Ok(0)
 }
 
+fn cmd_compare(args: CompareArgs) -> Result<i32> {
+    set_threads(0)?;
+    if args.group_by != GroupBy::Subject {
+        bail!("--cv groups by subject only");
+    }
+    let all = fer::compare::all_variants();
+    let variants = args
+        .models
+        .iter()
+        .map(|m| all.iter().find(|v| v.name == *m).cloned().with_context(|| {
+            format!("unknown model `{m}`; choose from {}", all.iter().map(|v| v.name.as_str()).collect::<Vec<_>>().join(", "))
+        }))
+        .collect::<Result<Vec<_>>>()?;
+    let opts = args.recipe.options(&args.data, ModelKind::Mlp)?;
+    let mirror = !args.recipe.mlp.no_mirror;
+    let (rows, folds, protocol) = match (args.cv, args.test.is_empty()) {
+        (Some(k), true) => {
+            let rows = labelled_rows(&args.data, opts.pipeline, None, mirror)?;
+            let folds = train::cv_folds(&rows, k)?;
+            (rows, folds, format!("{k}-fold cross-validation grouped by subject on {}", args.data.describe().join(" ")))
+        }
+        (None, false) => {
+            let test = DataArgs { data: args.test.clone(), split: args.test_split.clone(), ..args.data.clone() };
+            let train_samples = dataset::load(&args.data.data, &args.data.filter()?)?;
+            let test_samples = dataset::load(&test.data, &test.filter()?)?;
+            let n_train = train_samples.len();
+            let samples: Vec<_> = train_samples.into_iter().chain(test_samples).collect();
+            let rows = rows_of(samples, opts.pipeline, None, mirror)?;
+            let train: Vec<usize> = (0..rows.x.len()).filter(|&r| rows.sample[r] < n_train).collect();
+            let test_rows: Vec<usize> = (0..rows.x.len()).filter(|&r| rows.sample[r] >= n_train && !rows.mirrored[r]).collect();
+            let protocol = format!("trained on {}; tested on {}", args.data.describe().join(" "), test.describe().join(" "));
+            (rows, vec![(train, test_rows)], protocol)
+        }
+        _ => bail!("give either --cv K or --test PATH..."),
+    };
+    let pb = progress((folds.len() * variants.len()) as u64, "compare");
+    let cmp = fer::compare::run(&rows, &folds, &opts, &variants, protocol, &mut |f, name, acc| {
+        pb.inc(1);
+        pb.set_prefix(format!("fold {} {name} {:.1}%", f + 1, 100.0 * acc));
+    })?;
+    pb.finish_and_clear();
+    let json = serde_json::to_string_pretty(&cmp)?;
+    let tmp = fer::model::bundle::tmp_path(&args.json);
+    std::fs::write(&tmp, json).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &args.json).with_context(|| format!("writing {}", args.json.display()))?;
+    fer::plot::comparison_png(&cmp, &args.plot)?;
+    print!("{}", cmp.to_text());
+    eprintln!("JSON: {}   bar chart: {}", args.json.display(), args.plot.display());
+    Ok(0)
+}
+
+fn cmd_explain(args: ExplainArgs) -> Result<i32> {
+    let (model, pool) = model_and_pool(&args.model, &args.detect)?;
+    let reading = pool.with(|p| p.read_file(&args.image))??;
+    if reading.faces.is_empty() {
+        bail!("{}: no face found", args.image.display());
+    }
+    let mut all = Vec::new();
+    for (i, face) in reading.faces.iter().enumerate() {
+        let e = fer::explain::explain(&model, &face.features)?;
+        let picture = if i == 0 {
+            args.picture.clone()
+        } else {
+            let stem = args.picture.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            args.picture.with_file_name(format!("{stem}-face{}.svg", i + 1))
+        };
+        let svg = fer::explain::picture_svg(&model, &e)?;
+        let tmp = fer::model::bundle::tmp_path(&picture);
+        std::fs::write(&tmp, svg).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &picture).with_context(|| format!("writing {}", picture.display()))?;
+        if !args.json {
+            println!("face {} at {:?}:\n{}", i + 1, face.bbox, e.to_text());
+        }
+        eprintln!("picture: {}", picture.display());
+        all.push(serde_json::json!({ "face": i + 1, "bbox": face.bbox, "explanation": e }));
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+    }
+    Ok(0)
+}
+
 fn main() {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,perpetual=warn".into()))
         .with_target(false)
         .init();
     let cli = Cli::parse();
@@ -546,6 +773,8 @@ fn main() {
         Command::Train(a) => cmd_train(a),
         Command::Eval(a) => cmd_eval(a),
         Command::Bench(a) => cmd_bench(a),
+        Command::Compare(a) => cmd_compare(a),
+        Command::Explain(a) => cmd_explain(a),
     };
     match result {
         Ok(code) => std::process::exit(code),

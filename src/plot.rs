@@ -2,6 +2,7 @@
 //! boxes, fiducial points and labels. Drawn with OpenCV's `imgproc` (its Hershey
 //! fonts need no font files) and written atomically.
 
+use crate::compare::Comparison;
 use crate::error::{FerError, Result};
 use crate::metrics::Report;
 use crate::model::bundle::tmp_path;
@@ -70,6 +71,44 @@ pub fn confusion_png(report: &Report, path: &Path) -> Result<()> {
         let x = LEFT + j as i32 * CELL + 4;
         text(&mut img, &c.chars().take(7).collect::<String>(), Point::new(x, TOP - 8), 0.42, black)?;
     }
+    write_image(&img, path)
+}
+
+/// Bar chart of a comparison: accuracy and macro-F1 of every model, 0 to 100%.
+pub fn comparison_png(cmp: &Comparison, path: &Path) -> Result<()> {
+    const BAR: i32 = 28;
+    const GROUP: i32 = 2 * BAR + 40;
+    const PLOT_H: i32 = 300;
+    const BASE_Y: i32 = 60 + PLOT_H;
+    let n = cmp.rows.len() as i32;
+    let (w, h) = (LEFT / 2 + n * GROUP + 40, BASE_Y + 90);
+    let mut img = Mat::new_rows_cols_with_default(h, w, CV_8UC3, bgr(WHITE))?;
+    let black = bgr((0.0, 0.0, 0.0));
+    let grey = bgr((215.0, 215.0, 215.0));
+    let (acc_c, f1_c) = (bgr((180.0, 110.0, 30.0)), bgr((40.0, 150.0, 240.0)));
+    text(&mut img, "accuracy", Point::new(10, 24), 0.55, acc_c)?;
+    text(&mut img, "macro-F1", Point::new(110, 24), 0.55, f1_c)?;
+    let x0 = LEFT / 2;
+    for pct in (0..=100).step_by(20) {
+        let y = BASE_Y - PLOT_H * pct / 100;
+        imgproc::line(&mut img, Point::new(x0, y), Point::new(w - 20, y), grey, 1, imgproc::LINE_8, 0)?;
+        text(&mut img, &format!("{pct}%"), Point::new(8, y + 4), 0.4, black)?;
+    }
+    for (i, r) in cmp.rows.iter().enumerate() {
+        let x = x0 + 10 + i as i32 * GROUP;
+        for (j, (v, c)) in [(r.accuracy, acc_c), (r.macro_f1, f1_c)].into_iter().enumerate() {
+            let bh = (PLOT_H as f64 * v.clamp(0.0, 1.0)).round() as i32;
+            let bx = x + j as i32 * BAR;
+            imgproc::rectangle(&mut img, Rect::new(bx, BASE_Y - bh, BAR - 4, bh.max(1)), c, -1, imgproc::LINE_8, 0)?;
+            text(&mut img, &format!("{:.0}", 100.0 * v), Point::new(bx, BASE_Y - bh - 4), 0.38, black)?;
+        }
+        // Names are long: two lines, split at the first dash when there is one.
+        let (a, b) = r.name.split_once('-').map_or((r.name.as_str(), ""), |(a, b)| (a, b));
+        text(&mut img, a, Point::new(x, BASE_Y + 18), 0.42, black)?;
+        text(&mut img, b, Point::new(x, BASE_Y + 36), 0.42, black)?;
+    }
+    let proto: String = cmp.protocol.chars().take(((w - 20) / 7).max(10) as usize).collect();
+    text(&mut img, &proto, Point::new(10, h - 14), 0.38, black)?;
     write_image(&img, path)
 }
 

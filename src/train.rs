@@ -1,5 +1,6 @@
 //! Training and evaluation on labelled datasets: parallel feature extraction, the
-//! subject-grouped validation split, fitting an MLP bundle, and grouped k-fold
+//! subject-grouped validation split, fitting a bundle of any model kind
+//! (distilling a soft tree from a teacher when asked), and grouped k-fold
 //! cross-validation.
 
 use crate::dataset::{count_per_class, Sample};
@@ -8,17 +9,27 @@ use crate::stages::decode::decode_file;
 use crate::error::{FerError, Result};
 use crate::metrics::{group_kfold, Report};
 use crate::model::bundle::{ModelHeader, TrainingSummary, MIN_STD, MODEL_FORMAT, MODEL_SCHEMA_VERSION};
-use crate::model::mlp::{self, TrainSet, ValidMlpParams};
+use crate::model::boost::Boost;
+use crate::model::classifier::{bytes_tensor, Classifier, BOOST_TENSOR, DNDT_FEATURES_TENSOR, ENSEMBLE_MEMBERS, FOREST_TENSOR};
+use crate::model::dndt::{self, Dndt};
+use crate::model::forest::Forest;
+use crate::model::mlp::{self, TrainReport, TrainSet, ValidMlpParams};
+use crate::model::ndf::Ndf;
+use crate::model::net::{self, seeded_init};
+use crate::model::params::{ModelKind, Teacher, ValidTreeParams};
+use crate::model::soft_tree::SoftTree;
 use crate::model::Model;
 use crate::pipeline::{Pipeline, PipelineConfig};
 use crate::stages::features::FEATURE_SCHEMA_VERSION;
-use candle_core::{Device, Tensor};
-use candle_nn::VarMap;
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rayon::prelude::*;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 /// Per-worker state (cascades and the like) for parallel work: each task borrows
 /// one value, so at most one exists per concurrently running worker.
@@ -125,6 +136,8 @@ pub struct LabelledRows {
     pub groups: Vec<String>,
     /// Whether a row comes from a mirrored image (used for training only, never scored).
     pub mirrored: Vec<bool>,
+    /// Index of the sample each row was made from.
+    pub sample: Vec<usize>,
     /// Class names.
     pub classes: Vec<String>,
     /// Samples dropped because no features could be made.
@@ -135,8 +148,8 @@ impl LabelledRows {
     /// Pair samples with their extracted features; drops failures. A mirrored
     /// copy shares its original's group, so it never lands on the other side of a split.
     pub fn new(samples: &[Sample], features: Vec<std::result::Result<SampleFeatures, String>>, classes: Vec<String>) -> Self {
-        let mut rows = LabelledRows { x: vec![], y: vec![], groups: vec![], mirrored: vec![], classes, skipped: 0 };
-        for (s, f) in samples.iter().zip(features) {
+        let mut rows = LabelledRows { x: vec![], y: vec![], groups: vec![], mirrored: vec![], sample: vec![], classes, skipped: 0 };
+        for (i, (s, f)) in samples.iter().zip(features).enumerate() {
             let (Ok(f), Some(c)) = (f, rows.classes.iter().position(|c| *c == s.label)) else {
                 rows.skipped += 1;
                 continue;
@@ -147,6 +160,7 @@ impl LabelledRows {
                 rows.y.push(c as u32);
                 rows.groups.push(group.clone());
                 rows.mirrored.push(mirrored);
+                rows.sample.push(i);
             }
         }
         rows
@@ -183,15 +197,60 @@ pub fn grouped_split(groups: &[String], rows: &[usize], val_fraction: f32, seed:
 }
 
 /// Everything `fit` needs besides the rows.
+#[derive(Clone)]
 pub struct FitOptions {
+    /// Which classifier to train.
+    pub kind: ModelKind,
+    /// Network and optimiser settings.
     pub params: ValidMlpParams,
+    /// Tree model settings.
+    pub trees: ValidTreeParams,
+    /// Share of the rows held out (by group) for early stopping of the kinds
+    /// trained by gradient; forest and boosting learn from these rows too.
     pub val_fraction: f32,
     pub pipeline: PipelineConfig,
     pub sources: Vec<String>,
 }
 
-/// Train an MLP bundle on `rows` (restricted to `subset`).
+/// Training and validation rows of one fit.
+pub struct Split {
+    /// Rows the models learn from.
+    pub train: Vec<usize>,
+    /// Rows for early stopping (originals of the held-out groups).
+    pub val: Vec<usize>,
+    /// Every row of the subset: what models without early stopping (forest, boost) learn from.
+    pub all: Vec<usize>,
+}
+
+/// Models already trained on the same rows and split, by kind: an ensemble
+/// reuses its members and a distilled soft tree its teacher, so that `fer
+/// compare` trains each once per fold. Each entry carries its training seconds.
+pub type Trained = HashMap<ModelKind, Fitted>;
+
+/// A classifier fresh from training, with the tensors that store it.
+#[derive(Clone)]
+pub struct Fitted {
+    classifier: Arc<Classifier>,
+    tensors: Vec<(String, Tensor)>,
+    report: TrainReport,
+    /// Seconds to train it from scratch (members and teacher included).
+    pub seconds: f64,
+}
+
+/// Train a bundle of `opts.kind` on `rows` (restricted to `subset`).
 pub fn fit(rows: &LabelledRows, subset: &[usize], opts: &FitOptions, on_epoch: &mut mlp::EpochCallback) -> Result<Model> {
+    Ok(fit_reusing(rows, subset, opts, &mut Trained::new(), on_epoch)?.0)
+}
+
+/// [`fit`], reusing (and adding to) models already trained on the same rows
+/// with the same options; also returns the training seconds.
+pub fn fit_reusing(
+    rows: &LabelledRows,
+    subset: &[usize],
+    opts: &FitOptions,
+    trained: &mut Trained,
+    on_epoch: &mut mlp::EpochCallback,
+) -> Result<(Model, f64)> {
     if subset.is_empty() {
         return Err(FerError::Training("no training samples with features".into()));
     }
@@ -203,49 +262,196 @@ pub fn fit(rows: &LabelledRows, subset: &[usize], opts: &FitOptions, on_epoch: &
     if subset.iter().any(|&r| rows.x[r].len() != dim) {
         return Err(FerError::Training("feature vectors differ in length".into()));
     }
-    let (train_rows, mut val_rows) = grouped_split(&rows.groups, subset, opts.val_fraction, opts.params.seed);
-    val_rows.retain(|&r| !rows.mirrored[r]);
-    let (mean, std) = mean_std(&rows.x, &train_rows, dim);
+    let (train_rows, held_out) = grouped_split(&rows.groups, subset, opts.val_fraction, opts.params.seed);
+    let val_rows: Vec<usize> = held_out.iter().copied().filter(|&r| !rows.mirrored[r]).collect();
+    let split = Split { all: subset.to_vec(), train: train_rows, val: val_rows };
+    let (mean, std) = mean_std(&rows.x, &split.train, dim);
     let mut flat = Vec::with_capacity(rows.x.len() * dim);
     for v in &rows.x {
         flat.extend(v.iter().enumerate().map(|(j, x)| (x - mean[j]) / std[j]));
     }
-    let set = TrainSet { x: &flat, y: &rows.y, dim };
-    let varmap = VarMap::new();
-    let (_, report) = mlp::train(&varmap, &opts.params, &set, rows.classes.len(), &train_rows, &val_rows, on_epoch)?;
-    let mut tensors: HashMap<String, Tensor> = varmap
-        .data()
-        .lock()
-        .map_err(|_| FerError::Training("weight store poisoned".into()))?
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
-        .collect();
+    let set = TrainSet { x: &flat, y: &rows.y, soft: None, dim };
+    let fitted = train_kind(opts.kind, opts, &set, rows.classes.len(), &split, trained, on_epoch)?;
+    let seconds = fitted.seconds;
+    let report = fitted.report;
+    let mut tensors: HashMap<String, Tensor> = fitted.tensors.into_iter().collect();
     tensors.insert("norm.mean".into(), Tensor::from_vec(mean, dim, &Device::Cpu)?);
     tensors.insert("norm.std".into(), Tensor::from_vec(std, dim, &Device::Cpu)?);
     let originals: Vec<usize> = subset.iter().copied().filter(|&r| !rows.mirrored[r]).collect();
     let distinct_groups = originals.iter().map(|&r| &rows.groups[r]).collect::<BTreeSet<_>>().len();
+    let (train, validation) = if opts.kind.uses_validation() { (&split.train, split.val.len()) } else { (&split.all, 0) };
     let header = ModelHeader {
         format: MODEL_FORMAT.into(),
         schema_version: MODEL_SCHEMA_VERSION,
-        kind: "mlp".into(),
+        kind: opts.kind.name().into(),
         classes: rows.classes.clone(),
         feature_schema_version: FEATURE_SCHEMA_VERSION,
         feature_dim: dim,
         pipeline: opts.pipeline,
         mlp: (*opts.params).clone(),
+        trees: (*opts.trees).clone(),
         training: TrainingSummary {
             sources: opts.sources.clone(),
             per_class: count_per_class(originals.iter().map(|&r| rows.classes[rows.y[r] as usize].clone())),
             skipped: rows.skipped,
-            train: train_rows.len(),
-            validation: val_rows.len(),
+            train: train.len(),
+            validation,
             validation_split: if distinct_groups < originals.len() { "by subject".into() } else { "by image".into() },
-            mirrored: train_rows.iter().filter(|&&r| rows.mirrored[r]).count(),
+            mirrored: train.iter().filter(|&&r| rows.mirrored[r]).count(),
             report,
         },
         written_by: format!("fer {}", env!("CARGO_PKG_VERSION")),
     };
-    Model::from_tensors(header, tensors)
+    Ok((Model::from_tensors(header, tensors)?, seconds))
+}
+
+/// A varmap and the seeded generator that initialises it and then drives training.
+fn net_start(seed: u64) -> (VarMap, StdRng) {
+    (VarMap::new(), StdRng::seed_from_u64(seed))
+}
+
+fn builder(varmap: &VarMap) -> VarBuilder<'_> {
+    VarBuilder::from_varmap(varmap, DType::F32, &Device::Cpu)
+}
+
+fn fitted(classifier: Classifier, tensors: Vec<(String, Tensor)>, report: TrainReport, started: Instant) -> Fitted {
+    Fitted { classifier: Arc::new(classifier), tensors, report, seconds: started.elapsed().as_secs_f64() }
+}
+
+/// Train one classifier of `kind` on `split` of `set`, or take it from `trained`.
+#[allow(clippy::too_many_arguments)]
+fn train_kind(
+    kind: ModelKind,
+    opts: &FitOptions,
+    set: &TrainSet,
+    classes: usize,
+    split: &Split,
+    trained: &mut Trained,
+    on_epoch: &mut mlp::EpochCallback,
+) -> Result<Fitted> {
+    // A soft tree depends on its distillation setting, so it is never reused.
+    if kind != ModelKind::SoftTree {
+        if let Some(f) = trained.get(&kind) {
+            return Ok(f.clone());
+        }
+    }
+    let started = Instant::now();
+    let (p, t, dim) = (&opts.params, &opts.trees, set.dim);
+    let (train_rows, val_rows) = (&split.train[..], &split.val[..]);
+    let f = match kind {
+        ModelKind::Mlp => {
+            let varmap = VarMap::new();
+            let (m, report) = mlp::train(&varmap, p, set, classes, train_rows, val_rows, on_epoch)?;
+            fitted(Classifier::Mlp(m), net::weights(&varmap)?, report, started)
+        }
+        ModelKind::Forest => {
+            let f = Forest::fit(set.x, set.y, &split.all, dim, classes, t, p.seed)?;
+            let tensors = vec![(FOREST_TENSOR.to_string(), bytes_tensor(f.to_bytes()?)?)];
+            fitted(Classifier::Forest(f), tensors, TrainReport::single_pass(), started)
+        }
+        ModelKind::Boost => {
+            let b = Boost::fit(set.x, set.y, &split.all, dim, classes, t, p.seed)?;
+            let tensors = vec![(BOOST_TENSOR.to_string(), bytes_tensor(b.to_bytes()?)?)];
+            fitted(Classifier::Boost(b), tensors, TrainReport::single_pass(), started)
+        }
+        ModelKind::SoftTree => {
+            let (soft, teacher_seconds) = match t.distill {
+                Some(teacher) => {
+                    let (soft, secs) = soft_targets(teacher, opts, set, classes, split, trained)?;
+                    (Some(soft), secs)
+                }
+                None => (None, 0.0),
+            };
+            let student = TrainSet { soft: soft.as_deref(), ..*set };
+            let (varmap, mut rng) = net_start(p.seed);
+            let tree = SoftTree::new(builder(&varmap).pp("tree"), dim, t.depth, classes, t.penalty)?;
+            seeded_init(&varmap, &mut rng)?;
+            let report = net::fit_net(&tree, &varmap, p, &student, classes, train_rows, val_rows, &mut rng, on_epoch)?;
+            let mut f = fitted(Classifier::SoftTree(tree), net::weights(&varmap)?, report, started);
+            f.seconds += teacher_seconds;
+            f
+        }
+        ModelKind::Ndf => {
+            let hidden = p.hidden.first().copied().unwrap_or(1);
+            let (varmap, mut rng) = net_start(p.seed);
+            let ndf = Ndf::new(builder(&varmap).pp("ndf"), dim, hidden, t.ndf_trees, t.ndf_depth, classes, p.dropout)?;
+            seeded_init(&varmap, &mut rng)?;
+            let report = net::fit_net(&ndf, &varmap, p, set, classes, train_rows, val_rows, &mut rng, on_epoch)?;
+            fitted(Classifier::Ndf(ndf), net::weights(&varmap)?, report, started)
+        }
+        ModelKind::Dndt => {
+            let features = dndt::select_features(set.x, set.y, train_rows, dim, classes, t.dndt_features);
+            if features.len() < t.dndt_features {
+                return Err(FerError::Training(format!(
+                    "only {} features are informative and not near copies of each other; ask for fewer (--dndt-features)",
+                    features.len()
+                )));
+            }
+            let (varmap, mut rng) = net_start(p.seed);
+            let tree = Dndt::new(builder(&varmap).pp("dndt"), features.clone(), t.dndt_cuts, classes, t.dndt_tau)?;
+            seeded_init(&varmap, &mut rng)?;
+            let (start, gaps) = dndt::initial_cuts(set.x, train_rows, dim, &features, t.dndt_cuts);
+            net::set_weight(&varmap, "dndt.cut_start", &Tensor::from_vec(start, (features.len(), 1), &Device::Cpu)?)?;
+            if t.dndt_cuts > 1 {
+                net::set_weight(&varmap, "dndt.cut_gaps", &Tensor::from_vec(gaps, (features.len(), t.dndt_cuts - 1), &Device::Cpu)?)?;
+            }
+            let fast = p.with_learning_rate_scale(dndt::DNDT_LEARNING_RATE_SCALE);
+            let report = net::fit_net(&tree, &varmap, &fast, set, classes, train_rows, val_rows, &mut rng, on_epoch)?;
+            let mut tensors = net::weights(&varmap)?;
+            let idx: Vec<f32> = features.iter().map(|&f| f as f32).collect();
+            tensors.push((DNDT_FEATURES_TENSOR.to_string(), Tensor::from_vec(idx, features.len(), &Device::Cpu)?));
+            fitted(Classifier::Dndt(tree), tensors, report, started)
+        }
+        ModelKind::Ensemble => {
+            let mut members = Vec::with_capacity(ENSEMBLE_MEMBERS.len());
+            let mut tensors = Vec::new();
+            let mut report = None;
+            let mut seconds = 0.0;
+            for k in ENSEMBLE_MEMBERS {
+                let m = train_kind(k, opts, set, classes, split, trained, on_epoch)?;
+                tensors.extend(m.tensors);
+                members.push(m.classifier);
+                seconds += m.seconds;
+                // The ensemble's curve is its MLP's (the only member trained by epochs).
+                report.get_or_insert(m.report);
+            }
+            let report = report.unwrap_or_else(TrainReport::single_pass);
+            Fitted { classifier: Arc::new(Classifier::Ensemble(members)), tensors, report, seconds }
+        }
+    };
+    if kind != ModelKind::SoftTree {
+        trained.insert(kind, f.clone());
+    }
+    Ok(f)
+}
+
+/// The teacher's probabilities on the training rows, softened at temperature T
+/// (`softmax(log p / T)`, which is `softmax(logits / T)` for a network), as a
+/// row-major `[n, classes]` table over every row of `set` (zero outside the
+/// training rows); and the teacher's training seconds.
+fn soft_targets(teacher: Teacher, opts: &FitOptions, set: &TrainSet, classes: usize, split: &Split, trained: &mut Trained) -> Result<(Vec<f32>, f64)> {
+    let kind = match teacher {
+        Teacher::Mlp => ModelKind::Mlp,
+        Teacher::Ensemble => ModelKind::Ensemble,
+    };
+    let teacher = train_kind(kind, opts, set, classes, split, trained, &mut |_, _, _, _| {})?;
+    let dim = set.dim;
+    let mut x = Vec::with_capacity(split.train.len() * dim);
+    for &r in &split.train {
+        x.extend_from_slice(&set.x[r * dim..(r + 1) * dim]);
+    }
+    let probs = teacher.classifier.probabilities(&x, split.train.len(), dim)?;
+    let mut out = vec![0f32; set.y.len() * classes];
+    let inv_t = 1.0 / opts.trees.temperature as f64;
+    for (&r, p) in split.train.iter().zip(&probs) {
+        let logits: Vec<f64> = p.iter().map(|&v| (v.max(1e-12) as f64).ln() * inv_t).collect();
+        let max = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let z: f64 = logits.iter().map(|l| (l - max).exp()).sum();
+        for (c, l) in logits.iter().enumerate() {
+            out[r * classes + c] = ((l - max).exp() / z) as f32;
+        }
+    }
+    Ok((out, teacher.seconds))
 }
 
 fn mean_std(x: &[Vec<f32>], rows: &[usize], dim: usize) -> (Vec<f32>, Vec<f32>) {
@@ -276,10 +482,12 @@ pub fn argmax(probs: &[f32], allowed: Option<&[usize]>) -> usize {
     candidates.into_iter().max_by(|&a, &b| probs[a].total_cmp(&probs[b])).unwrap_or(0)
 }
 
-/// Grouped k-fold cross-validation: each fold's model is trained (with its own
-/// grouped validation split for early stopping) on the other folds and predicts
-/// this one; predictions from all folds make one report.
-pub fn cross_validate(rows: &LabelledRows, k: usize, opts: &FitOptions, on_fold: &mut dyn FnMut(usize, f64)) -> Result<Report> {
+/// Training and test rows of one evaluation fold.
+pub type Fold = (Vec<usize>, Vec<usize>);
+
+/// Grouped k-fold: each fold tests on its groups' original (not mirrored) rows
+/// and trains on every row of the other groups.
+pub fn cv_folds(rows: &LabelledRows, k: usize) -> Result<Vec<Fold>> {
     if k < 2 {
         return Err(FerError::param("cv", "needs at least 2 folds"));
     }
@@ -288,28 +496,47 @@ pub fn cross_validate(rows: &LabelledRows, k: usize, opts: &FitOptions, on_fold:
         return Err(FerError::Training(format!("{distinct} groups cannot make {k} folds")));
     }
     let fold = group_kfold(&rows.groups, k);
+    Ok((0..k)
+        .map(|f| {
+            let train = (0..rows.x.len()).filter(|&r| fold[r] != f).collect();
+            let test = (0..rows.x.len()).filter(|&r| fold[r] == f && !rows.mirrored[r]).collect();
+            (train, test)
+        })
+        .collect())
+}
+
+/// True and predicted classes of `test` rows under `model`.
+pub fn predict_rows(model: &Model, rows: &LabelledRows, test: &[usize]) -> Result<(Vec<usize>, Vec<usize>)> {
+    let test_x: Vec<Vec<f32>> = test.iter().map(|&r| rows.x[r].clone()).collect();
+    let probs = model.predict(&test_x)?;
+    let truth = test.iter().map(|&r| rows.y[r] as usize).collect();
+    let pred = probs.iter().map(|p| argmax(p, None)).collect();
+    Ok((truth, pred))
+}
+
+/// Share of equal entries.
+pub fn accuracy_of(truth: &[usize], pred: &[usize]) -> f64 {
+    truth.iter().zip(pred).filter(|(t, p)| t == p).count() as f64 / truth.len().max(1) as f64
+}
+
+/// Grouped k-fold cross-validation: each fold's model is trained (with its own
+/// grouped validation split for early stopping) on the other folds and predicts
+/// this one; predictions from all folds make one report.
+pub fn cross_validate(rows: &LabelledRows, k: usize, opts: &FitOptions, on_fold: &mut dyn FnMut(usize, f64)) -> Result<Report> {
     let mut truth = Vec::new();
     let mut pred = Vec::new();
     let mut fold_accuracy = Vec::new();
-    for f in 0..k {
-        let train: Vec<usize> = (0..rows.x.len()).filter(|&r| fold[r] != f).collect();
-        let test: Vec<usize> = (0..rows.x.len()).filter(|&r| fold[r] == f && !rows.mirrored[r]).collect();
-        let model = fit(rows, &train, opts, &mut |_, _, _, _| {})?;
-        let test_x: Vec<Vec<f32>> = test.iter().map(|&r| rows.x[r].clone()).collect();
-        let probs = model.predict(&test_x)?;
-        let mut correct = 0usize;
-        for (&r, p) in test.iter().zip(&probs) {
-            let (t, q) = (rows.y[r] as usize, argmax(p, None));
-            correct += (t == q) as usize;
-            truth.push(t);
-            pred.push(q);
-        }
-        let acc = correct as f64 / test.len().max(1) as f64;
+    for (f, (train, test)) in cv_folds(rows, k)?.iter().enumerate() {
+        let model = fit(rows, train, opts, &mut |_, _, _, _| {})?;
+        let (t, p) = predict_rows(&model, rows, test)?;
+        let acc = accuracy_of(&t, &p);
+        truth.extend(t);
+        pred.extend(p);
         fold_accuracy.push(acc);
         on_fold(f, acc);
     }
     let mut report = Report::new(
-        format!("{k}-fold cross-validation grouped by subject (no subject in two folds); each fold trains its own model"),
+        format!("{k}-fold cross-validation grouped by subject (no subject in two folds); each fold trains its own {} model", opts.kind),
         rows.classes.clone(),
         &truth,
         &pred,

@@ -5,7 +5,7 @@ mod common;
 
 use fer::batch::{self, BatchConfig, OutputFormat};
 use fer::model::mlp::MlpParams;
-use fer::model::Model;
+use fer::model::{Model, ModelKind, TreeParams};
 use fer::train::{fit, FitOptions, LabelledRows, PipelinePool};
 use fer::PipelineConfig;
 use std::collections::BTreeMap;
@@ -21,11 +21,13 @@ fn tiny_model() -> Model {
         y: (0..40).map(|i| (i % 2) as u32).collect(),
         groups: (0..40).map(|i| format!("g{i}")).collect(),
         mirrored: vec![false; 40],
+        sample: (0..40).collect(),
         classes: vec!["happy".into(), "sad".into()],
         skipped: 0,
     };
     let params = MlpParams { epochs: 2, hidden: vec![8], ..Default::default() }.check().unwrap();
-    let opts = FitOptions { params, val_fraction: 0.0, pipeline: cfg, sources: vec![] };
+    let trees = TreeParams::default().check().unwrap();
+    let opts = FitOptions { kind: ModelKind::Mlp, params, trees, val_fraction: 0.0, pipeline: cfg, sources: vec![] };
     fit(&rows, &(0..40).collect::<Vec<_>>(), &opts, &mut |_, _, _, _| {}).unwrap()
 }
 

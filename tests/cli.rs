@@ -18,7 +18,7 @@ fn help_lists_the_commands() {
     let out = fer(&["--help"]);
     assert!(out.status.success());
     let help = text(&out.stdout);
-    for cmd in ["batch", "train", "eval"] {
+    for cmd in ["batch", "train", "eval", "bench", "compare", "explain"] {
         assert!(help.contains(cmd), "{help}");
     }
 }
@@ -157,4 +157,52 @@ fn bench_reports_every_stage_and_throughput_against_bare_haar() {
     let tp = r["throughput"].as_array().unwrap();
     assert_eq!(tp.len(), 2);
     assert!(tp.iter().all(|t| t["images_per_s"].as_f64().unwrap() > 0.0 && t["ratio_to_bare_haar"].as_f64().unwrap() > 0.0));
+}
+
+#[test]
+fn compare_trains_every_kind_on_the_same_folds_and_explain_reads_a_soft_tree() {
+    let Some(data) = common::shared_data("compare_trains_every_kind_on_the_same_folds_and_explain_reads_a_soft_tree") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (json, plot) = (tmp.path().join("cmp.json"), tmp.path().join("cmp.png"));
+    let yale = data.join("yalefaces");
+    let out = fer(&[
+        "compare", "--cv", "3", "--data", yale.to_str().unwrap(), "--classes", "happy,surprise", "--forest-trees", "20",
+        "--json", json.to_str().unwrap(), "--plot", plot.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    let cmp: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let rows = cmp["rows"].as_array().unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["mlp", "forest", "boost", "soft-tree", "soft-tree-distilled", "ndf", "dndt", "ensemble"]);
+    for r in rows {
+        let name = r["name"].as_str().unwrap();
+        assert!(table.contains(name), "{table}");
+        assert_eq!(r["fold_accuracy"].as_array().unwrap().len(), 3, "{name}");
+        assert_eq!(r["report"]["samples"].as_u64(), Some(30), "{name}: 15 happy + 15 surprised faces");
+        assert!(r["size_bytes"].as_u64().unwrap() > 0 && r["us_per_face"].as_f64().unwrap() > 0.0, "{name}");
+        eprintln!("{name}: accuracy {}", r["accuracy"]);
+    }
+    // Happy against surprised on full frames: the MLP and the ensemble are well above chance.
+    for name in ["mlp", "ensemble"] {
+        let acc = rows.iter().find(|r| r["name"] == name).unwrap()["accuracy"].as_f64().unwrap();
+        assert!(acc > 0.7, "{name}: {acc}");
+    }
+    assert!(image::open(&plot).is_ok(), "bar chart");
+
+    // A soft tree trained on the same data explains a face of the samples.
+    let model = tmp.path().join("tree.safetensors");
+    let out = fer(&["train", "--model", "soft-tree", "--depth", "3", "--data", yale.to_str().unwrap(), "--classes", "happy,surprise", "--out", model.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let svg = tmp.path().join("why.svg");
+    let out = fer(&["explain", "data/justin.jpg", "--model", model.to_str().unwrap(), "--picture", svg.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let why = text(&out.stdout);
+    assert_eq!(why.matches("  node ").count(), 3, "{why}");
+    assert!(why.contains("leaf") && why.contains("distribution"), "{why}");
+    assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
+    // The shipped MLP has no path to show.
+    let out = fer(&["explain", "data/justin.jpg", "--model", "models/fer-default.safetensors"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("soft-tree and dndt"), "{}", text(&out.stderr));
 }

@@ -4,33 +4,16 @@ mod common;
 
 use fer::model::bundle::{HEADER_KEY, MODEL_SCHEMA_VERSION};
 use fer::model::mlp::MlpParams;
-use fer::model::Model;
+use fer::model::{Model, ModelKind};
 use fer::train::{fit, FitOptions, LabelledRows};
 use fer::{FerError, PipelineConfig};
-use rand::{Rng, SeedableRng};
 
-/// Three Gaussian blobs in the full feature dimension of the default pipeline.
 fn blobs(n_per_class: usize, classes: usize, seed: u64) -> LabelledRows {
-    let cfg = PipelineConfig::default();
-    let dim = cfg.features.names(cfg.align.size).len();
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut rows = LabelledRows { x: vec![], y: vec![], groups: vec![], mirrored: vec![], classes: vec![], skipped: 0 };
-    rows.classes = ["angry", "happy", "sad", "surprise"][..classes].iter().map(|s| s.to_string()).collect();
-    for c in 0..classes {
-        for i in 0..n_per_class {
-            let x: Vec<f32> = (0..dim).map(|j| rng.random_range(-1.0..1.0) + if j % classes == c { 1.5 } else { 0.0 }).collect();
-            rows.x.push(x);
-            rows.y.push(c as u32);
-            rows.groups.push(format!("s{}", i % 20));
-            rows.mirrored.push(false);
-        }
-    }
-    rows
+    common::blobs(&PipelineConfig::default(), n_per_class, classes, seed)
 }
 
 fn options() -> FitOptions {
-    let params = MlpParams { epochs: 30, hidden: vec![32], ..Default::default() }.check().unwrap();
-    FitOptions { params, val_fraction: 0.2, pipeline: PipelineConfig::default(), sources: vec!["synthetic".into()] }
+    common::options(ModelKind::Mlp, PipelineConfig::default())
 }
 
 fn accuracy(model: &Model, rows: &LabelledRows) -> f64 {

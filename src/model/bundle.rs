@@ -1,15 +1,18 @@
-//! The model bundle: one safetensors file holding the weights (`mlp.fc{i}.*`) and
-//! the feature normalisation (`norm.mean`, `norm.std`), with a JSON header in the
-//! safetensors metadata under the key `fer`: class list, feature schema version,
-//! pipeline config, training summary and metrics. A bundle of another schema, or
+//! The model bundle: one safetensors file holding the classifier (network weights
+//! under `mlp.`, `tree.`, `ndf.`, `dndt.`; forest and booster as JSON bytes in
+//! `u8` tensors) and the feature normalisation (`norm.mean`, `norm.std`), with a
+//! JSON header in the safetensors metadata under the key `fer`: model kind, class
+//! list, feature schema version, pipeline config, hyperparameters, training
+//! summary. A bundle of another schema, or
 //! a corrupt or truncated file, is refused with an error naming the file.
 
 use crate::error::{FerError, Result};
-use crate::model::mlp::{Mlp, MlpParams, TrainReport};
+use crate::model::classifier::Classifier;
+use crate::model::mlp::{MlpParams, TrainReport};
+use crate::model::params::{ModelKind, TreeParams};
 use crate::pipeline::PipelineConfig;
 use crate::stages::features::FEATURE_SCHEMA_VERSION;
 use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -54,7 +57,7 @@ pub struct ModelHeader {
     pub format: String,
     /// Bundle layout version.
     pub schema_version: u32,
-    /// Model kind (`mlp`).
+    /// Model kind (`mlp`, `forest`, `boost`, `soft-tree`, `ndf`, `dndt`, `ensemble`).
     pub kind: String,
     /// Output classes, in output order.
     pub classes: Vec<String>,
@@ -64,8 +67,11 @@ pub struct ModelHeader {
     pub feature_dim: usize,
     /// Pipeline configuration used to make the training features.
     pub pipeline: PipelineConfig,
-    /// Network hyperparameters.
+    /// Network hyperparameters (and optimiser settings of every network trained by gradient).
     pub mlp: MlpParams,
+    /// Tree model hyperparameters (absent in bundles written before tree models existed).
+    #[serde(default)]
+    pub trees: TreeParams,
     /// Training data summary.
     pub training: TrainingSummary,
     /// `fer` version that wrote the bundle.
@@ -75,7 +81,8 @@ pub struct ModelHeader {
 /// A loaded or freshly trained model.
 pub struct Model {
     header: ModelHeader,
-    mlp: Mlp,
+    kind: ModelKind,
+    classifier: Classifier,
     mean: Tensor,
     std: Tensor,
     tensors: HashMap<String, Tensor>,
@@ -88,7 +95,7 @@ impl std::fmt::Debug for Model {
 }
 
 impl Model {
-    /// Assemble from named tensors (`mlp.*`, `norm.mean`, `norm.std`) and a header.
+    /// Assemble from named tensors (the classifier's, `norm.mean`, `norm.std`) and a header.
     pub fn from_tensors(header: ModelHeader, tensors: HashMap<String, Tensor>) -> Result<Self> {
         let dim = header.feature_dim;
         let get = |name: &str| -> Result<Tensor> {
@@ -99,9 +106,44 @@ impl Model {
             Ok(t.clone())
         };
         let (mean, std) = (get("norm.mean")?, get("norm.std")?);
-        let vb = VarBuilder::from_tensors(tensors.clone(), DType::F32, &Device::Cpu);
-        let mlp = Mlp::new(vb.pp("mlp"), dim, &header.mlp.hidden, header.classes.len(), header.mlp.dropout)?;
-        Ok(Model { header, mlp, mean, std, tensors })
+        let kind: ModelKind = header.kind.parse()?;
+        let classifier = Classifier::from_tensors(kind, &header, &tensors)?;
+        Ok(Model { header, kind, classifier, mean, std, tensors })
+    }
+
+    /// The model kind.
+    pub fn kind(&self) -> ModelKind {
+        self.kind
+    }
+
+    /// The classifier (for explanations).
+    pub fn classifier(&self) -> &Classifier {
+        &self.classifier
+    }
+
+    /// Standardise feature rows as the model was trained: `(x - mean) / std`, row-major.
+    pub fn standardise(&self, rows: &[Vec<f32>]) -> Result<Vec<f32>> {
+        let dim = self.header.feature_dim;
+        let mean = self.mean.to_vec1::<f32>()?;
+        let std = self.std.to_vec1::<f32>()?;
+        let mut flat = Vec::with_capacity(rows.len() * dim);
+        for r in rows {
+            if r.len() != dim {
+                return Err(FerError::param("features", format!("model expects {dim} features, got {}", r.len())));
+            }
+            flat.extend(r.iter().zip(mean.iter().zip(&std)).map(|(v, (m, s))| (v - m) / s));
+        }
+        Ok(flat)
+    }
+
+    /// Feature means and standard deviations the model standardises with.
+    pub fn norm(&self) -> Result<(Vec<f32>, Vec<f32>)> {
+        Ok((self.mean.to_vec1::<f32>()?, self.std.to_vec1::<f32>()?))
+    }
+
+    /// Bytes the bundle takes on disk.
+    pub fn size_on_disk(&self) -> Result<u64> {
+        Ok(self.to_bytes(Path::new("model"))?.len() as u64)
     }
 
     /// The header.
@@ -119,28 +161,24 @@ impl Model {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let dim = self.header.feature_dim;
-        let mut flat = Vec::with_capacity(rows.len() * dim);
-        for r in rows {
-            if r.len() != dim {
-                return Err(FerError::param("features", format!("model expects {dim} features, got {}", r.len())));
-            }
-            flat.extend_from_slice(r);
-        }
-        let x = Tensor::from_vec(flat, (rows.len(), dim), &Device::Cpu)?;
-        let x = x.broadcast_sub(&self.mean)?.broadcast_div(&self.std)?;
-        Ok(self.mlp.probabilities(&x)?.to_vec2::<f32>()?)
+        let flat = self.standardise(rows)?;
+        self.classifier.probabilities(&flat, rows.len(), self.header.feature_dim)
     }
 
-    /// Write the bundle atomically (temporary file, then rename).
-    pub fn save(&self, path: &Path) -> Result<()> {
+    fn to_bytes(&self, path: &Path) -> Result<Vec<u8>> {
         let header = serde_json::to_string(&self.header).map_err(|e| model_err(path, e.to_string()))?;
         let meta = HashMap::from([(HEADER_KEY.to_string(), header)]);
         let mut names: Vec<&String> = self.tensors.keys().collect();
         names.sort();
         let data: Vec<(&str, &Tensor)> = names.iter().map(|n| (n.as_str(), &self.tensors[*n])).collect();
+        safetensors::serialize(data, Some(meta)).map_err(|e| model_err(path, e.to_string()))
+    }
+
+    /// Write the bundle atomically (temporary file, then rename).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let bytes = self.to_bytes(path)?;
         let tmp = tmp_path(path);
-        safetensors::serialize_to_file(data, Some(meta), &tmp).map_err(|e| model_err(path, e.to_string()))?;
+        std::fs::write(&tmp, bytes).map_err(|e| FerError::io(&tmp, e))?;
         std::fs::rename(&tmp, path).map_err(|e| FerError::io(path, e))
     }
 
@@ -193,7 +231,8 @@ impl Model {
             .map_err(|e| model_err(path, format!("weights unreadable ({e})")))?;
         let tensors = tensors
             .into_iter()
-            .map(|(k, t)| Ok((k, t.to_dtype(DType::F32)?)))
+            // Byte strings (forest, booster) stay bytes; weights of any float type become f32.
+            .map(|(k, t)| Ok((k, if t.dtype() == DType::U8 { t } else { t.to_dtype(DType::F32)? })))
             .collect::<Result<HashMap<_, _>>>()?;
         Model::from_tensors(header, tensors).map_err(|e| model_err(path, e.to_string()))
     }

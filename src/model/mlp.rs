@@ -1,14 +1,16 @@
 //! The MLP classifier in candle: `Linear -> ReLU -> Dropout` per hidden layer, then a
-//! linear layer to class logits. Trained with AdamW on a class-balanced
-//! cross-entropy, with early stopping on a validation split (the best epoch's
-//! weights are kept).
+//! linear layer to class logits. Trained by [`crate::model::net::fit_net`]: AdamW on a
+//! (by default class-balanced) cross-entropy, with early stopping on a validation
+//! split (the best epoch's weights are kept). Its hyperparameters also drive the
+//! other networks trained by gradient.
 
 use crate::error::{FerError, Result};
+use crate::model::net::{self, dropout, seeded_init, Net};
+pub use crate::model::net::{EpochCallback, TrainReport, TrainSet};
 use candle_core::{DType, Device, Tensor, D};
-use candle_nn::{AdamW, Linear, Module, Optimizer, ParamsAdamW, VarBuilder, VarMap};
-use rand::seq::SliceRandom;
+use candle_nn::{Linear, Module, VarBuilder, VarMap};
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 /// MLP hyperparameters, before validation.
@@ -58,6 +60,13 @@ impl std::ops::Deref for ValidMlpParams {
     type Target = MlpParams;
     fn deref(&self) -> &MlpParams {
         &self.0
+    }
+}
+
+impl ValidMlpParams {
+    /// The same settings at `scale` times the learning rate (kept below 1).
+    pub fn with_learning_rate_scale(&self, scale: f64) -> ValidMlpParams {
+        ValidMlpParams(MlpParams { learning_rate: (self.learning_rate * scale).min(0.5), ..self.0.clone() })
     }
 }
 
@@ -123,58 +132,16 @@ impl Mlp {
         Ok(h)
     }
 
-    /// Class probabilities for a batch `[n, input]`.
-    pub fn probabilities(&self, x: &Tensor) -> Result<Tensor> {
+}
+
+impl Net for Mlp {
+    fn log_probs(&self, x: &Tensor, rng: Option<&mut StdRng>) -> Result<Tensor> {
+        Ok(candle_nn::ops::log_softmax(&self.forward_t(x, rng)?, D::Minus1)?)
+    }
+
+    fn probabilities(&self, x: &Tensor) -> Result<Tensor> {
         Ok(candle_nn::ops::softmax(&self.forward_t(x, None)?, D::Minus1)?)
     }
-}
-
-/// What training reports.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrainReport {
-    /// Epochs run.
-    pub epochs_run: usize,
-    /// Epoch whose weights were kept (1-based).
-    pub best_epoch: usize,
-    /// Validation accuracy of the kept weights (training accuracy when there is no validation set).
-    pub val_accuracy: f32,
-    /// Training loss per epoch.
-    pub train_loss: Vec<f32>,
-    /// Validation accuracy per epoch.
-    pub val_accuracy_curve: Vec<f32>,
-}
-
-/// Per-epoch progress, for a progress bar.
-pub type EpochCallback<'a> = dyn FnMut(usize, usize, f32, f32) + 'a;
-
-/// Normalised training matrices.
-pub struct TrainSet<'a> {
-    /// Row-major features `[n, dim]`, already normalised.
-    pub x: &'a [f32],
-    /// Class index per row.
-    pub y: &'a [u32],
-    /// Feature dimension.
-    pub dim: usize,
-}
-
-fn to_tensor(set: &TrainSet, rows: &[usize], dev: &Device) -> Result<(Tensor, Tensor)> {
-    let mut xs = Vec::with_capacity(rows.len() * set.dim);
-    let mut ys = Vec::with_capacity(rows.len());
-    for &r in rows {
-        xs.extend_from_slice(&set.x[r * set.dim..(r + 1) * set.dim]);
-        ys.push(set.y[r]);
-    }
-    Ok((Tensor::from_vec(xs, (rows.len(), set.dim), dev)?, Tensor::from_vec(ys, rows.len(), dev)?))
-}
-
-fn accuracy(mlp: &Mlp, set: &TrainSet, rows: &[usize], dev: &Device) -> Result<f32> {
-    if rows.is_empty() {
-        return Ok(0.0);
-    }
-    let (x, y) = to_tensor(set, rows, dev)?;
-    let pred = mlp.forward_t(&x, None)?.argmax(D::Minus1)?;
-    let correct = pred.eq(&y)?.to_dtype(DType::F32)?.sum_all()?.to_scalar::<f32>()?;
-    Ok(correct / rows.len() as f32)
 }
 
 /// Train an MLP into `varmap` (weights under `mlp.`). `train_rows` and `val_rows`
@@ -191,114 +158,11 @@ pub fn train(
     if train_rows.is_empty() {
         return Err(FerError::Training("no training samples".into()));
     }
-    let dev = Device::Cpu;
     let mut rng = StdRng::seed_from_u64(params.seed);
-    let vb = VarBuilder::from_varmap(varmap, DType::F32, &dev);
+    let vb = VarBuilder::from_varmap(varmap, DType::F32, &Device::Cpu);
     let mlp = Mlp::new(vb.pp("mlp"), set.dim, &params.hidden, classes, params.dropout)?;
     seeded_init(varmap, &mut rng)?;
-    let mut counts = vec![0usize; classes];
-    for &r in train_rows {
-        counts[set.y[r] as usize] += 1;
-    }
-    let weights: Vec<f32> = counts
-        .iter()
-        .map(|&c| if params.class_balanced && c > 0 { train_rows.len() as f32 / (classes as f32 * c as f32) } else { 1.0 })
-        .collect();
-    let class_w = Tensor::from_vec(weights, classes, &dev)?;
-    let mut opt = AdamW::new(
-        varmap.all_vars(),
-        ParamsAdamW { lr: params.learning_rate, weight_decay: params.weight_decay, ..Default::default() },
-    )?;
-    let mut order = train_rows.to_vec();
-    // (validation accuracy, epoch, weights) of the best epoch so far.
-    let mut best: Option<(f32, usize, Snapshot)> = None;
-    let mut report = TrainReport { epochs_run: 0, best_epoch: 0, val_accuracy: 0.0, train_loss: vec![], val_accuracy_curve: vec![] };
-    for epoch in 1..=params.epochs {
-        order.shuffle(&mut rng);
-        let mut loss_sum = 0.0f32;
-        let mut batches = 0usize;
-        for chunk in order.chunks(params.batch_size) {
-            let (x, y) = to_tensor(set, chunk, &dev)?;
-            let logits = mlp.forward_t(&x, Some(&mut rng))?;
-            let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-            let picked = logp.gather(&y.unsqueeze(1)?, 1)?.squeeze(1)?;
-            let w = class_w.index_select(&y, 0)?;
-            let loss = ((picked * &w)?.sum_all()?.neg()? / w.sum_all()?.to_scalar::<f32>()? as f64)?;
-            opt.backward_step(&loss)?;
-            loss_sum += loss.to_scalar::<f32>()?;
-            batches += 1;
-        }
-        let train_loss = loss_sum / batches.max(1) as f32;
-        let val_acc = if val_rows.is_empty() { accuracy(&mlp, set, train_rows, &dev)? } else { accuracy(&mlp, set, val_rows, &dev)? };
-        report.epochs_run = epoch;
-        report.train_loss.push(train_loss);
-        report.val_accuracy_curve.push(val_acc);
-        on_epoch(epoch, params.epochs, train_loss, val_acc);
-        if val_rows.is_empty() {
-            continue; // no early stopping: the last epoch is kept
-        }
-        if best.as_ref().is_none_or(|b| val_acc > b.0) {
-            best = Some((val_acc, epoch, snapshot(varmap)?));
-        } else if epoch - best.as_ref().map_or(0, |b| b.1) >= params.patience {
-            break;
-        }
-    }
-    match best {
-        Some((acc, epoch, weights)) => {
-            restore(varmap, &weights)?;
-            report.best_epoch = epoch;
-            report.val_accuracy = acc;
-        }
-        None => {
-            report.best_epoch = report.epochs_run;
-            report.val_accuracy = report.val_accuracy_curve.last().copied().unwrap_or(0.0);
-        }
-    }
+    let report = net::fit_net(&mlp, varmap, params, set, classes, train_rows, val_rows, &mut rng, on_epoch)?;
     Ok((mlp, report))
 }
 
-/// A copy of every named weight.
-type Snapshot = Vec<(String, Tensor)>;
-
-fn snapshot(varmap: &VarMap) -> Result<Snapshot> {
-    let data = varmap.data().lock().map_err(|_| FerError::Training("weight store poisoned".into()))?;
-    data.iter().map(|(k, v)| Ok((k.clone(), v.as_tensor().copy()?))).collect()
-}
-
-fn restore(varmap: &VarMap, weights: &[(String, Tensor)]) -> Result<()> {
-    let data = varmap.data().lock().map_err(|_| FerError::Training("weight store poisoned".into()))?;
-    for (k, t) in weights {
-        if let Some(var) = data.get(k) {
-            var.set(t)?;
-        }
-    }
-    Ok(())
-}
-
-/// Inverted dropout with a mask drawn from `rng`.
-fn dropout(x: &Tensor, p: f32, rng: &mut StdRng) -> Result<Tensor> {
-    let keep = 1.0 - p;
-    let mask: Vec<f32> = (0..x.elem_count()).map(|_| if rng.random::<f32>() < keep { 1.0 / keep } else { 0.0 }).collect();
-    Ok((x * Tensor::from_vec(mask, x.shape(), x.device())?)?)
-}
-
-/// PyTorch's default `Linear` initialisation (uniform in +-1/sqrt(fan_in)) from a
-/// seeded generator, in name order, so that a seed fixes the whole run.
-fn seeded_init(varmap: &VarMap, rng: &mut StdRng) -> Result<()> {
-    let data = varmap.data().lock().map_err(|_| FerError::Training("weight store poisoned".into()))?;
-    let mut names: Vec<&String> = data.keys().collect();
-    names.sort();
-    for name in names {
-        let var = &data[name];
-        let fan_in = if name.ends_with(".bias") {
-            let weight = name.trim_end_matches(".bias").to_string() + ".weight";
-            data.get(&weight).map(|w| w.dims()[1]).unwrap_or(1)
-        } else {
-            var.dims().get(1).copied().unwrap_or(1)
-        };
-        let bound = 1.0 / (fan_in as f32).sqrt();
-        let values: Vec<f32> = (0..var.elem_count()).map(|_| rng.random_range(-bound..bound)).collect();
-        var.set(&Tensor::from_vec(values, var.shape(), var.device())?)?;
-    }
-    Ok(())
-}

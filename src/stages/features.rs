@@ -75,8 +75,30 @@ impl FeatureConfig {
                 names.push(format!("{a} - {b} / inter-ocular"));
             }
         }
-        names.extend((0..self.hog_len(crop_size)).map(|k| format!("hog[{k}]")));
+        names.extend((0..self.hog_len(crop_size)).map(|k| self.hog_name(crop_size, k)));
         names
+    }
+
+    /// Where HOG feature `k` looks: OpenCV lays blocks out x-major (column by
+    /// column), each block's 2x2 cells x-major too, then the orientation bins
+    /// (unsigned, 0-180 degrees). Names give the cell's pixel range in the crop.
+    fn hog_name(&self, crop_size: i32, k: usize) -> String {
+        let bins = self.hog_bins as usize;
+        let blocks_per_side = (crop_size / self.hog_cell - 1).max(1) as usize;
+        let (block, cell, bin) = (k / (4 * bins), (k / bins) % 4, k % bins);
+        let (bx, by) = (block / blocks_per_side, block % blocks_per_side);
+        let (cx, cy) = (bx + cell / 2, by + cell % 2);
+        let c = self.hog_cell as usize;
+        let deg = 180 / bins.max(1);
+        format!(
+            "HOG block ({bx},{by}) cell x{}-{} y{}-{} at {}-{} deg",
+            cx * c,
+            (cx + 1) * c,
+            cy * c,
+            (cy + 1) * c,
+            bin * deg,
+            (bin + 1) * deg
+        )
     }
 }
 
@@ -156,6 +178,10 @@ mod tests {
     fn names_match_the_vector_length() {
         let cfg = FeatureConfig::default();
         assert_eq!(cfg.names(96).len(), NUM_DISTANCES + cfg.hog_len(96));
-        assert!(cfg.names(96)[0].contains("inter-ocular"));
+        let names = cfg.names(96);
+        assert!(names[0].contains("inter-ocular"));
+        // 8x8 cells of 12 px make 7x7 blocks; the second block down the first column starts at y 12.
+        assert_eq!(names[NUM_DISTANCES], "HOG block (0,0) cell x0-12 y0-12 at 0-20 deg");
+        assert_eq!(names[NUM_DISTANCES + 4 * 9 + 9 + 1], "HOG block (0,1) cell x0-12 y24-36 at 20-40 deg");
     }
 }

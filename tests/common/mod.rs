@@ -1,7 +1,39 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use fer::model::mlp::MlpParams;
+use fer::model::{ModelKind, TreeParams};
+use fer::train::{FitOptions, LabelledRows};
+use fer::PipelineConfig;
+use rand::{Rng, SeedableRng};
 use std::path::{Path, PathBuf};
+
+/// Gaussian blobs in the feature dimension of `cfg`: class `c` is shifted by 1.5
+/// on every feature `j` with `j % classes == c`; 20 subjects per class.
+pub fn blobs(cfg: &PipelineConfig, n_per_class: usize, classes: usize, seed: u64) -> LabelledRows {
+    let dim = cfg.features.names(cfg.align.size).len();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut rows = LabelledRows { x: vec![], y: vec![], groups: vec![], mirrored: vec![], sample: vec![], classes: vec![], skipped: 0 };
+    rows.classes = ["angry", "happy", "sad", "surprise"][..classes].iter().map(|s| s.to_string()).collect();
+    for c in 0..classes {
+        for i in 0..n_per_class {
+            let x: Vec<f32> = (0..dim).map(|j| rng.random_range(-1.0..1.0) + if j % classes == c { 1.5 } else { 0.0 }).collect();
+            rows.sample.push(rows.x.len());
+            rows.x.push(x);
+            rows.y.push(c as u32);
+            rows.groups.push(format!("s{}", i % 20));
+            rows.mirrored.push(false);
+        }
+    }
+    rows
+}
+
+/// Small, quick training options for a model of `kind`.
+pub fn options(kind: ModelKind, pipeline: PipelineConfig) -> FitOptions {
+    let params = MlpParams { epochs: 30, hidden: vec![32], ..Default::default() }.check().unwrap();
+    let trees = TreeParams { forest_trees: 20, depth: 3, dndt_features: 6, ..Default::default() }.check().unwrap();
+    FitOptions { kind, params, trees, val_fraction: 0.2, pipeline, sources: vec!["synthetic".into()] }
+}
 
 /// The repository root.
 pub fn root() -> PathBuf {

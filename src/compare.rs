@@ -1,0 +1,165 @@
+//! `fer compare`: every model kind trained and evaluated on the same folds (or
+//! the same train/test split), reported side by side: accuracy, macro-F1,
+//! training seconds, microseconds per face at inference, bundle size.
+//!
+//! Within a fold, models are trained once and reused: the ensemble is the soft
+//! vote of that fold's MLP, forest and booster, and the distilled soft tree
+//! learns from that fold's MLP. Their training seconds include what they reuse,
+//! so every row says what training it from scratch costs.
+
+use crate::error::{FerError, Result};
+use crate::metrics::Report;
+use crate::model::params::{ModelKind, Teacher};
+use crate::train::{self, accuracy_of, FitOptions, Fold, LabelledRows, Trained};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// Test faces classified one at a time to measure inference cost.
+pub const TIMED_FACES: usize = 200;
+
+/// One model to compare: a kind, and for soft trees the teacher.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Variant {
+    /// Row name in the table.
+    pub name: String,
+    pub kind: ModelKind,
+    pub distill: Option<Teacher>,
+}
+
+/// Every kind, with the soft tree both on labels and distilled from the MLP.
+pub fn all_variants() -> Vec<Variant> {
+    let mut v = Vec::new();
+    for kind in ModelKind::ALL {
+        v.push(Variant { name: kind.name().to_string(), kind, distill: None });
+        if kind == ModelKind::SoftTree {
+            v.push(Variant { name: "soft-tree-distilled".into(), kind, distill: Some(Teacher::Mlp) });
+        }
+    }
+    v
+}
+
+/// One row of the comparison.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CompareRow {
+    pub name: String,
+    pub kind: ModelKind,
+    pub accuracy: f64,
+    pub macro_f1: f64,
+    /// Accuracy of each fold.
+    pub fold_accuracy: Vec<f64>,
+    /// Mean training seconds per fold (from scratch: members and teachers included).
+    pub train_seconds: f64,
+    /// Mean microseconds to classify one face's features (standardisation included).
+    pub us_per_face: f64,
+    /// Mean bundle size in bytes.
+    pub size_bytes: u64,
+    /// The full evaluation.
+    pub report: Report,
+}
+
+/// The comparison table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Comparison {
+    pub protocol: String,
+    pub rows: Vec<CompareRow>,
+}
+
+/// Train and evaluate every variant on every fold. `on_step(fold, variant, accuracy)` reports progress.
+pub fn run(
+    rows: &LabelledRows,
+    folds: &[Fold],
+    base: &FitOptions,
+    variants: &[Variant],
+    protocol: String,
+    on_step: &mut dyn FnMut(usize, &str, f64),
+) -> Result<Comparison> {
+    if variants.is_empty() || folds.is_empty() {
+        return Err(FerError::param("compare", "needs at least one model and one fold"));
+    }
+    struct Acc {
+        truth: Vec<usize>,
+        pred: Vec<usize>,
+        folds: Vec<f64>,
+        seconds: f64,
+        micros: f64,
+        bytes: u64,
+    }
+    let mut acc: Vec<Acc> =
+        variants.iter().map(|_| Acc { truth: vec![], pred: vec![], folds: vec![], seconds: 0.0, micros: 0.0, bytes: 0 }).collect();
+    for (f, (train, test)) in folds.iter().enumerate() {
+        let mut trained = Trained::new();
+        for (v, a) in variants.iter().zip(&mut acc) {
+            let mut opts = base.clone();
+            opts.kind = v.kind;
+            opts.trees = opts.trees.with_distill(v.distill);
+            let (model, seconds) = train::fit_reusing(rows, train, &opts, &mut trained, &mut |_, _, _, _| {})?;
+            let (t, p) = train::predict_rows(&model, rows, test)?;
+            let fold_acc = accuracy_of(&t, &p);
+            a.truth.extend(t);
+            a.pred.extend(p);
+            a.folds.push(fold_acc);
+            a.seconds += seconds;
+            a.micros += micros_per_face(&model, rows, test)?;
+            a.bytes += model.size_on_disk()?;
+            on_step(f, &v.name, fold_acc);
+        }
+    }
+    let k = folds.len() as f64;
+    let rows_out = variants
+        .iter()
+        .zip(acc)
+        .map(|(v, a)| {
+            let report = Report::new(format!("{protocol}; model {}", v.name), rows.classes.clone(), &a.truth, &a.pred, rows.skipped);
+            CompareRow {
+                name: v.name.clone(),
+                kind: v.kind,
+                accuracy: report.accuracy,
+                macro_f1: report.macro_f1,
+                fold_accuracy: a.folds,
+                train_seconds: a.seconds / k,
+                us_per_face: a.micros / k,
+                size_bytes: (a.bytes as f64 / k).round() as u64,
+                report,
+            }
+        })
+        .collect();
+    Ok(Comparison { protocol, rows: rows_out })
+}
+
+/// Mean microseconds to classify one face, over up to [`TIMED_FACES`] test rows
+/// classified one at a time (after one warm-up call).
+fn micros_per_face(model: &crate::model::Model, rows: &LabelledRows, test: &[usize]) -> Result<f64> {
+    let timed: Vec<Vec<f32>> = test.iter().take(TIMED_FACES).map(|&r| rows.x[r].clone()).collect();
+    let Some(first) = timed.first() else { return Ok(0.0) };
+    model.predict(std::slice::from_ref(first))?;
+    let started = Instant::now();
+    for x in &timed {
+        model.predict(std::slice::from_ref(x))?;
+    }
+    Ok(started.elapsed().as_secs_f64() * 1e6 / timed.len() as f64)
+}
+
+impl Comparison {
+    /// The table as text.
+    pub fn to_text(&self) -> String {
+        let mut s = format!("protocol: {}\n\n", self.protocol);
+        s += &format!("{:<20} {:>9} {:>9} {:>10} {:>10} {:>11}\n", "model", "accuracy", "macro-F1", "train s", "us/face", "size KiB");
+        for r in &self.rows {
+            s += &format!(
+                "{:<20} {:>8.2}% {:>9.4} {:>10.1} {:>10.1} {:>11.1}\n",
+                r.name,
+                100.0 * r.accuracy,
+                r.macro_f1,
+                r.train_seconds,
+                r.us_per_face,
+                r.size_bytes as f64 / 1024.0
+            );
+        }
+        s
+    }
+
+    /// The row called `name`.
+    pub fn row(&self, name: &str) -> Option<&CompareRow> {
+        self.rows.iter().find(|r| r.name == name)
+    }
+}

@@ -1,0 +1,170 @@
+//! Every model kind: learning a separable problem, save/load round trips,
+//! refusing empty and single-class training sets, explanations, and (with
+//! `../shared/data`) accuracy on CK+ well above chance.
+
+mod common;
+
+use fer::explain::{explain, picture_svg};
+use fer::model::classifier::{bytes_tensor, Classifier, FOREST_TENSOR};
+use fer::model::{Model, ModelKind, Teacher};
+use fer::train::{self, fit, FitOptions, LabelledRows};
+use fer::PipelineConfig;
+
+/// Geometric features only (210 of them), so that the tree models train quickly.
+fn geometry_only() -> PipelineConfig {
+    let mut cfg = PipelineConfig::default();
+    cfg.features.hog = false;
+    cfg
+}
+
+fn options(kind: ModelKind) -> FitOptions {
+    common::options(kind, geometry_only())
+}
+
+fn blobs(n_per_class: usize, seed: u64) -> LabelledRows {
+    common::blobs(&geometry_only(), n_per_class, 3, seed)
+}
+
+fn accuracy(model: &Model, rows: &LabelledRows) -> f64 {
+    let probs = model.predict(&rows.x).unwrap();
+    let ok = probs.iter().zip(&rows.y).filter(|(p, y)| train::argmax(p, None) == **y as usize).count();
+    ok as f64 / rows.y.len() as f64
+}
+
+fn all(rows: &LabelledRows) -> Vec<usize> {
+    (0..rows.x.len()).collect()
+}
+
+#[test]
+fn every_kind_learns_a_separable_problem_and_round_trips() {
+    let (train_rows, test_rows) = (blobs(60, 1), blobs(30, 2));
+    let dir = tempfile::tempdir().unwrap();
+    for kind in ModelKind::ALL {
+        let model = fit(&train_rows, &all(&train_rows), &options(kind), &mut |_, _, _, _| {}).unwrap();
+        assert_eq!(model.kind(), kind);
+        let acc = accuracy(&model, &test_rows);
+        assert!(acc >= 0.95, "{kind}: held-out accuracy {acc}");
+        for p in model.predict(&test_rows.x[..5]).unwrap() {
+            assert_eq!(p.len(), 3, "{kind}");
+            assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-4, "{kind}: {p:?}");
+        }
+        let path = dir.path().join(format!("{kind}.safetensors"));
+        model.save(&path).unwrap();
+        let loaded = Model::load(&path).unwrap();
+        assert_eq!(loaded.header(), model.header(), "{kind}");
+        assert_eq!(loaded.predict(&test_rows.x).unwrap(), model.predict(&test_rows.x).unwrap(), "{kind}: outputs changed on reload");
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), model.size_on_disk().unwrap(), "{kind}");
+    }
+}
+
+#[test]
+fn a_distilled_soft_tree_learns_from_its_teacher() {
+    let (train_rows, test_rows) = (blobs(60, 3), blobs(30, 4));
+    for teacher in [Teacher::Mlp, Teacher::Ensemble] {
+        let mut opts = options(ModelKind::SoftTree);
+        opts.trees = opts.trees.with_distill(Some(teacher));
+        let model = fit(&train_rows, &all(&train_rows), &opts, &mut |_, _, _, _| {}).unwrap();
+        assert_eq!(model.header().trees.distill, Some(teacher));
+        let acc = accuracy(&model, &test_rows);
+        assert!(acc >= 0.95, "distilled from {teacher:?}: held-out accuracy {acc}");
+    }
+}
+
+#[test]
+fn empty_and_single_class_training_sets_are_refused_by_every_kind() {
+    let rows = blobs(10, 5);
+    let one_class: Vec<usize> = (0..10).collect();
+    for kind in ModelKind::ALL {
+        let err = fit(&rows, &[], &options(kind), &mut |_, _, _, _| {}).unwrap_err();
+        assert!(err.to_string().contains("no training samples"), "{kind}: {err}");
+        let err = fit(&rows, &one_class, &options(kind), &mut |_, _, _, _| {}).unwrap_err();
+        assert!(err.to_string().contains("only 1 class"), "{kind}: {err}");
+    }
+}
+
+#[test]
+fn a_forest_with_garbage_trees_is_an_error_not_a_crash() {
+    let rows = blobs(20, 6);
+    let model = fit(&rows, &all(&rows), &options(ModelKind::Forest), &mut |_, _, _, _| {}).unwrap();
+    let mut tensors = std::collections::HashMap::new();
+    let (mean, std) = model.norm().unwrap();
+    let dim = mean.len();
+    let dev = candle_core::Device::Cpu;
+    tensors.insert("norm.mean".to_string(), candle_core::Tensor::from_vec(mean, dim, &dev).unwrap());
+    tensors.insert("norm.std".to_string(), candle_core::Tensor::from_vec(std, dim, &dev).unwrap());
+    tensors.insert(FOREST_TENSOR.to_string(), bytes_tensor(b"[{\"trees\": 7}]".to_vec()).unwrap());
+    let err = Model::from_tensors(model.header().clone(), tensors).unwrap_err();
+    assert!(err.to_string().contains("forest unreadable"), "{err}");
+}
+
+#[test]
+fn explanations_follow_the_tree() {
+    let rows = blobs(60, 7);
+    let dir = tempfile::tempdir().unwrap();
+    // Soft tree: one node per level from root to a leaf, a distribution at the leaf.
+    let tree = fit(&rows, &all(&rows), &options(ModelKind::SoftTree), &mut |_, _, _, _| {}).unwrap();
+    let e = explain(&tree, &rows.x[0]).unwrap();
+    let depth = tree.header().trees.depth;
+    assert_eq!(e.nodes.len(), depth);
+    assert_eq!(e.nodes[0].node, 0);
+    for pair in e.nodes.windows(2) {
+        let child = if pair[0].went == "right" { 2 * pair[0].node + 2 } else { 2 * pair[0].node + 1 };
+        assert_eq!(pair[1].node, child, "path does not follow the branches taken");
+    }
+    for n in &e.nodes {
+        assert_eq!(n.went == "right", n.p_right >= 0.5, "{n:?}");
+        assert!(n.features[0].name.contains("inter-ocular"), "{n:?}");
+    }
+    assert!((e.leaf_distribution.iter().map(|(_, p)| p).sum::<f32>() - 1.0).abs() < 1e-4);
+    assert_eq!(e.predicted, "angry", "first row is of class 0");
+    let svg = picture_svg(&tree, &e).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("#d62728"));
+    std::fs::write(dir.path().join("tree.svg"), svg).unwrap();
+
+    // DNDT: one bin per selected feature; cut points in feature units, inside the data's range.
+    let dndt = fit(&rows, &all(&rows), &options(ModelKind::Dndt), &mut |_, _, _, _| {}).unwrap();
+    let e = explain(&dndt, &rows.x[0]).unwrap();
+    assert_eq!(e.bins.len(), dndt.header().trees.dndt_features);
+    let Classifier::Dndt(d) = dndt.classifier() else { panic!("not a dndt") };
+    for (b, &f) in e.bins.iter().zip(d.features()) {
+        let (lo, hi) = rows.x.iter().map(|r| r[f]).fold((f32::MAX, f32::MIN), |(a, b), v| (a.min(v), b.max(v)));
+        assert!(b.cuts.iter().all(|&c| c > lo && c < hi), "cut {:?} outside [{lo}, {hi}] of {}", b.cuts, b.feature);
+        assert_eq!(b.bin, b.cuts.iter().filter(|&&c| rows.x[0][f] > c).count(), "{b:?}");
+    }
+    assert!(picture_svg(&dndt, &e).unwrap().contains("<circle"));
+
+    // Kinds without a single path are refused with the reason.
+    let forest = fit(&rows, &all(&rows), &options(ModelKind::Forest), &mut |_, _, _, _| {}).unwrap();
+    let err = explain(&forest, &rows.x[0]).unwrap_err().to_string();
+    assert!(err.contains("soft-tree and dndt"), "{err}");
+}
+
+#[test]
+fn tree_models_read_ckplus_well_above_chance() {
+    let Some(data) = common::shared_data("tree_models_read_ckplus_well_above_chance") else { return };
+    let mut cfg = PipelineConfig::default();
+    cfg.detect.whole_image = true;
+    let samples = fer::dataset::load(&[data.join("ckplus48")], &Default::default()).unwrap();
+    let pool = train::PipelinePool::new(cfg).unwrap();
+    let feats = train::extract_features(&samples, &pool, false, &|| {});
+    let classes = fer::dataset::classes_of(&samples);
+    let rows = LabelledRows::new(&samples, feats, classes);
+    // 7 classes; the largest (surprise) is about a quarter of CK+48.
+    let folds = train::cv_folds(&rows, 3).unwrap();
+    for kind in [ModelKind::Forest, ModelKind::SoftTree, ModelKind::Dndt] {
+        let mut opts = common::options(kind, cfg);
+        opts.params = fer::model::mlp::MlpParams::default().check().unwrap();
+        opts.trees = fer::model::TreeParams { forest_trees: 30, ..Default::default() }.check().unwrap();
+        let mut ok = 0;
+        let mut n = 0;
+        for (train_rows, test_rows) in &folds {
+            let model = fit(&rows, train_rows, &opts, &mut |_, _, _, _| {}).unwrap();
+            let (t, p) = train::predict_rows(&model, &rows, test_rows).unwrap();
+            ok += t.iter().zip(&p).filter(|(a, b)| a == b).count();
+            n += t.len();
+        }
+        let acc = ok as f64 / n as f64;
+        eprintln!("{kind}: 3-fold accuracy by subject on CK+48 {acc:.3}");
+        assert!(acc > 0.5, "{kind}: 3-fold accuracy {acc}");
+    }
+}
