@@ -1,5 +1,7 @@
 //! One criterion benchmark per pipeline stage on the shipped sample `data/justin.jpg`
-//! (381x384, one face). Run with `cargo bench`.
+//! (381x384, one face), and one per model kind classifying that face's features
+//! (models trained on synthetic rows of the same layout: inference cost does
+//! not depend on what was learned, only on the model's shape). Run with `cargo bench`.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use fer::stages::align::align;
@@ -43,5 +45,40 @@ fn stages(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, stages);
+/// Classification of one face's features by each model kind, with default hyperparameters.
+fn classifiers(c: &mut Criterion) {
+    use fer::model::{mlp::MlpParams, ModelKind, TreeParams};
+    use fer::train::{fit, FitOptions, LabelledRows};
+    use rand::{Rng, SeedableRng};
+    let cfg = fer::PipelineConfig::default();
+    let dim = cfg.features.names(cfg.align.size).len();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let classes = 7;
+    let n = 140;
+    let rows = LabelledRows {
+        x: (0..n).map(|i| (0..dim).map(|j| rng.random_range(-1.0f32..1.0) + if j % classes == i % classes { 1.0 } else { 0.0 }).collect()).collect(),
+        y: (0..n).map(|i| (i % classes) as u32).collect(),
+        groups: (0..n).map(|i| format!("s{}", i % 20)).collect(),
+        mirrored: vec![false; n],
+        sample: (0..n).collect(),
+        classes: ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"].map(String::from).to_vec(),
+        skipped: 0,
+    };
+    let face: Vec<f32> = rows.x[0].clone();
+    let all: Vec<usize> = (0..n).collect();
+    for kind in ModelKind::ALL {
+        let opts = FitOptions {
+            kind,
+            params: MlpParams { epochs: 3, ..Default::default() }.check().expect("params"),
+            trees: TreeParams::default().check().expect("params"),
+            val_fraction: 0.1,
+            pipeline: cfg,
+            sources: vec![],
+        };
+        let model = fit(&rows, &all, &opts, &mut |_, _, _, _| {}).expect("fit");
+        c.bench_function(&format!("classify ({kind}, 1 face)"), |b| b.iter(|| model.predict(black_box(std::slice::from_ref(&face)))));
+    }
+}
+
+criterion_group!(benches, stages, classifiers);
 criterion_main!(benches);

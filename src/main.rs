@@ -784,3 +784,24 @@ fn main() {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Parser)]
+    struct Defaults {
+        #[command(flatten)]
+        mlp: MlpArgs,
+        #[command(flatten)]
+        trees: TreeArgs,
+    }
+
+    /// The defaults shown in `--help` are the library's defaults.
+    #[test]
+    fn cli_defaults_match_the_library_defaults() {
+        let d = Defaults::try_parse_from(["fer"]).expect("no arguments needed");
+        assert_eq!(d.mlp.params(), MlpParams::default());
+        assert_eq!(d.trees.params().expect("valid"), TreeParams::default());
+    }
+}
