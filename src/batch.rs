@@ -6,8 +6,9 @@
 
 use crate::dataset::is_image_path;
 use crate::error::{FerError, Result};
+use crate::gray::GrayImage;
 use crate::model::bundle::tmp_path;
-use crate::model::Model;
+use crate::model::FaceModel;
 use crate::pipeline::{ImageReading, StageTimes};
 use crate::plot::{annotate, FaceMark};
 use crate::stages::decode::{decode_file, decode_file_with_colour};
@@ -167,7 +168,7 @@ fn error_row(file: String, reason: String) -> Row {
 }
 
 /// Read one file through the pipeline and model; never fails, errors become a row.
-pub fn process_file(path: &Path, pool: &PipelinePool, model: &Model, cfg: &BatchConfig) -> Vec<Row> {
+pub fn process_file(path: &Path, pool: &PipelinePool, model: &dyn FaceModel, cfg: &BatchConfig) -> Vec<Row> {
     let file = path.to_string_lossy().into_owned();
     match read_and_classify(path, pool, model, cfg) {
         Ok(rows) => rows,
@@ -175,7 +176,7 @@ pub fn process_file(path: &Path, pool: &PipelinePool, model: &Model, cfg: &Batch
     }
 }
 
-fn read_and_classify(path: &Path, pool: &PipelinePool, model: &Model, cfg: &BatchConfig) -> Result<Vec<Row>> {
+fn read_and_classify(path: &Path, pool: &PipelinePool, model: &dyn FaceModel, cfg: &BatchConfig) -> Result<Vec<Row>> {
     let file = path.to_string_lossy().into_owned();
     let t = Instant::now();
     // With --annotate the file is decoded once to grey and colour.
@@ -197,7 +198,7 @@ fn read_and_classify(path: &Path, pool: &PipelinePool, model: &Model, cfg: &Batc
         row.times = base;
         return Ok(vec![row]);
     }
-    let (probs, classify_ms) = classify(model, &reading)?;
+    let (probs, classify_ms) = classify(model, &img, &reading)?;
     let n = reading.faces.len();
     let mut rows = Vec::with_capacity(n);
     let mut marks = Vec::with_capacity(n);
@@ -234,11 +235,10 @@ fn read_and_classify(path: &Path, pool: &PipelinePool, model: &Model, cfg: &Batc
     Ok(rows)
 }
 
-/// Class probabilities of every face of `reading`, and the classification time per face (ms).
-pub fn classify(model: &Model, reading: &ImageReading) -> Result<(Vec<Vec<f32>>, f64)> {
+/// Class probabilities of every face of `reading` (read from `frame`), and the classification time per face (ms).
+pub fn classify(model: &dyn FaceModel, frame: &GrayImage, reading: &ImageReading) -> Result<(Vec<Vec<f32>>, f64)> {
     let t = Instant::now();
-    let features: Vec<Vec<f32>> = reading.faces.iter().map(|f| f.features.clone()).collect();
-    let probs = model.predict(&features)?;
+    let probs = model.classify_faces(frame, reading)?;
     Ok((probs, t.elapsed().as_secs_f64() * 1e3 / reading.faces.len().max(1) as f64))
 }
 
@@ -380,7 +380,7 @@ fn parse_key(line: &str, format: OutputFormat) -> Option<(String, usize)> {
 }
 
 /// Run the batch, calling `on_file` after each file (for progress).
-pub fn run(cfg: &BatchConfig, pool: &PipelinePool, model: &Model, on_file: &(dyn Fn() + Sync), on_total: &dyn Fn(usize)) -> Result<BatchSummary> {
+pub fn run(cfg: &BatchConfig, pool: &PipelinePool, model: &dyn FaceModel, on_file: &(dyn Fn() + Sync), on_total: &dyn Fn(usize)) -> Result<BatchSummary> {
     cfg.check()?;
     if let Some(dir) = &cfg.annotate {
         std::fs::create_dir_all(dir).map_err(|e| FerError::io(dir, e))?;
@@ -426,7 +426,7 @@ pub fn run(cfg: &BatchConfig, pool: &PipelinePool, model: &Model, on_file: &(dyn
 fn finish(
     cfg: &BatchConfig,
     pool: &PipelinePool,
-    model: &Model,
+    model: &dyn FaceModel,
     classes: &[String],
     inputs: Vec<Input>,
     mut sink: Box<dyn Write>,

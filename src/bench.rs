@@ -7,7 +7,7 @@
 use crate::batch::classify;
 use crate::error::{FerError, Result};
 use crate::gray::GrayImage;
-use crate::model::Model;
+use crate::model::FaceModel;
 use crate::pipeline::StageTimes;
 use crate::stages::decode::decode_file;
 use crate::stages::detect::{DetectConfig, Detector};
@@ -102,9 +102,9 @@ pub fn peak_memory_mib() -> Option<f64> {
 }
 
 /// Everything the pipeline does to one decoded frame, classification included.
-fn read_frame(pool: &PipelinePool, model: &Model, img: &GrayImage) -> Result<(StageTimes, Vec<StageTimes>)> {
+fn read_frame(pool: &PipelinePool, model: &dyn FaceModel, img: &GrayImage) -> Result<(StageTimes, Vec<StageTimes>)> {
     let reading = pool.with(|p| p.read_image(img))??;
-    let (_, per_face_classify) = classify(model, &reading)?;
+    let (_, per_face_classify) = classify(model, img, &reading)?;
     let faces = reading
         .faces
         .iter()
@@ -134,7 +134,7 @@ fn bare_haar(frames: &[GrayImage], cfg: DetectConfig, threads: usize, repeat: us
 }
 
 /// Decode the inputs once, then measure.
-pub fn run(cfg: &BenchConfig, pool: &PipelinePool, model: &Model) -> Result<BenchReport> {
+pub fn run(cfg: &BenchConfig, pool: &PipelinePool, model: &dyn FaceModel) -> Result<BenchReport> {
     cfg.check()?;
     let mut frames = Vec::new();
     let mut unreadable = 0;

@@ -7,7 +7,8 @@ use fer::batch::{self, BatchConfig, OutputFormat};
 use fer::dataset::{self, DataFilter};
 use fer::metrics::Report;
 use fer::model::mlp::MlpParams;
-use fer::model::{Model, ModelKind, Teacher, TreeParams};
+use fer::model::onnx::OnnxModel;
+use fer::model::{FaceModel, Model, ModelKind, Teacher, TreeParams};
 use fer::pipeline::PipelineConfig;
 use fer::train::{self, FitOptions, LabelledRows, PipelinePool};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -91,7 +92,7 @@ struct BenchArgs {
     /// Image files and folders (searched recursively), decoded once before timing.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// Model bundle (classification is part of the pipeline timed).
+    /// Model: a bundle, an ONNX sidecar (.json), or a shipped model's name (classification is part of the pipeline timed).
     #[arg(long, default_value = DEFAULT_MODEL)]
     model: PathBuf,
     /// Thread counts to measure throughput with, comma separated.
@@ -105,6 +106,8 @@ struct BenchArgs {
     json: bool,
     #[command(flatten)]
     detect: DetectArgs,
+    #[command(flatten)]
+    device: DeviceArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -118,7 +121,7 @@ struct BatchArgs {
     /// Image files and folders; folders are searched recursively for image files.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// Model bundle.
+    /// Model: a bundle, an ONNX sidecar (.json), or a shipped model's name (mini-xception).
     #[arg(long, default_value = DEFAULT_MODEL)]
     model: PathBuf,
     /// Output format.
@@ -138,9 +141,22 @@ struct BatchArgs {
     landmarks: bool,
     #[command(flatten)]
     detect: DetectArgs,
+    #[command(flatten)]
+    device: DeviceArgs,
     /// Worker threads (0: one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+}
+
+/// Where deep (ONNX) models run.
+#[derive(Args, Clone)]
+struct DeviceArgs {
+    /// Device for deep (ONNX) models: cpu, cuda, or auto (CUDA when OpenCV has it).
+    #[arg(long, default_value = "auto", value_parser = ["cpu", "cuda", "auto"])]
+    device: String,
+    /// Half precision on CUDA (DNN_TARGET_CUDA_FP16).
+    #[arg(long)]
+    fp16: bool,
 }
 
 /// Detection options; for `batch` and `eval` they override the model's.
@@ -454,9 +470,11 @@ enum GroupBy {
 struct EvalArgs {
     #[command(flatten)]
     data: DataArgs,
-    /// Model bundle to evaluate.
+    /// Model to evaluate: a bundle, an ONNX sidecar (.json), or a shipped model's name (mini-xception).
     #[arg(long, conflicts_with = "cv")]
     model: Option<PathBuf>,
+    #[command(flatten)]
+    device: DeviceArgs,
     /// Cross-validate instead: K folds, each training a model with the training options below.
     #[arg(long, value_name = "K")]
     cv: Option<usize>,
@@ -505,13 +523,34 @@ fn load_model(path: &Path) -> Result<Model> {
     Ok(Model::load(&path)?)
 }
 
+/// A shipped deep model's sidecar by name (`mini-xception` is `models/mini-xception.json`),
+/// from the working directory or the source tree this binary was built from.
+fn shipped_sidecar(name: &Path) -> Option<PathBuf> {
+    let file = format!("models/{}.json", name.to_str()?);
+    [PathBuf::from(&file), Path::new(env!("CARGO_MANIFEST_DIR")).join(&file)].into_iter().find(|p| p.exists())
+}
+
+/// Any face model: an ONNX sidecar (a `.json` file or a shipped model's name) or a bundle.
+fn load_face_model(path: &Path, device: &DeviceArgs) -> Result<Box<dyn FaceModel>> {
+    let sidecar = if path.extension().is_some_and(|e| e == "json") { Some(path.to_path_buf()) } else if path.exists() { None } else { shipped_sidecar(path) };
+    match sidecar {
+        Some(json) => Ok(Box::new(OnnxModel::load(&json, device.device.parse()?, device.fp16)?)),
+        None => Ok(Box::new(load_model(path)?)),
+    }
+}
+
 /// The model, and pipelines with its configuration and the run's detection options.
 fn model_and_pool(path: &Path, detect: &DetectArgs) -> Result<(Model, PipelinePool)> {
     let model = load_model(path)?;
-    let mut cfg = model.header().pipeline;
-    detect.apply(&mut cfg);
-    let pool = PipelinePool::new(cfg)?;
+    let pool = pool_for(&model, detect)?;
     Ok((model, pool))
+}
+
+/// Pipelines with the model's configuration and the run's detection options.
+fn pool_for(model: &dyn FaceModel, detect: &DetectArgs) -> Result<PipelinePool> {
+    let mut cfg = model.pipeline();
+    detect.apply(&mut cfg);
+    Ok(PipelinePool::new(cfg)?)
 }
 
 fn set_threads(threads: usize) -> Result<()> {
@@ -523,7 +562,8 @@ fn set_threads(threads: usize) -> Result<()> {
 
 fn cmd_batch(args: BatchArgs) -> Result<i32> {
     set_threads(args.threads)?;
-    let (model, pool) = model_and_pool(&args.model, &args.detect)?;
+    let model = load_face_model(&args.model, &args.device)?;
+    let pool = pool_for(model.as_ref(), &args.detect)?;
     let job = BatchConfig {
         inputs: args.paths,
         format: match args.format {
@@ -536,7 +576,7 @@ fn cmd_batch(args: BatchArgs) -> Result<i32> {
         landmarks: args.landmarks,
     };
     let pb = progress(0, "batch");
-    let summary = batch::run(&job, &pool, &model, &|| pb.inc(1), &|n| pb.set_length(n as u64))?;
+    let summary = batch::run(&job, &pool, model.as_ref(), &|| pb.inc(1), &|n| pb.set_length(n as u64))?;
     pb.finish_and_clear();
     eprintln!(
         "{} files ({} resumed): {} faces, {} without a face, {} failed",
@@ -574,6 +614,35 @@ fn rows_of(samples: Vec<dataset::Sample>, cfg: PipelineConfig, classes: Option<V
         rows.classes.join(", ")
     );
     Ok(rows)
+}
+
+/// True class and model probabilities of the largest face of every labelled
+/// sample (samples of classes the model lacks, or without a face, are skipped).
+fn labelled_probabilities(data: &DataArgs, pool: &PipelinePool, model: &dyn FaceModel) -> Result<(Vec<usize>, Vec<Vec<f32>>, usize)> {
+    let samples = dataset::load(&data.data, &data.filter()?)?;
+    let pb = progress(samples.len() as u64, "faces");
+    let results = train::classify_samples(&samples, pool, model, &|| pb.inc(1));
+    pb.finish_and_clear();
+    let (mut truth, mut probs, mut skipped) = (Vec::new(), Vec::new(), 0);
+    let mut first_failure = None;
+    for (s, r) in samples.iter().zip(results) {
+        match (r, model.classes().iter().position(|c| *c == s.label)) {
+            (Ok(p), Some(c)) => {
+                truth.push(c);
+                probs.push(p);
+            }
+            (r, _) => {
+                skipped += 1;
+                if let Err(e) = r {
+                    first_failure.get_or_insert(e);
+                }
+            }
+        }
+    }
+    if let Some(e) = first_failure {
+        tracing::warn!("{skipped} of {} images skipped; first failure: {e}", samples.len());
+    }
+    Ok((truth, probs, skipped))
 }
 
 fn cmd_train(args: TrainArgs) -> Result<i32> {
@@ -619,15 +688,13 @@ fn cmd_eval(args: EvalArgs) -> Result<i32> {
     set_threads(0)?;
     let report = match (&args.model, args.cv) {
         (Some(path), None) => {
-            let model = load_model(path)?;
-            let mut cfg = model.header().pipeline;
-            args.recipe.detect.apply(&mut cfg);
+            let model = load_face_model(path, &args.device)?;
+            let pool = pool_for(model.as_ref(), &args.recipe.detect)?;
             let filter = args.data.filter()?;
-            let rows = labelled_rows(&args.data, cfg, Some(model.classes().to_vec()), false)?;
-            let allowed: Option<Vec<usize>> = (!filter.classes.is_empty())
-                .then(|| filter.classes.iter().filter_map(|c| model.classes().iter().position(|m| m == c)).collect());
-            let probs = model.predict(&rows.x)?;
-            let truth: Vec<usize> = rows.y.iter().map(|&y| y as usize).collect();
+            let classes = model.classes().to_vec();
+            let (truth, probs, skipped) = labelled_probabilities(&args.data, &pool, model.as_ref())?;
+            let allowed: Option<Vec<usize>> =
+                (!filter.classes.is_empty()).then(|| filter.classes.iter().filter_map(|c| classes.iter().position(|m| m == c)).collect());
             let pred: Vec<usize> = probs.iter().map(|p| train::argmax(p, allowed.as_deref())).collect();
             let protocol = format!(
                 "model {} evaluated on {}{}",
@@ -635,7 +702,7 @@ fn cmd_eval(args: EvalArgs) -> Result<i32> {
                 args.data.describe().join(" "),
                 if allowed.is_some() { " (predictions restricted to these classes)" } else { "" }
             );
-            Report::new(protocol, rows.classes.clone(), &truth, &pred, rows.skipped)
+            Report::new(protocol, classes, &truth, &pred, skipped)
         }
         (None, Some(k)) => {
             if args.group_by != GroupBy::Subject {
@@ -666,11 +733,12 @@ fn cmd_eval(args: EvalArgs) -> Result<i32> {
 
 fn cmd_bench(args: BenchArgs) -> Result<i32> {
     opencv::core::set_num_threads(1)?;
-    let (model, pool) = model_and_pool(&args.model, &args.detect)?;
+    let model = load_face_model(&args.model, &args.device)?;
+    let pool = pool_for(model.as_ref(), &args.detect)?;
     let inputs: Vec<PathBuf> = batch::collect_inputs(&args.paths).into_iter().filter_map(|i| i.ok()).collect();
     let job = fer::bench::BenchConfig { inputs, threads: args.threads, repeat: args.repeat };
     eprintln!("benchmarking {} files...", job.inputs.len());
-    let report = fer::bench::run(&job, &pool, &model)?;
+    let report = fer::bench::run(&job, &pool, model.as_ref())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -126,6 +126,32 @@ pub fn extract_features(
         .collect()
 }
 
+/// Class probabilities of the largest face of each sample under any face model,
+/// or why there are none (evaluation of models that read pixels, such as ONNX).
+pub fn classify_samples(
+    samples: &[Sample],
+    pool: &PipelinePool,
+    model: &dyn crate::model::FaceModel,
+    on_done: &(dyn Fn() + Sync),
+) -> Vec<std::result::Result<Vec<f32>, String>> {
+    samples
+        .par_iter()
+        .map(|s| {
+            let r = decode_file(&s.path, &pool.config().decode).map_err(|e| e.to_string()).and_then(|img| {
+                let mut reading = pool.with(|p| p.read_image(&img)).map_err(|e| e.to_string())?.map_err(|e| format!("{}: {e}", s.path.display()))?;
+                reading.faces.truncate(1); // faces come largest first
+                if reading.faces.is_empty() {
+                    return Err(format!("{}: no face found", s.path.display()));
+                }
+                let probs = model.classify_faces(&img, &reading).map_err(|e| format!("{}: {e}", s.path.display()))?;
+                probs.into_iter().next().ok_or_else(|| format!("{}: no output", s.path.display()))
+            });
+            on_done();
+            r
+        })
+        .collect()
+}
+
 /// Feature rows with labels and groups, ready to fit.
 pub struct LabelledRows {
     /// Feature vectors.

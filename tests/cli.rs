@@ -206,3 +206,18 @@ fn compare_trains_every_kind_on_the_same_folds_and_explain_reads_a_soft_tree() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("soft-tree and dndt"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn the_shipped_mini_xception_is_chosen_by_name_and_says_where_it_runs() {
+    let out = fer(&["batch", "data/justin.jpg", "--model", "mini-xception", "--device", "cuda", "--format", "jsonl"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let row: serde_json::Value = serde_json::from_str(text(&out.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(row["label"], "happy", "{row}");
+    let stderr = text(&out.stderr);
+    if !fer::model::onnx::cuda_available() {
+        assert_eq!(stderr.matches("runs on the CPU").count(), 1, "one fallback line: {stderr}");
+    }
+    let out = fer(&["batch", "data/justin.jpg", "--model", "no-such-model"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no-such-model"), "{}", text(&out.stderr));
+}

@@ -7,8 +7,39 @@ pub mod forest;
 pub mod mlp;
 pub mod ndf;
 pub mod net;
+pub mod onnx;
 pub mod params;
 pub mod soft_tree;
 
 pub use bundle::{Model, ModelHeader, TrainingSummary};
 pub use params::{ModelKind, Teacher, TreeParams};
+
+use crate::error::Result;
+use crate::gray::GrayImage;
+use crate::pipeline::{ImageReading, PipelineConfig};
+
+/// Anything that reads the expressions of the faces the pipeline found: a
+/// bundle (from each face's features) or a deep model (from each face's pixels).
+pub trait FaceModel: Sync {
+    /// Output classes, in output order.
+    fn classes(&self) -> &[String];
+    /// The pipeline configuration the model was made for.
+    fn pipeline(&self) -> PipelineConfig;
+    /// Class probabilities of every face of `reading`, which was read from the grey `frame`.
+    fn classify_faces(&self, frame: &GrayImage, reading: &ImageReading) -> Result<Vec<Vec<f32>>>;
+}
+
+impl FaceModel for Model {
+    fn classes(&self) -> &[String] {
+        Model::classes(self)
+    }
+
+    fn pipeline(&self) -> PipelineConfig {
+        self.header().pipeline
+    }
+
+    fn classify_faces(&self, _frame: &GrayImage, reading: &ImageReading) -> Result<Vec<Vec<f32>>> {
+        let features: Vec<Vec<f32>> = reading.faces.iter().map(|f| f.features.clone()).collect();
+        self.predict(&features)
+    }
+}

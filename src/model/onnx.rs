@@ -1,0 +1,252 @@
+//! The deep-model stage: any ONNX expression classifier run by OpenCV's `dnn`,
+//! described by a small JSON sidecar (input size, normalisation, class order).
+//! It classifies the face *box* of the decoded (not denoised) grey frame,
+//! resized bilinearly to the network's input, as the reference models were
+//! trained; the faces of one image go through the network as one blob of up to
+//! `max_batch` faces.
+//!
+//! Devices: `cpu` uses OpenCV's own backend; `cuda` and `auto` use
+//! `DNN_BACKEND_CUDA` with `DNN_TARGET_CUDA` (or `DNN_TARGET_CUDA_FP16` with
+//! `fp16`) when OpenCV was built with CUDA and sees a device, and otherwise say
+//! in one log line that they run on the CPU. Debian's OpenCV 4.6 has no CUDA.
+
+use crate::error::{FerError, Result};
+use crate::gray::GrayImage;
+use crate::model::FaceModel;
+use crate::pipeline::{ImageReading, PipelineConfig};
+use crate::train::WorkerPool;
+use opencv::core::{Mat, Rect, Scalar, Size, Vector, CV_32F};
+use opencv::dnn::{self, Net};
+use opencv::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The `format` field of every sidecar.
+pub const ONNX_FORMAT: &str = "fer-onnx";
+/// Sidecars and networks larger than this are refused before reading.
+pub const MAX_ONNX_BYTES: u64 = 512 << 20;
+/// Largest network input side accepted.
+pub const MAX_INPUT_SIDE: i32 = 1024;
+
+/// The sidecar: what the network expects and what it outputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OnnxSpec {
+    /// Always [`ONNX_FORMAT`].
+    pub format: String,
+    /// The ONNX file, relative to the sidecar.
+    pub onnx: String,
+    /// Input side in pixels (square input).
+    pub input_size: i32,
+    /// Input channels (1: grey).
+    pub channels: i32,
+    /// Pixel normalisation: `(x - mean) * scale`.
+    pub mean: f64,
+    pub scale: f64,
+    /// Output classes, in output order (canonical names).
+    pub classes: Vec<String>,
+    /// Most faces per forward pass. Networks exported with a fixed batch of one
+    /// (like the shipped mini-Xception, whose graph reshapes to `[1, 7]`) need 1.
+    #[serde(default = "one")]
+    pub max_batch: usize,
+    /// Where the weights come from, for `--help`-level descriptions and model cards.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// Which device runs the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DnnDevice {
+    Cpu,
+    Cuda,
+    /// CUDA when available, the CPU otherwise.
+    Auto,
+}
+
+impl std::str::FromStr for DnnDevice {
+    type Err = FerError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "cpu" => Ok(DnnDevice::Cpu),
+            "cuda" => Ok(DnnDevice::Cuda),
+            "auto" => Ok(DnnDevice::Auto),
+            _ => Err(FerError::param("device", format!("`{s}` is not one of cpu, cuda, auto"))),
+        }
+    }
+}
+
+/// Whether OpenCV's `dnn` can run networks on a CUDA device.
+pub fn cuda_available() -> bool {
+    dnn::get_available_targets(dnn::Backend::DNN_BACKEND_CUDA).is_ok_and(|t| t.iter().any(|x| x == dnn::Target::DNN_TARGET_CUDA))
+}
+
+fn one() -> usize {
+    1
+}
+
+/// Largest `max_batch` accepted.
+pub const MAX_BATCH: usize = 1024;
+
+fn model_err(path: &Path, reason: impl Into<String>) -> FerError {
+    FerError::Model { path: path.to_path_buf(), reason: reason.into() }
+}
+
+impl OnnxSpec {
+    /// Validate a sidecar read from `path`.
+    pub fn check(&self, path: &Path) -> Result<()> {
+        if self.format != ONNX_FORMAT {
+            return Err(model_err(path, format!("sidecar format is `{}`, expected `{ONNX_FORMAT}`", self.format)));
+        }
+        if !(8..=MAX_INPUT_SIDE).contains(&self.input_size) {
+            return Err(model_err(path, format!("input_size {} outside 8..={MAX_INPUT_SIDE}", self.input_size)));
+        }
+        if self.channels != 1 {
+            return Err(model_err(path, format!("{} input channels; the pipeline feeds grey faces (1 channel)", self.channels)));
+        }
+        if !(self.scale.is_finite() && self.scale != 0.0 && self.mean.is_finite()) {
+            return Err(model_err(path, "mean and scale must be finite, scale non-zero"));
+        }
+        if !(1..=MAX_BATCH).contains(&self.max_batch) {
+            return Err(model_err(path, format!("max_batch {} outside 1..={MAX_BATCH}", self.max_batch)));
+        }
+        if self.classes.len() < 2 {
+            return Err(model_err(path, "fewer than 2 classes"));
+        }
+        for c in &self.classes {
+            if crate::dataset::normalise_label(c) != Some(c.as_str()) {
+                return Err(model_err(path, format!("class `{c}` is not a canonical class name")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An ONNX expression classifier. Each worker thread gets its own OpenCV `Net`.
+pub struct OnnxModel {
+    spec: OnnxSpec,
+    onnx_path: PathBuf,
+    device: DnnDevice,
+    fp16: bool,
+    nets: WorkerPool<Net>,
+    /// The device actually used ("cpu" or "cuda").
+    pub runs_on: &'static str,
+}
+
+impl OnnxModel {
+    /// Read the sidecar at `path` and load its network once (to fail early).
+    pub fn load(path: &Path, device: DnnDevice, fp16: bool) -> Result<Self> {
+        let meta = std::fs::metadata(path).map_err(|e| model_err(path, e.to_string()))?;
+        if meta.len() > MAX_ONNX_BYTES {
+            return Err(model_err(path, "sidecar too large"));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| model_err(path, e.to_string()))?;
+        let spec: OnnxSpec = serde_json::from_str(&text).map_err(|e| model_err(path, format!("not a fer-onnx sidecar ({e})")))?;
+        spec.check(path)?;
+        let onnx_path = path.parent().unwrap_or(Path::new(".")).join(&spec.onnx);
+        let size = std::fs::metadata(&onnx_path).map_err(|e| model_err(&onnx_path, e.to_string()))?.len();
+        if size > MAX_ONNX_BYTES {
+            return Err(model_err(&onnx_path, format!("{size} bytes, over the {MAX_ONNX_BYTES}-byte limit")));
+        }
+        let cuda = device != DnnDevice::Cpu && cuda_available();
+        let runs_on = if cuda { "cuda" } else { "cpu" };
+        if device != DnnDevice::Cpu && !cuda {
+            tracing::info!("deep model runs on the CPU: this OpenCV offers no CUDA target (built without CUDA, or no device)");
+        }
+        let model = OnnxModel { spec, onnx_path, device, fp16, nets: WorkerPool::default(), runs_on };
+        let net = model.open()?;
+        model.nets.with(|| Ok(net), |_| ())?;
+        Ok(model)
+    }
+
+    fn open(&self) -> Result<Net> {
+        let mut net = dnn::read_net_from_onnx(&self.onnx_path).map_err(|e| model_err(&self.onnx_path, format!("OpenCV cannot read it ({e})")))?;
+        if self.runs_on == "cuda" {
+            net.set_preferable_backend(dnn::DNN_BACKEND_CUDA)?;
+            net.set_preferable_target(if self.fp16 { dnn::DNN_TARGET_CUDA_FP16 } else { dnn::DNN_TARGET_CUDA })?;
+        } else {
+            net.set_preferable_backend(dnn::DNN_BACKEND_OPENCV)?;
+            net.set_preferable_target(dnn::DNN_TARGET_CPU)?;
+        }
+        Ok(net)
+    }
+
+    /// The sidecar.
+    pub fn spec(&self) -> &OnnxSpec {
+        &self.spec
+    }
+
+    /// The device asked for.
+    pub fn device(&self) -> DnnDevice {
+        self.device
+    }
+
+    /// Class probabilities for face boxes `[x, y, w, h]` of the grey `frame`, in one batch.
+    pub fn classify_boxes(&self, frame: &GrayImage, boxes: &[[i32; 4]]) -> Result<Vec<Vec<f32>>> {
+        if boxes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let full = Rect::new(0, 0, frame.width() as i32, frame.height() as i32);
+        let mut crops = Vector::<Mat>::new();
+        for b in boxes {
+            let r = Rect::new(b[0], b[1], b[2], b[3]) & full;
+            if r.width <= 0 || r.height <= 0 {
+                return Err(FerError::param("face box", format!("{b:?} lies outside the {}x{} frame", full.width, full.height)));
+            }
+            crops.push(Mat::roi(frame.mat(), r)?.try_clone()?);
+        }
+        self.classify_crops(&crops)
+    }
+
+    /// Class probabilities for grey face crops of any size (resized bilinearly),
+    /// `max_batch` faces per forward pass.
+    pub fn classify_crops(&self, crops: &Vector<Mat>) -> Result<Vec<Vec<f32>>> {
+        let side = self.spec.input_size;
+        let mut resized = Vec::with_capacity(crops.len());
+        for c in crops.iter() {
+            let mut r = Mat::default();
+            opencv::imgproc::resize(&c, &mut r, Size::new(side, side), 0.0, 0.0, opencv::imgproc::INTER_LINEAR)?;
+            resized.push(r);
+        }
+        let mut out = Vec::with_capacity(resized.len());
+        for chunk in resized.chunks(self.spec.max_batch) {
+            out.extend(self.forward(&Vector::from_iter(chunk.iter().cloned()))?);
+        }
+        Ok(out)
+    }
+
+    /// One forward pass over already resized crops.
+    fn forward(&self, resized: &Vector<Mat>) -> Result<Vec<Vec<f32>>> {
+        let side = self.spec.input_size;
+        let m = self.spec.mean;
+        let blob = dnn::blob_from_images(resized, self.spec.scale, Size::new(side, side), Scalar::new(m, m, m, 0.0), false, false, CV_32F)?;
+        let out = self.nets.with(
+            || self.open(),
+            |net| -> Result<Mat> {
+                net.set_input(&blob, "", 1.0, Scalar::default())?;
+                Ok(net.forward_single("")?)
+            },
+        )??;
+        let k = self.spec.classes.len();
+        let n = resized.len();
+        let flat: Vec<f32> = out.data_typed::<f32>()?.to_vec();
+        if flat.len() != n * k {
+            return Err(model_err(&self.onnx_path, format!("network gave {} outputs for {n} faces of {k} classes", flat.len())));
+        }
+        Ok(flat.chunks(k).map(|c| c.to_vec()).collect())
+    }
+}
+
+impl FaceModel for OnnxModel {
+    fn classes(&self) -> &[String] {
+        &self.spec.classes
+    }
+
+    fn pipeline(&self) -> PipelineConfig {
+        PipelineConfig::default()
+    }
+
+    fn classify_faces(&self, frame: &GrayImage, reading: &ImageReading) -> Result<Vec<Vec<f32>>> {
+        let boxes: Vec<[i32; 4]> = reading.faces.iter().map(|f| f.bbox).collect();
+        self.classify_boxes(frame, &boxes)
+    }
+}
