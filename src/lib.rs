@@ -13,6 +13,7 @@ pub mod dataset;
 pub mod error;
 pub mod explain;
 pub mod gray;
+pub mod live;
 pub mod metrics;
 pub mod model;
 pub mod pipeline;

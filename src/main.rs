@@ -39,6 +39,55 @@ enum Command {
     Compare(CompareArgs),
     /// Explain a tree model's reading of every face in an image: the path through the tree, and a picture of it.
     Explain(ExplainArgs),
+    /// Live expression readout from a camera, video file, image sequence or stream.
+    Live(LiveArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PoolingArg {
+    Mean,
+    Max,
+}
+
+#[derive(Args)]
+struct LiveArgs {
+    /// Camera index (0), device path, video file, image sequence pattern (frames/%04d.png) or stream URL.
+    #[arg(long)]
+    source: String,
+    /// Model: a bundle, an ONNX sidecar (.json), or a shipped model's name.
+    #[arg(long, default_value = DEFAULT_MODEL)]
+    model: PathBuf,
+    /// Frames pooled per face track for its readout.
+    #[arg(long, default_value_t = 15)]
+    pool: usize,
+    /// How a track's frames are pooled.
+    #[arg(long, value_enum, default_value = "mean")]
+    pooling: PoolingArg,
+    /// Smallest box overlap (IoU) that continues a track.
+    #[arg(long, default_value_t = 0.3)]
+    min_iou: f64,
+    /// Frames a track survives without its face.
+    #[arg(long, default_value_t = 15)]
+    max_missed: u32,
+    /// Write the timeline here (JSONL: one line per face per frame).
+    #[arg(long, value_name = "FILE")]
+    jsonl: Option<PathBuf>,
+    /// Write the annotated video here (.avi: MJPG, .mp4: mp4v).
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
+    /// Stop after this many frames.
+    #[arg(long)]
+    max_frames: Option<u64>,
+    /// Reopen attempts when a camera or stream stops delivering frames.
+    #[arg(long, default_value_t = 3)]
+    reconnects: u32,
+    /// Print the end summary as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    detect: DetectArgs,
+    #[command(flatten)]
+    device: DeviceArgs,
 }
 
 #[derive(Args)]
@@ -829,6 +878,76 @@ fn cmd_explain(args: ExplainArgs) -> Result<i32> {
     Ok(0)
 }
 
+fn cmd_live(args: LiveArgs) -> Result<i32> {
+    // One core: the pipeline runs frame after frame; capture has its own thread.
+    opencv::core::set_num_threads(1)?;
+    let model = load_face_model(&args.model, &args.device)?;
+    let pool = pool_for(model.as_ref(), &args.detect)?;
+    if args.pool == 0 || !(0.0..=1.0).contains(&args.min_iou) {
+        bail!("--pool must be at least 1 and --min-iou within 0..1");
+    }
+    let cfg = fer::live::LiveConfig {
+        source: fer::live::capture::Source::parse(&args.source),
+        tracker: fer::live::track::TrackerConfig {
+            min_iou: args.min_iou,
+            max_missed: args.max_missed,
+            window: args.pool,
+            pooling: match args.pooling {
+                PoolingArg::Mean => fer::live::track::Pooling::Mean,
+                PoolingArg::Max => fer::live::track::Pooling::Max,
+            },
+        },
+        jsonl: args.jsonl,
+        record: args.record,
+        max_frames: args.max_frames,
+        reconnects: args.reconnects,
+    };
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::Relaxed)).context("installing the Ctrl-C handler")?;
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut last_line = std::time::Instant::now();
+    let summary = fer::live::run(&cfg, &pool, model.as_ref(), &stop, &mut |r| {
+        // The readout: one status line, redrawn in place on a terminal, once a second in a log.
+        if !tty && last_line.elapsed().as_secs_f64() < 1.0 {
+            return;
+        }
+        last_line = std::time::Instant::now();
+        let faces: Vec<String> = r
+            .faces
+            .iter()
+            .map(|f| {
+                let p = f.pooled.iter().cloned().fold(0.0f32, f32::max);
+                format!("#{} {} {:.0}% (frame: {})", f.track, f.pooled_label, 100.0 * p, f.label)
+            })
+            .collect();
+        let t = r.times;
+        let line = format!(
+            "frame {} | {:.1} fps | detect {:.1} ms, face stages {:.1} ms, classify {:.1} ms | {}",
+            r.frame,
+            r.fps,
+            t.denoise_ms + t.detect_ms,
+            t.align_ms + t.clahe_ms + t.landmarks_ms + t.features_ms,
+            t.classify_ms,
+            if faces.is_empty() { "no face".to_string() } else { faces.join("  ") }
+        );
+        if tty {
+            eprint!("\r\x1b[2K{line}");
+        } else {
+            eprintln!("{line}");
+        }
+    })?;
+    if tty {
+        eprintln!();
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print!("{}", summary.to_text());
+    }
+    Ok(0)
+}
+
 fn main() {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -843,6 +962,7 @@ fn main() {
         Command::Bench(a) => cmd_bench(a),
         Command::Compare(a) => cmd_compare(a),
         Command::Explain(a) => cmd_explain(a),
+        Command::Live(a) => cmd_live(a),
     };
     match result {
         Ok(code) => std::process::exit(code),

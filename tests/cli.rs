@@ -221,3 +221,25 @@ fn the_shipped_mini_xception_is_chosen_by_name_and_says_where_it_runs() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("no-such-model"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn live_reads_a_video_file_and_prints_a_summary_per_track() {
+    let out = fer(&["live", "--source", "no/such/video.avi"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no/such/video.avi: cannot open"), "{}", text(&out.stderr));
+    let Some(data) = common::shared_data("live_reads_a_video_file_and_prints_a_summary_per_track") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let jsonl = tmp.path().join("t.jsonl");
+    let video = data.join("video/Megamind.avi");
+    let out = fer(&["live", "--source", video.to_str().unwrap(), "--max-frames", "30", "--json", "--jsonl", jsonl.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    assert_eq!(summary["frames"], 30);
+    let lines = std::fs::read_to_string(&jsonl).unwrap();
+    for l in lines.lines() {
+        let r: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert!(r["frame"].as_u64().unwrap() < 30 && r["track"].as_u64().unwrap() >= 1, "{r}");
+    }
+    let frames_line = text(&out.stderr).lines().filter(|l| l.starts_with("frame ")).count();
+    assert!(frames_line >= 1, "a readout line at least once a second: {}", text(&out.stderr));
+}

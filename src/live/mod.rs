@@ -1,0 +1,258 @@
+//! `fer live`: expression readout from a camera or any video source. Capture
+//! runs on its own thread ([`capture`]); each frame goes through the pipeline
+//! and the model; faces keep their identity across frames and each track's
+//! readout pools its recent frames ([`track`]). Outputs: a JSONL timeline (one
+//! line per face per frame), an annotated video, and a per-track summary at
+//! the end.
+
+pub mod capture;
+pub mod track;
+
+use crate::batch::classify;
+use crate::error::{FerError, Result};
+use crate::model::bundle::tmp_path;
+use crate::model::FaceModel;
+use crate::pipeline::StageTimes;
+use crate::train::PipelinePool;
+use capture::{Capture, Source};
+use opencv::core::{Mat, Point, Rect, Scalar, Size};
+use opencv::imgproc;
+use opencv::prelude::*;
+use opencv::videoio::VideoWriter;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+use track::{Tracker, TrackerConfig};
+
+/// Frame rate written to `--record` when the source does not report one.
+pub const DEFAULT_RECORD_FPS: f64 = 25.0;
+
+/// What `fer live` does.
+#[derive(Debug, Clone)]
+pub struct LiveConfig {
+    pub source: Source,
+    pub tracker: TrackerConfig,
+    /// Timeline output (JSONL), written atomically at the end.
+    pub jsonl: Option<PathBuf>,
+    /// Annotated video output (codec from the extension: .avi is MJPG, .mp4 mp4v).
+    pub record: Option<PathBuf>,
+    /// Stop after this many frames.
+    pub max_frames: Option<u64>,
+    /// Reopen attempts for a lost camera or stream.
+    pub reconnects: u32,
+}
+
+/// One face of one frame: a JSONL line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaceRecord {
+    /// Seconds (the video's timestamp for files, since the start for live sources).
+    pub t: f64,
+    pub frame: u64,
+    pub track: u64,
+    pub bbox: [i32; 4],
+    pub label: String,
+    pub pooled_label: String,
+    /// Per-frame probabilities, by class.
+    pub raw: Vec<f32>,
+    /// The track's pooled probabilities.
+    pub pooled: Vec<f32>,
+}
+
+/// What a frame produced, for the readout.
+pub struct FrameReport<'a> {
+    pub frame: u64,
+    pub faces: &'a [FaceRecord],
+    pub times: &'a StageTimes,
+    /// Frames per second so far (processing rate).
+    pub fps: f64,
+    pub classes: &'a [String],
+}
+
+/// The end-of-stream summary of one track.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrackSummary {
+    pub track: u64,
+    pub frames: usize,
+    pub first_t: f64,
+    pub last_t: f64,
+    /// The pooled label it showed most often.
+    pub dominant: String,
+    /// Share of its frames per pooled label.
+    pub share: Vec<(String, f64)>,
+}
+
+/// The end-of-stream summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveSummary {
+    pub frames: u64,
+    /// Frames replaced before they were read (live sources only).
+    pub dropped: u64,
+    /// Frames processed per second.
+    pub fps: f64,
+    /// Capture-to-readout latency, milliseconds.
+    pub latency_p50_ms: f64,
+    pub latency_p95_ms: f64,
+    pub tracks: Vec<TrackSummary>,
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+fn argmax(p: &[f32]) -> usize {
+    (0..p.len()).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0)
+}
+
+/// Run until the source ends, `stop` is set (Ctrl-C) or `max_frames` is reached;
+/// outputs are flushed and closed in every case.
+pub fn run(
+    cfg: &LiveConfig,
+    pool: &PipelinePool,
+    model: &dyn FaceModel,
+    stop: &AtomicBool,
+    on_frame: &mut dyn FnMut(&FrameReport),
+) -> Result<LiveSummary> {
+    let capture = Capture::start(cfg.source.clone(), cfg.reconnects)?;
+    let classes = model.classes().to_vec();
+    let mut tracker = Tracker::new(cfg.tracker);
+    let mut timeline = match &cfg.jsonl {
+        Some(p) => Some((p.clone(), std::io::BufWriter::new(std::fs::File::create(tmp_path(p)).map_err(|e| FerError::io(p, e))?))),
+        None => None,
+    };
+    let mut writer: Option<VideoWriter> = None;
+    let started = Instant::now();
+    let mut latencies = Vec::new();
+    let mut frames = 0u64;
+    let result = (|| -> Result<()> {
+        while !stop.load(Ordering::Relaxed) && cfg.max_frames.is_none_or(|m| frames < m) {
+            let Some(frame) = capture.next()? else { break };
+            let reading = pool.with(|p| p.read_image(&frame.gray))??;
+            let (probs, classify_ms) = if reading.faces.is_empty() { (vec![], 0.0) } else { classify(model, &frame.gray, &reading)? };
+            let boxes: Vec<[i32; 4]> = reading.faces.iter().map(|f| f.bbox).collect();
+            let assigned = tracker.update(&boxes, &probs, frame.t);
+            let records: Vec<FaceRecord> = assigned
+                .iter()
+                .map(|a| FaceRecord {
+                    t: frame.t,
+                    frame: frame.index,
+                    track: a.track,
+                    bbox: boxes[a.face],
+                    label: classes[argmax(&probs[a.face])].clone(),
+                    pooled_label: classes[argmax(&a.pooled)].clone(),
+                    raw: probs[a.face].clone(),
+                    pooled: a.pooled.clone(),
+                })
+                .collect();
+            if let Some((path, w)) = &mut timeline {
+                for r in &records {
+                    let line = serde_json::to_string(r).map_err(|e| FerError::param("jsonl", e.to_string()))?;
+                    writeln!(w, "{line}").map_err(|e| FerError::io(path.as_path(), e))?;
+                }
+            }
+            if let Some(path) = &cfg.record {
+                let w = match &mut writer {
+                    Some(w) => w,
+                    None => writer.insert(open_writer(path, &frame.colour, capture.fps)?),
+                };
+                w.write(&draw(&frame.colour, &records)?)?;
+            }
+            frames += 1;
+            latencies.push(frame.grabbed.elapsed().as_secs_f64() * 1e3);
+            let mut times = reading.times;
+            times.classify_ms = classify_ms;
+            let fps = frames as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            on_frame(&FrameReport { frame: frame.index, faces: &records, times: &times, fps, classes: &classes });
+        }
+        Ok(())
+    })();
+    // Close the outputs whatever happened, then report.
+    if let Some((path, mut w)) = timeline {
+        w.flush().map_err(|e| FerError::io(&path, e))?;
+        drop(w);
+        std::fs::rename(tmp_path(&path), &path).map_err(|e| FerError::io(&path, e))?;
+    }
+    if let Some(mut w) = writer {
+        w.release()?;
+    }
+    result?;
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    let tracks = tracker
+        .all_tracks()
+        .iter()
+        .map(|t| {
+            let total = t.label_frames.iter().sum::<usize>().max(1) as f64;
+            TrackSummary {
+                track: t.id,
+                frames: t.frames,
+                first_t: t.first_t,
+                last_t: t.last_t,
+                dominant: classes[(0..t.label_frames.len()).max_by_key(|&i| t.label_frames[i]).unwrap_or(0)].clone(),
+                share: classes.iter().cloned().zip(t.label_frames.iter().map(|&n| n as f64 / total)).collect(),
+            }
+        })
+        .collect();
+    Ok(LiveSummary {
+        frames,
+        dropped: capture.dropped(),
+        fps: frames as f64 / started.elapsed().as_secs_f64().max(1e-9),
+        latency_p50_ms: percentile(&latencies, 0.5),
+        latency_p95_ms: percentile(&latencies, 0.95),
+        tracks,
+    })
+}
+
+fn open_writer(path: &std::path::Path, first: &Mat, fps: f64) -> Result<VideoWriter> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let code = if ext == "mp4" { ['m', 'p', '4', 'v'] } else { ['M', 'J', 'P', 'G'] };
+    let fourcc = VideoWriter::fourcc(code[0], code[1], code[2], code[3])?;
+    let fps = if fps > 0.0 { fps } else { DEFAULT_RECORD_FPS };
+    let w = VideoWriter::new(path, fourcc, fps, Size::new(first.cols(), first.rows()), first.channels() == 3)?;
+    if !w.is_opened()? {
+        return Err(FerError::param("record", format!("{}: cannot write a video there (no codec for .{ext}?)", path.display())));
+    }
+    Ok(w)
+}
+
+/// The frame with each face's box, track ID and pooled label drawn.
+pub fn draw(frame: &Mat, faces: &[FaceRecord]) -> Result<Mat> {
+    let mut out = frame.try_clone()?;
+    let green = Scalar::new(60.0, 220.0, 60.0, 0.0);
+    for f in faces {
+        let [x, y, w, h] = f.bbox;
+        imgproc::rectangle(&mut out, Rect::new(x, y, w, h), green, 2, imgproc::LINE_AA, 0)?;
+        let p = f.pooled.get(argmax(&f.pooled)).copied().unwrap_or(0.0);
+        let caption = format!("#{} {} {:.0}%", f.track, f.pooled_label, 100.0 * p);
+        imgproc::put_text(&mut out, &caption, Point::new(x, (y - 6).max(12)), imgproc::FONT_HERSHEY_SIMPLEX, 0.5, green, 1, imgproc::LINE_AA, false)?;
+    }
+    Ok(out)
+}
+
+impl LiveSummary {
+    /// Per-track summary as text.
+    pub fn to_text(&self) -> String {
+        let mut s = format!(
+            "{} frames ({} dropped), {:.1} frames/s, capture-to-readout latency p50 {:.1} ms, p95 {:.1} ms\n",
+            self.frames, self.dropped, self.fps, self.latency_p50_ms, self.latency_p95_ms
+        );
+        for t in &self.tracks {
+            let mut share: Vec<&(String, f64)> = t.share.iter().filter(|(_, v)| *v > 0.0).collect();
+            share.sort_by(|a, b| b.1.total_cmp(&a.1));
+            let parts: Vec<String> = share.iter().map(|(c, v)| format!("{c} {:.0}%", 100.0 * v)).collect();
+            s += &format!(
+                "track {}: {} frames, {:.2}-{:.2} s, mostly {} ({})\n",
+                t.track,
+                t.frames,
+                t.first_t,
+                t.last_t,
+                t.dominant,
+                parts.join(", ")
+            );
+        }
+        s
+    }
+}
