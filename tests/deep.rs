@@ -59,7 +59,8 @@ fn bad_sidecars_and_networks_are_refused_with_the_file_named() {
     let good: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(sidecar()).unwrap()).unwrap();
     std::fs::copy(common::root().join("models/mini-xception.onnx"), dir.path().join("mini-xception.onnx")).unwrap();
     std::fs::write(dir.path().join("garbage.onnx"), b"not a network at all").unwrap();
-    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(&str, Edit, &str)> = vec![
         ("format.json", Box::new(|v| v["format"] = "other".into()), "format"),
         ("missing.json", Box::new(|v| v["onnx"] = "nowhere.onnx".into()), "nowhere.onnx"),
         ("garbage.json", Box::new(|v| v["onnx"] = "garbage.onnx".into()), "garbage.onnx"),

@@ -208,14 +208,14 @@ mod tests {
         let a = t.update(&[[104, 2, 50, 50], [2, 1, 50, 50]], &[sad.clone(), happy.clone()], 0.1);
         assert_eq!((a[0].track, a[1].track), (2, 1), "matched by overlap, not by order");
         // One odd frame does not flip the pooled label of track 1.
-        let a = t.update(&[[3, 1, 50, 50]], &[sad.clone()], 0.2);
+        let a = t.update(&[[3, 1, 50, 50]], std::slice::from_ref(&sad), 0.2);
         assert_eq!(a[0].track, 1);
         assert!(a[0].pooled[0] > a[0].pooled[1], "{:?}", a[0].pooled);
         // Track 2 missed 1 frame; after 3 misses it is retired, and a face there is a new track.
-        t.update(&[[3, 1, 50, 50]], &[happy.clone()], 0.3);
-        t.update(&[[3, 1, 50, 50]], &[happy.clone()], 0.4);
+        t.update(&[[3, 1, 50, 50]], std::slice::from_ref(&happy), 0.3);
+        t.update(&[[3, 1, 50, 50]], std::slice::from_ref(&happy), 0.4);
         assert_eq!(t.tracks().len(), 1);
-        let a = t.update(&[[104, 2, 50, 50]], &[sad.clone()], 0.5);
+        let a = t.update(&[[104, 2, 50, 50]], std::slice::from_ref(&sad), 0.5);
         assert_eq!(a[0].track, 3);
         assert_eq!(t.all_tracks().iter().map(|t| t.id).collect::<Vec<_>>(), [1, 2, 3]);
     }
