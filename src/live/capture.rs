@@ -83,7 +83,8 @@ pub struct Frame {
     pub index: u64,
     /// Seconds: frame number over frame rate for files, time since the start for live sources (and files without a frame rate).
     pub t: f64,
-    /// When it was read, for the capture-to-readout latency.
+    /// When it was read from a live source, or taken by the reader from a file (whose
+    /// frames wait for the reader by design), for the capture-to-readout latency.
     pub grabbed: Instant,
     /// Grey frame (colour sources are converted).
     pub gray: GrayImage,
@@ -102,6 +103,7 @@ pub struct Capture {
     shared: Arc<(Mutex<Mailbox>, Condvar)>,
     stop: Arc<AtomicBool>,
     dropped: Arc<AtomicU64>,
+    live: bool,
     /// Frames per second the source reports (0 when unknown).
     pub fps: f64,
     /// Frame size the source reports.
@@ -118,6 +120,7 @@ impl Capture {
         let shared = Arc::new((Mutex::new(Mailbox::default()), Condvar::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let dropped = Arc::new(AtomicU64::new(0));
+        let live = source.is_live();
         let (sh, st, dr) = (shared.clone(), stop.clone(), dropped.clone());
         let thread = std::thread::spawn(move || {
             let result = read_loop(&mut cap, &source, reconnects, &sh, &st, &dr);
@@ -127,7 +130,7 @@ impl Capture {
             }
             cv.notify_all();
         });
-        Ok(Capture { shared, stop, dropped, fps: if fps.is_finite() { fps } else { 0.0 }, size, thread: Some(thread) })
+        Ok(Capture { shared, stop, dropped, live, fps: if fps.is_finite() { fps } else { 0.0 }, size, thread: Some(thread) })
     }
 
     /// The next frame, waiting for it; `Ok(None)` when the source has ended.
@@ -135,8 +138,11 @@ impl Capture {
         let (lock, cv) = &*self.shared;
         let mut m = lock.lock().map_err(|_| FerError::param("source", "capture thread failed"))?;
         loop {
-            if let Some(f) = m.frame.take() {
+            if let Some(mut f) = m.frame.take() {
                 cv.notify_all();
+                if !self.live {
+                    f.grabbed = Instant::now();
+                }
                 return Ok(Some(f));
             }
             match &m.ended {
