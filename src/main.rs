@@ -84,6 +84,9 @@ struct LiveArgs {
     /// Print the end summary as JSON.
     #[arg(long)]
     json: bool,
+    /// Status lines on stderr instead of the terminal UI (the default when stderr is not a terminal).
+    #[arg(long)]
+    plain: bool,
     #[command(flatten)]
     detect: DetectArgs,
     #[command(flatten)]
@@ -878,6 +881,56 @@ fn cmd_explain(args: ExplainArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// Terminal UI redraws per second.
+const READOUT_HZ: f64 = 10.0;
+
+/// The ratatui readout on stderr's alternate screen (left on drop). Raw mode stays
+/// off, so that Ctrl-C still ends the run.
+struct LiveScreen {
+    term: ratatui::Terminal<ratatui::backend::CrosstermBackend<std::io::Stderr>>,
+}
+
+impl LiveScreen {
+    fn open() -> Result<Self> {
+        ratatui::crossterm::execute!(std::io::stderr(), ratatui::crossterm::terminal::EnterAlternateScreen)?;
+        Ok(LiveScreen { term: ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(std::io::stderr()))? })
+    }
+
+    fn draw(&mut self, r: &fer::live::FrameReport, source: &str) {
+        if let Err(e) = self.term.draw(|f| fer::live::tui::render(f, r, source)) {
+            tracing::warn!("terminal readout: {e}");
+        }
+    }
+}
+
+impl Drop for LiveScreen {
+    fn drop(&mut self) {
+        let _ = ratatui::crossterm::execute!(std::io::stderr(), ratatui::crossterm::terminal::LeaveAlternateScreen);
+    }
+}
+
+/// The readout as one log line.
+fn status_line(r: &fer::live::FrameReport) -> String {
+    let faces: Vec<String> = r
+        .faces
+        .iter()
+        .map(|f| {
+            let p = f.pooled.iter().cloned().fold(0.0f32, f32::max);
+            format!("#{} {} {:.0}% (frame: {})", f.track, f.pooled_label, 100.0 * p, f.label)
+        })
+        .collect();
+    let t = r.times;
+    format!(
+        "frame {} | {:.1} fps | detect {:.1} ms, face stages {:.1} ms, classify {:.1} ms | {}",
+        r.frame,
+        r.fps,
+        t.denoise_ms + t.detect_ms,
+        t.align_ms + t.clahe_ms + t.landmarks_ms + t.features_ms,
+        t.classify_ms,
+        if faces.is_empty() { "no face".to_string() } else { faces.join("  ") }
+    )
+}
+
 fn cmd_live(args: LiveArgs) -> Result<i32> {
     // One core: the pipeline runs frame after frame; capture has its own thread.
     opencv::core::set_num_threads(1)?;
@@ -905,41 +958,24 @@ fn cmd_live(args: LiveArgs) -> Result<i32> {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = stop.clone();
     ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::Relaxed)).context("installing the Ctrl-C handler")?;
-    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let mut last_line = std::time::Instant::now();
-    let summary = fer::live::run(&cfg, &pool, model.as_ref(), &stop, &mut |r| {
-        // The readout: one status line, redrawn in place on a terminal, once a second in a log.
-        if !tty && last_line.elapsed().as_secs_f64() < 1.0 {
+    let source = args.source.clone();
+    let tui = !args.plain && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut screen = if tui { Some(LiveScreen::open()?) } else { None };
+    let mut last_draw: Option<std::time::Instant> = None;
+    let result = fer::live::run(&cfg, &pool, model.as_ref(), &stop, &mut |r| {
+        // Redraw at most READOUT_HZ times a second: a terminal UI, or a status line in a log.
+        let every = if tui { 1.0 / READOUT_HZ } else { 1.0 };
+        if last_draw.is_some_and(|t| t.elapsed().as_secs_f64() < every) {
             return;
         }
-        last_line = std::time::Instant::now();
-        let faces: Vec<String> = r
-            .faces
-            .iter()
-            .map(|f| {
-                let p = f.pooled.iter().cloned().fold(0.0f32, f32::max);
-                format!("#{} {} {:.0}% (frame: {})", f.track, f.pooled_label, 100.0 * p, f.label)
-            })
-            .collect();
-        let t = r.times;
-        let line = format!(
-            "frame {} | {:.1} fps | detect {:.1} ms, face stages {:.1} ms, classify {:.1} ms | {}",
-            r.frame,
-            r.fps,
-            t.denoise_ms + t.detect_ms,
-            t.align_ms + t.clahe_ms + t.landmarks_ms + t.features_ms,
-            t.classify_ms,
-            if faces.is_empty() { "no face".to_string() } else { faces.join("  ") }
-        );
-        if tty {
-            eprint!("\r\x1b[2K{line}");
-        } else {
-            eprintln!("{line}");
+        last_draw = Some(std::time::Instant::now());
+        match &mut screen {
+            Some(s) => s.draw(r, &source),
+            None => eprintln!("{}", status_line(r)),
         }
-    })?;
-    if tty {
-        eprintln!();
-    }
+    });
+    drop(screen); // leave the alternate screen before printing
+    let summary = result?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
