@@ -4,7 +4,7 @@
 //! complete: a crash or Ctrl-C never leaves a corrupt output, and `--resume` picks
 //! up the partial file, keeping the files whose rows are all there.
 
-use crate::dataset::is_image_path;
+use crate::dataset::{is_image_path, is_video_path};
 use crate::error::{FerError, Result};
 use crate::gray::GrayImage;
 use crate::model::bundle::tmp_path;
@@ -43,6 +43,8 @@ pub struct BatchConfig {
     pub annotate: Option<PathBuf>,
     /// Include the fiducial points in each row.
     pub landmarks: bool,
+    /// Videos: read every N-th frame (1: every frame).
+    pub every: u64,
 }
 
 impl BatchConfig {
@@ -50,6 +52,9 @@ impl BatchConfig {
     pub fn check(&self) -> Result<()> {
         if self.inputs.is_empty() {
             return Err(FerError::param("inputs", "give at least one file or folder"));
+        }
+        if self.every == 0 {
+            return Err(FerError::param("every", "must be at least 1"));
         }
         if self.resume && self.out.is_none() {
             return Err(FerError::param("resume", "--resume needs --out FILE"));
@@ -81,6 +86,9 @@ impl Status {
 pub struct Row {
     pub file: String,
     pub status: Status,
+    /// Videos: the frame number, and its time in seconds (frame over frame rate).
+    pub frame: Option<u64>,
+    pub t: Option<f64>,
     pub faces: usize,
     pub face: Option<usize>,
     pub bbox: Option<[i32; 4]>,
@@ -106,8 +114,9 @@ pub struct BatchSummary {
 /// A file to read, or a path that could not be listed.
 pub type Input = std::result::Result<PathBuf, (PathBuf, String)>;
 
-/// Expand folders (recursively, following links, reporting loops and unreadable
-/// folders as failures); explicit files are kept whatever their extension.
+/// Expand folders into their image and video files (recursively, following
+/// links, reporting loops and unreadable folders as failures); explicit files
+/// are kept whatever their extension.
 pub fn collect_inputs(paths: &[PathBuf]) -> Vec<Input> {
     let mut out = Vec::new();
     for p in paths {
@@ -115,7 +124,7 @@ pub fn collect_inputs(paths: &[PathBuf]) -> Vec<Input> {
             let mut files = Vec::new();
             for entry in walkdir::WalkDir::new(p).follow_links(true).sort_by_file_name() {
                 match entry {
-                    Ok(e) if e.file_type().is_file() && is_image_path(e.path()) => files.push(Ok(e.into_path())),
+                    Ok(e) if e.file_type().is_file() && (is_image_path(e.path()) || is_video_path(e.path())) => files.push(Ok(e.into_path())),
                     Ok(_) => {}
                     Err(e) => {
                         let at = e.path().unwrap_or(p).to_path_buf();
@@ -153,6 +162,8 @@ pub fn annotated_name(file: &Path) -> String {
 fn error_row(file: String, reason: String) -> Row {
     Row {
         file,
+        frame: None,
+        t: None,
         status: Status::Error,
         faces: 0,
         face: None,
@@ -168,12 +179,104 @@ fn error_row(file: String, reason: String) -> Row {
 }
 
 /// Read one file through the pipeline and model; never fails, errors become a row.
-pub fn process_file(path: &Path, pool: &PipelinePool, model: &dyn FaceModel, cfg: &BatchConfig) -> Vec<Row> {
+/// A video gives rows per sampled frame; its frames in `done` (from a resumed
+/// run) are skipped.
+pub fn process_file(path: &Path, pool: &PipelinePool, model: &dyn FaceModel, cfg: &BatchConfig, done: &HashSet<(String, u64)>) -> Vec<Row> {
     let file = path.to_string_lossy().into_owned();
-    match read_and_classify(path, pool, model, cfg) {
+    let result = if is_video_path(path) { read_video(path, pool, model, cfg, done) } else { read_and_classify(path, pool, model, cfg) };
+    match result {
         Ok(rows) => rows,
         Err(e) => vec![error_row(file, e.to_string())],
     }
+}
+
+/// Every `cfg.every`-th frame of a video through the pipeline and model.
+fn read_video(path: &Path, pool: &PipelinePool, model: &dyn FaceModel, cfg: &BatchConfig, done: &HashSet<(String, u64)>) -> Result<Vec<Row>> {
+    use opencv::prelude::*;
+    use opencv::videoio;
+    let file = path.to_string_lossy().into_owned();
+    let mut cap = videoio::VideoCapture::from_file(&file, videoio::CAP_ANY)
+        .map_err(|e| FerError::param("video", format!("{file}: cannot open ({e})")))?;
+    if !cap.is_opened().unwrap_or(false) {
+        return Err(FerError::param("video", format!("{file}: cannot open as a video (no codec, or not a video)")));
+    }
+    let fps = cap.get(videoio::CAP_PROP_FPS).ok().filter(|f| f.is_finite() && *f > 0.0);
+    let mut rows = Vec::new();
+    let mut colour = opencv::core::Mat::default();
+    let mut index = 0u64;
+    while cap.read(&mut colour).unwrap_or(false) && !colour.empty() {
+        let frame = index;
+        index += 1;
+        if !frame.is_multiple_of(cfg.every) || done.contains(&(file.clone(), frame)) {
+            continue;
+        }
+        let t = Instant::now();
+        let gray = crate::live::capture::to_gray(&colour)?;
+        let decode_ms = t.elapsed().as_secs_f64() * 1e3;
+        let reading: ImageReading = pool.with(|p| p.read_image(&gray))??;
+        let mut frame_rows = rows_of_reading(&file, &gray, &reading, decode_ms, model)?;
+        if let Some(dir) = &cfg.annotate {
+            let marks: Vec<FaceMark> = reading
+                .faces
+                .iter()
+                .zip(&frame_rows)
+                .map(|(f, r)| FaceMark { bbox: f.bbox, points: &f.landmarks, caption: caption(r) })
+                .collect();
+            let name = annotated_name(path).trim_end_matches(".png").to_string();
+            annotate(&colour, &marks, &dir.join(format!("{name}__frame{frame:06}.png")))?;
+        }
+        for r in &mut frame_rows {
+            r.frame = Some(frame);
+            r.t = Some(fps.map_or(0.0, |f| frame as f64 / f));
+            r.landmarks = r.landmarks.take().filter(|_| cfg.landmarks);
+        }
+        rows.extend(frame_rows);
+    }
+    if index == 0 {
+        return Err(FerError::param("video", format!("{file}: no frame could be read")));
+    }
+    Ok(rows)
+}
+
+/// Rows for the faces of one reading (or one `no_face` row), landmarks included.
+fn rows_of_reading(file: &str, frame: &GrayImage, reading: &ImageReading, decode_ms: f64, model: &dyn FaceModel) -> Result<Vec<Row>> {
+    let mut base = reading.times;
+    base.decode_ms = decode_ms;
+    if reading.faces.is_empty() {
+        let mut row = error_row(file.to_string(), String::new());
+        row.status = Status::NoFace;
+        row.error = None;
+        row.times = base;
+        return Ok(vec![row]);
+    }
+    let (probs, classify_ms) = classify(model, frame, reading)?;
+    let n = reading.faces.len();
+    Ok(reading
+        .faces
+        .iter()
+        .zip(probs)
+        .enumerate()
+        .map(|(i, (face, p))| {
+            let best = crate::train::argmax(&p, None);
+            Row {
+                file: file.to_string(),
+                frame: None,
+                t: None,
+                status: Status::Ok,
+                faces: n,
+                face: Some(i),
+                bbox: Some(face.bbox),
+                eyes_found: face.eyes_found,
+                label: Some(model.classes()[best].clone()),
+                confidence: Some(p[best]),
+                probabilities: p,
+                landmarks: Some(face.landmarks.to_vec()),
+                // The face's own stages, and the image-level ones it shares with its image.
+                times: StageTimes { decode_ms: base.decode_ms, denoise_ms: base.denoise_ms, detect_ms: base.detect_ms, classify_ms, ..face.times },
+                error: None,
+            }
+        })
+        .collect())
 }
 
 fn read_and_classify(path: &Path, pool: &PipelinePool, model: &dyn FaceModel, cfg: &BatchConfig) -> Result<Vec<Row>> {
@@ -186,53 +289,25 @@ fn read_and_classify(path: &Path, pool: &PipelinePool, model: &dyn FaceModel, cf
     };
     let decode_ms = t.elapsed().as_secs_f64() * 1e3;
     let reading: ImageReading = pool.with(|p| p.read_image(&img))??;
-    let mut base = reading.times;
-    base.decode_ms = decode_ms;
-    if reading.faces.is_empty() {
-        if let (Some(dir), Some(colour)) = (&cfg.annotate, &colour) {
-            annotate(colour, &[], &dir.join(annotated_name(path)))?;
-        }
-        let mut row = error_row(file, String::new());
-        row.status = Status::NoFace;
-        row.error = None;
-        row.times = base;
-        return Ok(vec![row]);
-    }
-    let (probs, classify_ms) = classify(model, &img, &reading)?;
-    let n = reading.faces.len();
-    let mut rows = Vec::with_capacity(n);
-    let mut marks = Vec::with_capacity(n);
-    for (i, (face, p)) in reading.faces.iter().zip(probs).enumerate() {
-        let best = crate::train::argmax(&p, None);
-        let label = model.classes()[best].clone();
-        // The face's own stages, and the image-level ones it shares with its image.
-        let times = StageTimes {
-            decode_ms: base.decode_ms,
-            denoise_ms: base.denoise_ms,
-            detect_ms: base.detect_ms,
-            classify_ms,
-            ..face.times
-        };
-        marks.push(FaceMark { bbox: face.bbox, points: &face.landmarks, caption: format!("{label} {:.0}%", 100.0 * p[best]) });
-        rows.push(Row {
-            file: file.clone(),
-            status: Status::Ok,
-            faces: n,
-            face: Some(i),
-            bbox: Some(face.bbox),
-            eyes_found: face.eyes_found,
-            label: Some(label),
-            confidence: Some(p[best]),
-            probabilities: p,
-            landmarks: cfg.landmarks.then(|| face.landmarks.to_vec()),
-            times,
-            error: None,
-        });
-    }
+    let mut rows = rows_of_reading(&file, &img, &reading, decode_ms, model)?;
     if let (Some(dir), Some(colour)) = (&cfg.annotate, &colour) {
+        let marks: Vec<FaceMark> = reading
+            .faces
+            .iter()
+            .zip(&rows)
+            .map(|(f, r)| FaceMark { bbox: f.bbox, points: &f.landmarks, caption: caption(r) })
+            .collect();
         annotate(colour, &marks, &dir.join(annotated_name(path)))?;
     }
+    for r in &mut rows {
+        r.landmarks = r.landmarks.take().filter(|_| cfg.landmarks);
+    }
     Ok(rows)
+}
+
+/// The label drawn on an annotated face.
+fn caption(r: &Row) -> String {
+    format!("{} {:.0}%", r.label.as_deref().unwrap_or(""), 100.0 * r.confidence.unwrap_or(0.0))
 }
 
 /// Class probabilities of every face of `reading` (read from `frame`), and the classification time per face (ms).
@@ -244,7 +319,7 @@ pub fn classify(model: &dyn FaceModel, frame: &GrayImage, reading: &ImageReading
 
 /// CSV header for a model's classes.
 pub fn csv_header(classes: &[String], landmarks: bool) -> Vec<String> {
-    let mut h: Vec<String> = ["file", "status", "faces", "face", "x", "y", "w", "h", "eyes_found", "label", "confidence"]
+    let mut h: Vec<String> = ["file", "status", "frame", "t", "faces", "face", "x", "y", "w", "h", "eyes_found", "label", "confidence"]
         .iter()
         .map(|s| s.to_string())
         .collect();
@@ -272,6 +347,8 @@ pub fn format_rows(rows: &[Row], classes: &[String], format: OutputFormat, landm
                 let mut rec = vec![
                     r.file.clone(),
                     r.status.as_str().into(),
+                    opt(r.frame),
+                    opt(r.t.map(|t| format!("{t:.3}"))),
                     r.faces.to_string(),
                     opt(r.face),
                     opt(b.map(|b| b[0])),
@@ -297,6 +374,10 @@ pub fn format_rows(rows: &[Row], classes: &[String], format: OutputFormat, landm
                 let mut o = Map::new();
                 o.insert("file".into(), json!(r.file));
                 o.insert("status".into(), json!(r.status.as_str()));
+                if let (Some(frame), Some(t)) = (r.frame, r.t) {
+                    o.insert("frame".into(), json!(frame));
+                    o.insert("t".into(), json!(t));
+                }
                 o.insert("faces".into(), json!(r.faces));
                 if let (Some(i), Some(b)) = (r.face, r.bbox) {
                     o.insert("face".into(), json!(i));
@@ -324,10 +405,19 @@ pub fn format_rows(rows: &[Row], classes: &[String], format: OutputFormat, landm
     Ok(out)
 }
 
-/// The complete files already in a previous output, and that output's complete
-/// lines (header included) to carry over. A trailing half-written line and the
-/// rows of a file not all of whose rows were written are dropped.
-pub fn read_previous(path: &Path, format: OutputFormat) -> Result<(HashSet<String>, Vec<u8>)> {
+/// What a previous output already holds: complete image files, and complete
+/// frames of videos.
+#[derive(Debug, Default)]
+pub struct Previous {
+    pub files: HashSet<String>,
+    pub frames: HashSet<(String, u64)>,
+    /// Its complete lines (header included), to carry over.
+    pub kept: Vec<u8>,
+}
+
+/// Read a previous output. A trailing half-written line and the rows of a file
+/// or video frame not all of whose rows were written are dropped.
+pub fn read_previous(path: &Path, format: OutputFormat) -> Result<Previous> {
     let file = std::fs::File::open(path).map_err(|e| FerError::io(path, e))?;
     let mut lines: Vec<String> = Vec::new();
     let mut reader = std::io::BufReader::new(file);
@@ -343,38 +433,41 @@ pub fn read_previous(path: &Path, format: OutputFormat) -> Result<(HashSet<Strin
         OutputFormat::Csv if !lines.is_empty() => Some(lines.remove(0)),
         _ => None,
     };
-    // file -> (faces it announced, rows seen, its lines)
+    // (file, video frame) -> (faces it announced, rows seen, its lines)
     type FileRows = (usize, usize, Vec<String>);
-    let mut per_file: BTreeMap<String, FileRows> = BTreeMap::new();
+    let mut per_key: BTreeMap<(String, Option<u64>), FileRows> = BTreeMap::new();
     for line in lines {
-        let Some((file, faces)) = parse_key(&line, format) else { continue };
-        let e = per_file.entry(file).or_insert((faces, 0, Vec::new()));
+        let Some((file, frame, faces)) = parse_key(&line, format) else { continue };
+        let e = per_key.entry((file, frame)).or_insert((faces, 0, Vec::new()));
         e.1 += 1;
         e.2.push(line);
     }
-    let mut done = HashSet::new();
-    let mut kept = header.map(|h| h.into_bytes()).unwrap_or_default();
-    for (file, (faces, seen, lines)) in per_file {
+    let mut prev = Previous { kept: header.map(|h| h.into_bytes()).unwrap_or_default(), ..Default::default() };
+    for ((file, frame), (faces, seen, lines)) in per_key {
         if seen == faces.max(1) {
-            done.insert(file);
+            match frame {
+                Some(f) => prev.frames.insert((file, f)),
+                None => prev.files.insert(file),
+            };
             for l in lines {
-                kept.extend_from_slice(l.as_bytes());
+                prev.kept.extend_from_slice(l.as_bytes());
             }
         }
     }
-    Ok((done, kept))
+    Ok(prev)
 }
 
-fn parse_key(line: &str, format: OutputFormat) -> Option<(String, usize)> {
+/// A row's file, video frame (if any) and the faces it announces.
+fn parse_key(line: &str, format: OutputFormat) -> Option<(String, Option<u64>, usize)> {
     match format {
         OutputFormat::Csv => {
             let mut r = csv::ReaderBuilder::new().has_headers(false).from_reader(line.as_bytes());
             let rec = r.records().next()?.ok()?;
-            Some((rec.get(0)?.to_string(), rec.get(2)?.parse().ok()?))
+            Some((rec.get(0)?.to_string(), rec.get(2)?.parse::<u64>().ok(), rec.get(4)?.parse().ok()?))
         }
         OutputFormat::Jsonl => {
             let v: Value = serde_json::from_str(line).ok()?;
-            Some((v.get("file")?.as_str()?.to_string(), v.get("faces")?.as_u64()? as usize))
+            Some((v.get("file")?.as_str()?.to_string(), v.get("frame").and_then(Value::as_u64), v.get("faces")?.as_u64()? as usize))
         }
     }
 }
@@ -398,16 +491,23 @@ pub fn run(cfg: &BatchConfig, pool: &PipelinePool, model: &dyn FaceModel, on_fil
     }
     // Where rows go: a partial file renamed at the end, or stdout.
     let mut carried = Vec::new();
+    let mut done_frames = HashSet::new();
     let (mut sink, partial): (Box<dyn Write>, Option<PathBuf>) = match &cfg.out {
         Some(out) => {
             let partial = tmp_path(out);
             if cfg.resume {
                 if let Some(prev) = [&partial, out].into_iter().find(|p| p.exists()) {
-                    let (done, kept) = read_previous(prev, cfg.format)?;
-                    tracing::info!("resuming from {}: {} files already done", prev.display(), done.len());
-                    summary.resumed = done.len();
-                    inputs.retain(|i| i.as_ref().map_or(true, |p| !done.contains(p.to_string_lossy().as_ref())));
-                    carried = kept;
+                    let previous = read_previous(prev, cfg.format)?;
+                    tracing::info!(
+                        "resuming from {}: {} files and {} video frames already done",
+                        prev.display(),
+                        previous.files.len(),
+                        previous.frames.len()
+                    );
+                    inputs.retain(|i| i.as_ref().map_or(true, |p| !previous.files.contains(p.to_string_lossy().as_ref())));
+                    summary.resumed = previous.files.len();
+                    carried = previous.kept;
+                    done_frames = previous.frames;
                 }
             }
             let f = std::fs::File::create(&partial).map_err(|e| FerError::io(&partial, e))?;
@@ -419,7 +519,7 @@ pub fn run(cfg: &BatchConfig, pool: &PipelinePool, model: &dyn FaceModel, on_fil
         carried = header;
     }
     sink.write_all(&carried).map_err(|e| FerError::io(partial.as_deref().unwrap_or(Path::new("<stdout>")), e))?;
-    finish(cfg, pool, model, &classes, inputs, sink, partial, summary, on_file, on_total)
+    finish(cfg, pool, model, &classes, inputs, &done_frames, sink, partial, summary, on_file, on_total)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -429,6 +529,7 @@ fn finish(
     model: &dyn FaceModel,
     classes: &[String],
     inputs: Vec<Input>,
+    done: &HashSet<(String, u64)>,
     mut sink: Box<dyn Write>,
     partial: Option<PathBuf>,
     mut summary: BatchSummary,
@@ -442,7 +543,7 @@ fn finish(
         scope.spawn(move || {
             inputs.into_par_iter().for_each_with(tx, |tx, input| {
                 let rows = match input {
-                    Ok(path) => process_file(&path, pool, model, cfg),
+                    Ok(path) => process_file(&path, pool, model, cfg, done),
                     Err((path, reason)) => vec![error_row(path.to_string_lossy().into_owned(), reason)],
                 };
                 // The receiver only hangs up on a write error, which is reported below.

@@ -30,6 +30,15 @@ pub fn normalise_label(name: &str) -> Option<&'static str> {
 }
 
 /// Whether `path` has an image extension.
+/// File extensions read as videos by `fer batch` (lower case).
+pub const VIDEO_EXTENSIONS: [&str; 8] = ["avi", "mp4", "mkv", "mov", "webm", "mpg", "mpeg", "m4v"];
+
+/// Whether `path` has a video extension.
+pub fn is_video_path(path: &Path) -> bool {
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| VIDEO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// Whether `path` has an image extension.
 pub fn is_image_path(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())

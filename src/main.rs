@@ -27,7 +27,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Read the expression of every face in files and folders (recursive), one row per face.
+    /// Read the expression of every face in image and video files and folders (recursive), one row per face.
     Batch(BatchArgs),
     /// Train a model on labelled folders or manifests and save it as one bundle.
     Train(TrainArgs),
@@ -170,7 +170,7 @@ enum Format {
 
 #[derive(Args)]
 struct BatchArgs {
-    /// Image files and folders; folders are searched recursively for image files.
+    /// Image and video files and folders; folders are searched recursively for image and video files.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
     /// Model: a bundle, an ONNX sidecar (.json), or a shipped model's name (mini-xception).
@@ -191,6 +191,9 @@ struct BatchArgs {
     /// Add the 21 fiducial points (image coordinates) to each row.
     #[arg(long)]
     landmarks: bool,
+    /// Video files: read every N-th frame (rows carry the frame number and time).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    every: u64,
     #[command(flatten)]
     detect: DetectArgs,
     #[command(flatten)]
@@ -626,6 +629,7 @@ fn cmd_batch(args: BatchArgs) -> Result<i32> {
         resume: args.resume,
         annotate: args.annotate,
         landmarks: args.landmarks,
+        every: args.every,
     };
     let pb = progress(0, "batch");
     let summary = batch::run(&job, &pool, model.as_ref(), &|| pb.inc(1), &|n| pb.set_length(n as u64))?;

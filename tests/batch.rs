@@ -32,7 +32,7 @@ fn tiny_model() -> Model {
 }
 
 fn job(inputs: Vec<PathBuf>, out: Option<PathBuf>, format: OutputFormat) -> BatchConfig {
-    BatchConfig { inputs, format, out, resume: false, annotate: None, landmarks: false }
+    BatchConfig { inputs, format, out, resume: false, annotate: None, landmarks: false, every: 1 }
 }
 
 fn run(cfg: &BatchConfig, model: &Model) -> batch::BatchSummary {
@@ -252,4 +252,53 @@ fn jsonl_rows_carry_boxes_probabilities_landmarks_and_timings_and_images_are_ann
     // A colour photo is annotated in colour: some pixels are far from grey.
     let messi = ann("messi5");
     assert!(messi.pixels().filter(|p| (p[0] as i32 - p[2] as i32).abs() > 60).count() > 1000);
+}
+
+#[test]
+fn videos_give_rows_per_sampled_frame_and_resume_by_frame() {
+    use opencv::prelude::*;
+    let tmp = tempfile::tempdir().unwrap();
+    let justin = common::read_bgr(&common::sample("justin.jpg"));
+    let blank = opencv::core::Mat::new_rows_cols_with_default(justin.rows(), justin.cols(), justin.typ(), 0.into()).unwrap();
+    // 20 frames at 25 per second: the face, except frames 10-14.
+    let frames: Vec<_> = (0..20).map(|i| if (10..15).contains(&i) { blank.clone() } else { justin.clone() }).collect();
+    let input = tmp.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    common::write_video(&input.join("clip.avi"), &frames);
+    std::fs::write(input.join("broken.mp4"), b"not a video").unwrap();
+    let model = tiny_model();
+    let full = tmp.path().join("full.csv");
+    let mut cfg = job(vec![input.clone()], Some(full.clone()), OutputFormat::Csv);
+    cfg.every = 2;
+    let summary = run(&cfg, &model);
+    assert_eq!((summary.files, summary.errors), (2, 1), "the folder's video and the broken one");
+    let rows = csv_rows(&full);
+    let clip: Vec<&BTreeMap<String, String>> = rows.iter().filter(|r| r["file"].ends_with("clip.avi")).collect();
+    let frames_seen: Vec<u64> = clip.iter().map(|r| r["frame"].parse().unwrap()).collect();
+    assert_eq!(frames_seen, (0..20).step_by(2).collect::<Vec<u64>>());
+    for r in &clip {
+        let frame: u64 = r["frame"].parse().unwrap();
+        let expect = if (10..15).contains(&frame) { "no_face" } else { "ok" };
+        assert_eq!(r["status"], expect, "{r:?}");
+        assert_eq!(r["t"], format!("{:.3}", frame as f64 / 25.0));
+    }
+    let broken = rows.iter().find(|r| r["file"].ends_with("broken.mp4")).unwrap();
+    assert_eq!(broken["status"], "error");
+    assert!(broken["error"].contains("broken.mp4"), "{broken:?}");
+
+    // A crash partway through the video's rows: the header and its first 4 frames survive.
+    let text = std::fs::read_to_string(&full).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.contains("broken.mp4")).collect();
+    let out = tmp.path().join("out.csv");
+    std::fs::write(tmp.path().join("out.csv.partial"), format!("{}\n{}", lines[..5].join("\n"), &lines[5][..10])).unwrap();
+    let mut cfg = job(vec![input.join("clip.avi")], Some(out.clone()), OutputFormat::Csv);
+    cfg.every = 2;
+    cfg.resume = true;
+    run(&cfg, &model);
+    let rows = csv_rows(&out);
+    let frames_after: Vec<u64> = rows.iter().map(|r| r["frame"].parse().unwrap()).collect();
+    let mut sorted = frames_after.clone();
+    sorted.sort();
+    assert_eq!(sorted, frames_seen, "each sampled frame exactly once");
+    assert_eq!(&frames_after[..4], &[0, 2, 4, 6], "the frames already written are kept, not redone");
 }

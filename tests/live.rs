@@ -9,31 +9,10 @@ use fer::live::track::{Pooling, TrackerConfig};
 use fer::live::{run, FaceRecord, LiveConfig};
 use fer::model::Model;
 use fer::train::PipelinePool;
-use opencv::core::{Mat, Size, Vector};
+use opencv::core::{Mat, Vector};
 use opencv::prelude::*;
-use opencv::videoio::VideoWriter;
-use opencv::imgproc;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
-
-fn read_bgr(path: &Path) -> Mat {
-    let img = fer::stages::decode::decode_file(path, &Default::default()).unwrap();
-    let mut bgr = Mat::default();
-    imgproc::cvt_color_def(img.mat(), &mut bgr, imgproc::COLOR_GRAY2BGR).unwrap();
-    bgr
-}
-
-/// Write `frames` (all the same size) as an MJPG video.
-fn write_video(path: &Path, frames: &[Mat]) {
-    let size = Size::new(frames[0].cols(), frames[0].rows());
-    let fourcc = VideoWriter::fourcc('M', 'J', 'P', 'G').unwrap();
-    let mut w = VideoWriter::new(path.to_str().unwrap(), fourcc, 25.0, size, true).unwrap();
-    assert!(w.is_opened().unwrap());
-    for f in frames {
-        w.write(f).unwrap();
-    }
-    w.release().unwrap();
-}
 
 fn side_by_side(a: &Mat, b: &Mat) -> Mat {
     let mut out = Mat::default();
@@ -64,14 +43,14 @@ fn config(source: &Path, jsonl: Option<&Path>, record: Option<&Path>) -> LiveCon
 #[test]
 fn two_faces_keep_their_tracks_and_pooled_labels_follow_the_expressions() {
     let Some(data) = common::shared_data("two_faces_keep_their_tracks_and_pooled_labels_follow_the_expressions") else { return };
-    let yale = |s: &str| read_bgr(&data.join("yalefaces").join(s));
+    let yale = |s: &str| common::read_bgr(&data.join("yalefaces").join(s));
     // Subjects 3 and 10 side by side: happy for frames 0-19, surprised for 20-39.
     let happy = side_by_side(&yale("happy/subject03.happy.gif"), &yale("happy/subject10.happy.gif"));
     let surprised = side_by_side(&yale("surprised/subject03.surprised.gif"), &yale("surprised/subject10.surprised.gif"));
     let frames: Vec<Mat> = (0..40).map(|i| if i < 20 { happy.clone() } else { surprised.clone() }).collect();
     let dir = tempfile::tempdir().unwrap();
     let (video, jsonl, record) = (dir.path().join("in.avi"), dir.path().join("t.jsonl"), dir.path().join("out.avi"));
-    write_video(&video, &frames);
+    common::write_video(&video, &frames);
     let (model, pool) = shipped_model();
     let summary = run(&config(&video, Some(&jsonl), Some(&record)), &pool, &model, &AtomicBool::new(false), &mut |_| {}).unwrap();
     assert_eq!(summary.frames, 40);
@@ -110,13 +89,13 @@ fn two_faces_keep_their_tracks_and_pooled_labels_follow_the_expressions() {
 
 #[test]
 fn a_still_face_is_one_track_and_frames_without_faces_keep_it_alive() {
-    let justin = read_bgr(&common::sample("justin.jpg"));
+    let justin = common::read_bgr(&common::sample("justin.jpg"));
     let blank = Mat::new_rows_cols_with_default(justin.rows(), justin.cols(), justin.typ(), 0.into()).unwrap();
     // 10 frames of the face, 5 empty frames, 10 of the face again.
     let frames: Vec<Mat> = (0..25).map(|i| if (10..15).contains(&i) { blank.clone() } else { justin.clone() }).collect();
     let dir = tempfile::tempdir().unwrap();
     let video = dir.path().join("still.avi");
-    write_video(&video, &frames);
+    common::write_video(&video, &frames);
     let (model, pool) = shipped_model();
     let mut seen = Vec::new();
     let summary = run(&config(&video, None, None), &pool, &model, &AtomicBool::new(false), &mut |r| seen.push(r.faces.len())).unwrap();

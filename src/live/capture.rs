@@ -170,6 +170,17 @@ impl Drop for Capture {
     }
 }
 
+/// A grey copy of a frame as `VideoCapture` reads it (grey, BGR or BGRA).
+pub fn to_gray(frame: &Mat) -> Result<GrayImage> {
+    if frame.channels() == 1 {
+        return GrayImage::from_mat(frame.try_clone()?);
+    }
+    let mut g = Mat::default();
+    let code = if frame.channels() == 4 { imgproc::COLOR_BGRA2GRAY } else { imgproc::COLOR_BGR2GRAY };
+    imgproc::cvt_color_def(frame, &mut g, code)?;
+    GrayImage::from_mat(g)
+}
+
 fn read_loop(
     cap: &mut VideoCapture,
     source: &Source,
@@ -207,14 +218,7 @@ fn read_loop(
         // A file's time is its frame number over its frame rate (OpenCV's
         // CAP_PROP_POS_MSEC read 0 on the last frames of Megamind.avi).
         let t = if live || fps <= 0.0 { started.elapsed().as_secs_f64() } else { index as f64 / fps };
-        let gray = if colour.channels() == 1 {
-            GrayImage::from_mat(colour.try_clone()?)?
-        } else {
-            let mut g = Mat::default();
-            let code = if colour.channels() == 4 { imgproc::COLOR_BGRA2GRAY } else { imgproc::COLOR_BGR2GRAY };
-            imgproc::cvt_color_def(&colour, &mut g, code)?;
-            GrayImage::from_mat(g)?
-        };
+        let gray = to_gray(&colour)?;
         let frame = Frame { index, t, grabbed, gray, colour };
         index += 1;
         let mut m = lock.lock().map_err(|_| FerError::param("source", "reader failed"))?;

@@ -130,3 +130,25 @@ pub fn png_header_only(w: u32, h: u32) -> Vec<u8> {
     out
 }
 
+
+/// An image file as a BGR frame (as `VideoCapture` gives them).
+pub fn read_bgr(path: &Path) -> opencv::core::Mat {
+    let img = fer::stages::decode::decode_file(path, &Default::default()).unwrap();
+    let mut bgr = opencv::core::Mat::default();
+    opencv::imgproc::cvt_color_def(img.mat(), &mut bgr, opencv::imgproc::COLOR_GRAY2BGR).unwrap();
+    bgr
+}
+
+/// Write `frames` (all the same size) as an MJPG video at 25 frames per second.
+pub fn write_video(path: &Path, frames: &[opencv::core::Mat]) {
+    use opencv::prelude::*;
+    use opencv::videoio::VideoWriter;
+    let size = opencv::core::Size::new(frames[0].cols(), frames[0].rows());
+    let fourcc = VideoWriter::fourcc('M', 'J', 'P', 'G').unwrap();
+    let mut w = VideoWriter::new(path.to_str().unwrap(), fourcc, 25.0, size, true).unwrap();
+    assert!(w.is_opened().unwrap());
+    for f in frames {
+        w.write(f).unwrap();
+    }
+    w.release().unwrap();
+}
