@@ -87,6 +87,9 @@ struct LiveArgs {
     /// Status lines on stderr instead of the terminal UI (the default when stderr is not a terminal).
     #[arg(long)]
     plain: bool,
+    /// Show the annotated frames in a window (q or Esc stops; needs a build with --features window).
+    #[arg(long)]
+    window: bool,
     #[command(flatten)]
     detect: DetectArgs,
     #[command(flatten)]
@@ -958,6 +961,7 @@ fn cmd_live(args: LiveArgs) -> Result<i32> {
         record: args.record,
         max_frames: args.max_frames,
         reconnects: args.reconnects,
+        window: args.window,
     };
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = stop.clone();

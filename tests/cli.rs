@@ -228,6 +228,11 @@ fn live_reads_a_video_file_and_prints_a_summary_per_track() {
     let out = fer(&["live", "--source", "no/such/video.avi"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("no/such/video.avi: cannot open"), "{}", text(&out.stderr));
+    // The default build has no window: a clear answer, not a crash.
+    let out = fer(&["live", "--source", "no/such/video.avi", "--window"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("`window` feature") || err.contains("no display"), "{err}");
     let Some(data) = common::shared_data("live_reads_a_video_file_and_prints_a_summary_per_track") else { return };
     let tmp = tempfile::tempdir().unwrap();
     let jsonl = tmp.path().join("t.jsonl");

@@ -37,6 +37,7 @@ fn config(source: &Path, jsonl: Option<&Path>, record: Option<&Path>) -> LiveCon
         record: record.map(Path::to_path_buf),
         max_frames: None,
         reconnects: 0,
+        window: false,
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod capture;
 pub mod track;
 pub mod tui;
+pub mod window;
 
 use crate::batch::classify;
 use crate::error::{FerError, Result};
@@ -43,6 +44,8 @@ pub struct LiveConfig {
     pub max_frames: Option<u64>,
     /// Reopen attempts for a lost camera or stream.
     pub reconnects: u32,
+    /// Show the annotated frames in a window (cargo feature `window`).
+    pub window: bool,
 }
 
 /// One face of one frame: a JSONL line.
@@ -118,6 +121,7 @@ pub fn run(
     stop: &AtomicBool,
     on_frame: &mut dyn FnMut(&FrameReport),
 ) -> Result<LiveSummary> {
+    let mut window = if cfg.window { Some(window::Window::open()?) } else { None };
     let capture = Capture::start(cfg.source.clone(), cfg.reconnects)?;
     let classes = model.classes().to_vec();
     let mut tracker = Tracker::new(cfg.tracker);
@@ -155,12 +159,20 @@ pub fn run(
                     writeln!(w, "{line}").map_err(|e| FerError::io(path.as_path(), e))?;
                 }
             }
-            if let Some(path) = &cfg.record {
-                let w = match &mut writer {
-                    Some(w) => w,
-                    None => writer.insert(open_writer(path, &frame.colour, capture.fps)?),
-                };
-                w.write(&draw(&frame.colour, &records)?)?;
+            if cfg.record.is_some() || window.is_some() {
+                let drawn = draw(&frame.colour, &records)?;
+                if let Some(path) = &cfg.record {
+                    let w = match &mut writer {
+                        Some(w) => w,
+                        None => writer.insert(open_writer(path, &frame.colour, capture.fps)?),
+                    };
+                    w.write(&drawn)?;
+                }
+                if let Some(win) = &mut window {
+                    if win.show(&drawn)? {
+                        stop.store(true, Ordering::Relaxed); // q or Esc in the window
+                    }
+                }
             }
             frames += 1;
             latencies.push(frame.grabbed.elapsed().as_secs_f64() * 1e3);
