@@ -249,3 +249,51 @@ fn live_reads_a_video_file_and_prints_a_summary_per_track() {
     let frames_line = text(&out.stderr).lines().filter(|l| l.starts_with("frame ")).count();
     assert!(frames_line >= 1, "a readout line at least once a second: {}", text(&out.stderr));
 }
+
+#[test]
+fn live_reads_an_image_sequence_and_ctrl_c_flushes_the_outputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let justin = common::read_bgr(&common::sample("justin.jpg"));
+    let seq = tmp.path().join("seq");
+    std::fs::create_dir_all(&seq).unwrap();
+    for i in 0..5 {
+        opencv::imgcodecs::imwrite_def(seq.join(format!("{i:04}.png")).to_str().unwrap(), &justin).unwrap();
+    }
+    let pattern = seq.join("%04d.png");
+    let out = fer(&["live", "--source", pattern.to_str().unwrap(), "--json", "--min-face", "30"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    assert_eq!(summary["frames"], 5);
+    assert_eq!(summary["tracks"].as_array().unwrap().len(), 1, "{summary}");
+
+    // Ctrl-C in the middle of a long video: outputs closed, summary printed, exit 0.
+    let video = tmp.path().join("long.avi");
+    common::write_video(&video, &vec![justin.clone(); 400]);
+    let jsonl = tmp.path().join("t.jsonl");
+    let child = Command::new(env!("CARGO_BIN_EXE_fer"))
+        .args(["live", "--source", video.to_str().unwrap(), "--jsonl", jsonl.to_str().unwrap(), "--min-face", "30"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let partial = tmp.path().join("t.jsonl.partial");
+    let started = std::time::Instant::now();
+    while std::fs::metadata(&partial).map_or(0, |m| m.len()) == 0 && started.elapsed().as_secs() < 30 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let frames: u64 = text(&out.stdout).split_whitespace().next().unwrap().parse().unwrap();
+    assert!(frames > 0 && frames < 400, "stopped early: {}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("track 1"), "{}", text(&out.stdout));
+    assert!(!partial.exists(), "the timeline was renamed into place");
+    let lines = std::fs::read_to_string(&jsonl).unwrap();
+    assert_eq!(lines.lines().count() as u64, frames, "one face in every frame read");
+    assert!(lines.ends_with('\n'));
+    for l in lines.lines() {
+        serde_json::from_str::<serde_json::Value>(l).unwrap();
+    }
+}
