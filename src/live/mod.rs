@@ -136,8 +136,18 @@ pub fn run(
     let result = (|| -> Result<()> {
         while !stop.load(Ordering::Relaxed) && cfg.max_frames.is_none_or(|m| frames < m) {
             let Some(frame) = capture.next()? else { break };
-            let reading = pool.with(|p| p.read_image(&frame.gray))??;
-            let (probs, classify_ms) = if reading.faces.is_empty() { (vec![], 0.0) } else { classify(model, &frame.gray, &reading)? };
+            // One bad frame is logged and skipped; the stream goes on.
+            let read = pool.with(|p| p.read_image(&frame.gray)).and_then(|r| r).and_then(|reading| {
+                let (probs, ms) = if reading.faces.is_empty() { (vec![], 0.0) } else { classify(model, &frame.gray, &reading)? };
+                Ok((reading, probs, ms))
+            });
+            let (reading, probs, classify_ms) = match read {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!("frame {} skipped: {e}", frame.index);
+                    continue;
+                }
+            };
             let boxes: Vec<[i32; 4]> = reading.faces.iter().map(|f| f.bbox).collect();
             let assigned = tracker.update(&boxes, &probs, frame.t);
             let records: Vec<FaceRecord> = assigned
