@@ -2,6 +2,9 @@
 //! the same train/test split), reported side by side: accuracy, macro-F1,
 //! training seconds, microseconds per face at inference, bundle size.
 //!
+//! A pre-trained deep model can join as one more row ([`deep_row`]): it is not
+//! retrained, only run on the same test images.
+//!
 //! Within a fold, models are trained once and reused: the ensemble is the soft
 //! vote of that fold's MLP, forest and booster, and the distilled soft tree
 //! learns from that fold's MLP. Their training seconds include what they reuse,
@@ -10,7 +13,10 @@
 use crate::error::{FerError, Result};
 use crate::metrics::Report;
 use crate::model::params::{ModelKind, Teacher};
-use crate::train::{self, accuracy_of, FitOptions, Fold, LabelledRows, Trained};
+use crate::dataset::Sample;
+use crate::model::FaceModel;
+use crate::stages::decode::decode_file;
+use crate::train::{self, accuracy_of, FitOptions, Fold, LabelledRows, PipelinePool, Trained};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
@@ -42,7 +48,8 @@ pub fn all_variants() -> Vec<Variant> {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CompareRow {
     pub name: String,
-    pub kind: ModelKind,
+    /// Model kind, or `onnx` for a pre-trained deep model.
+    pub kind: String,
     pub accuracy: f64,
     pub macro_f1: f64,
     /// Accuracy of each fold.
@@ -112,7 +119,7 @@ pub fn run(
             let report = Report::new(format!("{protocol}; model {}", v.name), rows.classes.clone(), &a.truth, &a.pred, rows.skipped);
             CompareRow {
                 name: v.name.clone(),
-                kind: v.kind,
+                kind: v.kind.name().to_string(),
                 accuracy: report.accuracy,
                 macro_f1: report.macro_f1,
                 fold_accuracy: a.folds,
@@ -137,6 +144,76 @@ fn micros_per_face(model: &crate::model::Model, rows: &LabelledRows, test: &[usi
         model.predict(std::slice::from_ref(x))?;
     }
     Ok(started.elapsed().as_secs_f64() * 1e6 / timed.len() as f64)
+}
+
+/// A pre-trained deep model (not retrained per fold) on every fold's test images,
+/// the images behind the test rows of `rows` (`samples` are the samples `rows`
+/// were made from). Its predictions are restricted to the data's classes.
+#[allow(clippy::too_many_arguments)]
+pub fn deep_row(
+    name: &str,
+    model: &dyn FaceModel,
+    size_bytes: u64,
+    samples: &[Sample],
+    rows: &LabelledRows,
+    folds: &[Fold],
+    pool: &PipelinePool,
+    protocol: &str,
+) -> Result<CompareRow> {
+    let to_data: Vec<Option<usize>> = model.classes().iter().map(|c| rows.classes.iter().position(|d| d == c)).collect();
+    let (mut truth, mut pred, mut fold_accuracy, mut skipped) = (Vec::new(), Vec::new(), Vec::new(), 0usize);
+    let mut timed = Vec::new();
+    for (_, test) in folds {
+        let fold_samples: Vec<Sample> = test.iter().map(|&r| samples[rows.sample[r]].clone()).collect();
+        let probs = train::classify_samples(&fold_samples, pool, model, &|| {});
+        let (mut t, mut p) = (Vec::new(), Vec::new());
+        for (&r, result) in test.iter().zip(probs) {
+            let Ok(probs) = result else {
+                skipped += 1;
+                continue;
+            };
+            let best = (0..probs.len()).filter(|&i| to_data[i].is_some()).max_by(|&a, &b| probs[a].total_cmp(&probs[b]));
+            t.push(rows.y[r] as usize);
+            p.push(best.and_then(|i| to_data[i]).unwrap_or(0));
+        }
+        fold_accuracy.push(accuracy_of(&t, &p));
+        truth.extend(t);
+        pred.extend(p);
+        timed.extend(fold_samples.into_iter().take(TIMED_FACES.saturating_sub(timed.len())));
+    }
+    let report = Report::new(format!("{protocol}; pre-trained model {name}, not retrained per fold"), rows.classes.clone(), &truth, &pred, rows.skipped + skipped);
+    Ok(CompareRow {
+        name: name.to_string(),
+        kind: "onnx".into(),
+        accuracy: report.accuracy,
+        macro_f1: report.macro_f1,
+        fold_accuracy,
+        train_seconds: 0.0,
+        us_per_face: deep_micros_per_face(model, pool, &timed)?,
+        size_bytes,
+        report,
+    })
+}
+
+/// Mean microseconds for the deep model alone on one face, over up to
+/// [`TIMED_FACES`] images read beforehand (after one warm-up call).
+fn deep_micros_per_face(model: &dyn FaceModel, pool: &PipelinePool, samples: &[Sample]) -> Result<f64> {
+    let mut ready = Vec::new();
+    for s in samples {
+        let Ok(img) = decode_file(&s.path, &pool.config().decode) else { continue };
+        let mut reading = pool.with(|p| p.read_image(&img))??;
+        reading.faces.truncate(1);
+        if !reading.faces.is_empty() {
+            ready.push((img, reading));
+        }
+    }
+    let Some((img, reading)) = ready.first() else { return Ok(0.0) };
+    model.classify_faces(img, reading)?;
+    let started = Instant::now();
+    for (img, reading) in &ready {
+        model.classify_faces(img, reading)?;
+    }
+    Ok(started.elapsed().as_secs_f64() * 1e6 / ready.len() as f64)
 }
 
 impl Comparison {

@@ -132,6 +132,11 @@ struct CompareArgs {
     /// Models to compare, comma separated (soft-tree-distilled is the soft tree distilled from the MLP).
     #[arg(long, value_delimiter = ',', default_value = "mlp,forest,boost,soft-tree,soft-tree-distilled,ndf,dndt,ensemble")]
     models: Vec<String>,
+    /// Pre-trained deep models (ONNX sidecars or shipped names such as mini-xception) to add as rows, run on the same test images.
+    #[arg(long, num_args = 1..)]
+    deep: Vec<PathBuf>,
+    #[command(flatten)]
+    device: DeviceArgs,
     /// Write the table as JSON here.
     #[arg(long, default_value = "compare.json")]
     json: PathBuf,
@@ -821,11 +826,12 @@ fn cmd_compare(args: CompareArgs) -> Result<i32> {
         .collect::<Result<Vec<_>>>()?;
     let opts = args.recipe.options(&args.data, ModelKind::Mlp)?;
     let mirror = !args.recipe.mlp.no_mirror;
-    let (rows, folds, protocol) = match (args.cv, args.test.is_empty()) {
+    let (samples, rows, folds, protocol) = match (args.cv, args.test.is_empty()) {
         (Some(k), true) => {
-            let rows = labelled_rows(&args.data, opts.pipeline, None, mirror)?;
+            let samples = dataset::load(&args.data.data, &args.data.filter()?)?;
+            let rows = rows_of(samples.clone(), opts.pipeline, None, mirror)?;
             let folds = train::cv_folds(&rows, k)?;
-            (rows, folds, format!("{k}-fold cross-validation grouped by subject on {}", args.data.describe().join(" ")))
+            (samples, rows, folds, format!("{k}-fold cross-validation grouped by subject on {}", args.data.describe().join(" ")))
         }
         (None, false) => {
             let test = DataArgs { data: args.test.clone(), split: args.test_split.clone(), ..args.data.clone() };
@@ -833,20 +839,28 @@ fn cmd_compare(args: CompareArgs) -> Result<i32> {
             let test_samples = dataset::load(&test.data, &test.filter()?)?;
             let n_train = train_samples.len();
             let samples: Vec<_> = train_samples.into_iter().chain(test_samples).collect();
-            let rows = rows_of(samples, opts.pipeline, None, mirror)?;
+            let rows = rows_of(samples.clone(), opts.pipeline, None, mirror)?;
             let train: Vec<usize> = (0..rows.x.len()).filter(|&r| rows.sample[r] < n_train).collect();
             let test_rows: Vec<usize> = (0..rows.x.len()).filter(|&r| rows.sample[r] >= n_train && !rows.mirrored[r]).collect();
             let protocol = format!("trained on {}; tested on {}", args.data.describe().join(" "), test.describe().join(" "));
-            (rows, vec![(train, test_rows)], protocol)
+            (samples, rows, vec![(train, test_rows)], protocol)
         }
         _ => bail!("give either --cv K or --test PATH..."),
     };
     let pb = progress((folds.len() * variants.len()) as u64, "compare");
-    let cmp = fer::compare::run(&rows, &folds, &opts, &variants, protocol, &mut |f, name, acc| {
+    let mut cmp = fer::compare::run(&rows, &folds, &opts, &variants, protocol.clone(), &mut |f, name, acc| {
         pb.inc(1);
         pb.set_prefix(format!("fold {} {name} {:.1}%", f + 1, 100.0 * acc));
     })?;
     pb.finish_and_clear();
+    for name in &args.deep {
+        let sidecar = if name.extension().is_some_and(|e| e == "json") { Some(name.clone()) } else { shipped_sidecar(name) };
+        let sidecar = sidecar.with_context(|| format!("--deep {}: not an ONNX sidecar (.json) or a shipped deep model", name.display()))?;
+        let model = OnnxModel::load(&sidecar, args.device.device.parse()?, args.device.fp16)?;
+        let pool = pool_for(&model, &args.recipe.detect)?;
+        let label = name.file_stem().map_or_else(|| name.display().to_string(), |s| s.to_string_lossy().into_owned());
+        cmp.rows.push(fer::compare::deep_row(&label, &model, model.size_on_disk(&sidecar), &samples, &rows, &folds, &pool, &protocol)?);
+    }
     let json = serde_json::to_string_pretty(&cmp)?;
     let tmp = fer::model::bundle::tmp_path(&args.json);
     std::fs::write(&tmp, json).with_context(|| format!("writing {}", tmp.display()))?;

@@ -168,14 +168,14 @@ fn compare_trains_every_kind_on_the_same_folds_and_explain_reads_a_soft_tree() {
     let yale = data.join("yalefaces");
     let out = fer(&[
         "compare", "--cv", "3", "--data", yale.to_str().unwrap(), "--classes", "happy,surprise", "--forest-trees", "20",
-        "--json", json.to_str().unwrap(), "--plot", plot.to_str().unwrap(),
+        "--deep", "mini-xception", "--json", json.to_str().unwrap(), "--plot", plot.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let table = text(&out.stdout);
     let cmp: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let rows = cmp["rows"].as_array().unwrap();
     let names: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["mlp", "forest", "boost", "soft-tree", "soft-tree-distilled", "ndf", "dndt", "ensemble"]);
+    assert_eq!(names, ["mlp", "forest", "boost", "soft-tree", "soft-tree-distilled", "ndf", "dndt", "ensemble", "mini-xception"]);
     for r in rows {
         let name = r["name"].as_str().unwrap();
         assert!(table.contains(name), "{table}");
@@ -184,8 +184,8 @@ fn compare_trains_every_kind_on_the_same_folds_and_explain_reads_a_soft_tree() {
         assert!(r["size_bytes"].as_u64().unwrap() > 0 && r["us_per_face"].as_f64().unwrap() > 0.0, "{name}");
         eprintln!("{name}: accuracy {}", r["accuracy"]);
     }
-    // Happy against surprised on full frames: the MLP and the ensemble are well above chance.
-    for name in ["mlp", "ensemble"] {
+    // Happy against surprised on full frames: the MLP, the ensemble and the CNN are well above chance.
+    for name in ["mlp", "ensemble", "mini-xception"] {
         let acc = rows.iter().find(|r| r["name"] == name).unwrap()["accuracy"].as_f64().unwrap();
         assert!(acc > 0.7, "{name}: {acc}");
     }

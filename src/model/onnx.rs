@@ -175,6 +175,11 @@ impl OnnxModel {
         &self.spec
     }
 
+    /// Bytes of the sidecar and the network on disk.
+    pub fn size_on_disk(&self, sidecar: &Path) -> u64 {
+        [sidecar, self.onnx_path.as_path()].iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum()
+    }
+
     /// The device asked for.
     pub fn device(&self) -> DnnDevice {
         self.device
