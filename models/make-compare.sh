@@ -23,4 +23,12 @@ $FER compare --no-detect --no-mirror --no-class-balance \
     --data $D/MANIFEST.csv --dataset fer2013 --split Training \
     --test $D/MANIFEST.csv --test-split PrivateTest \
     --json $OUT/compare-fer2013-privatetest.json --plot $OUT/compare-fer2013-privatetest.png > $OUT/compare-fer2013-privatetest.txt
-cat $OUT/compare-ckplus-cv10.txt $OUT/compare-fer2013-privatetest.txt
+# The shipped mini-Xception on the same test images (with the soft tree for reference).
+$FER compare --cv 10 --group-by subject --no-detect \
+    --data $D/ckplus48 $D/ckplus48-neutral --models soft-tree --deep mini-xception \
+    --json $OUT/compare-ckplus-cv10-deep.json --plot $OUT/compare-ckplus-cv10-deep.png > $OUT/compare-ckplus-cv10-deep.txt
+$FER compare --no-detect --no-mirror --no-class-balance \
+    --data $D/MANIFEST.csv --dataset fer2013 --split Training \
+    --test $D/MANIFEST.csv --test-split PrivateTest --models soft-tree --deep mini-xception \
+    --json $OUT/compare-fer2013-privatetest-deep.json --plot $OUT/compare-fer2013-privatetest-deep.png > $OUT/compare-fer2013-privatetest-deep.txt
+cat $OUT/compare-*.txt
