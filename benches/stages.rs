@@ -61,6 +61,7 @@ fn classifiers(c: &mut Criterion) {
         groups: (0..n).map(|i| format!("s{}", i % 20)).collect(),
         mirrored: vec![false; n],
         sample: (0..n).collect(),
+        teacher: None,
         classes: ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"].map(String::from).to_vec(),
         skipped: 0,
     };

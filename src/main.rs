@@ -451,9 +451,13 @@ struct TreeArgs {
     /// Soft tree: strength of the balanced-split penalty.
     #[arg(long, default_value_t = 0.01)]
     tree_penalty: f32,
-    /// Soft tree: distil from this teacher (trained first on the same rows) instead of training on labels.
-    #[arg(long, value_parser = ["mlp", "ensemble"])]
+    /// Soft tree: distil from this teacher (trained first on the same rows) instead of training on labels;
+    /// `deep`: every network learns from the --teacher model's probabilities.
+    #[arg(long, value_parser = ["mlp", "ensemble", "deep"])]
     distill: Option<String>,
+    /// The deep teacher for --distill deep: an ONNX sidecar or a shipped name (mini-xception).
+    #[arg(long, value_name = "MODEL")]
+    teacher: Option<PathBuf>,
     /// Distillation temperature.
     #[arg(long, default_value_t = 4.0)]
     temperature: f32,
@@ -653,9 +657,54 @@ fn cmd_batch(args: BatchArgs) -> Result<i32> {
     Ok(if summary.errors > 0 { 1 } else { 0 })
 }
 
-/// Load samples and extract their features with a progress bar.
-fn labelled_rows(data: &DataArgs, cfg: PipelineConfig, classes: Option<Vec<String>>, mirror: bool) -> Result<LabelledRows> {
-    rows_of(dataset::load(&data.data, &data.filter()?)?, cfg, classes, mirror)
+/// For `--distill deep`: the teacher's probabilities for every row (mirrored rows
+/// take their original's), in the rows' class order. A sample the teacher cannot
+/// read keeps its label as a one-hot target.
+fn attach_teacher(rows: &mut LabelledRows, samples: &[dataset::Sample], trees: &TreeArgs, detect: &DetectArgs) -> Result<()> {
+    let deep = trees.distill.as_deref() == Some("deep");
+    let Some(path) = trees.teacher.as_ref().filter(|_| deep) else {
+        if deep || trees.teacher.is_some() {
+            bail!("--distill deep and --teacher MODEL go together");
+        }
+        return Ok(());
+    };
+    let sidecar = if path.extension().is_some_and(|e| e == "json") { Some(path.clone()) } else { shipped_sidecar(path) };
+    let sidecar = sidecar.with_context(|| format!("--teacher {}: not an ONNX sidecar (.json) or a shipped deep model", path.display()))?;
+    let model = OnnxModel::load(&sidecar, fer::model::onnx::DnnDevice::Auto, false)?;
+    let pool = pool_for(&model, detect)?;
+    let pb = progress(samples.len() as u64, "teacher");
+    let probs = train::classify_samples(samples, &pool, &model, &|| pb.inc(1));
+    pb.finish_and_clear();
+    let to_rows: Vec<Option<usize>> = model.classes().iter().map(|c| rows.classes.iter().position(|d| d == c)).collect();
+    let per_sample: Vec<Option<Vec<f32>>> = probs
+        .into_iter()
+        .map(|p| {
+            let p = p.ok()?;
+            let mut out = vec![0f32; rows.classes.len()];
+            for (i, v) in p.iter().enumerate() {
+                if let Some(Some(j)) = to_rows.get(i) {
+                    out[*j] += v;
+                }
+            }
+            let sum: f32 = out.iter().sum();
+            (sum > 0.0).then(|| out.iter().map(|v| v / sum).collect())
+        })
+        .collect();
+    let missing = per_sample.iter().filter(|p| p.is_none()).count();
+    if missing > 0 {
+        tracing::warn!("the teacher gave no probabilities for {missing} of {} images; they keep one-hot targets", samples.len());
+    }
+    let teacher = (0..rows.x.len())
+        .map(|r| {
+            per_sample[rows.sample[r]].clone().unwrap_or_else(|| {
+                let mut one_hot = vec![0f32; rows.classes.len()];
+                one_hot[rows.y[r] as usize] = 1.0;
+                one_hot
+            })
+        })
+        .collect();
+    rows.teacher = Some(teacher);
+    Ok(())
 }
 
 /// Extract the features of `samples` with a progress bar.
@@ -712,7 +761,9 @@ fn labelled_probabilities(data: &DataArgs, pool: &PipelinePool, model: &dyn Face
 fn cmd_train(args: TrainArgs) -> Result<i32> {
     set_threads(0)?;
     let opts = args.recipe.options(&args.data, args.kind.parse()?)?;
-    let rows = labelled_rows(&args.data, opts.pipeline, None, !args.recipe.mlp.no_mirror)?;
+    let samples = dataset::load(&args.data.data, &args.data.filter()?)?;
+    let mut rows = rows_of(samples.clone(), opts.pipeline, None, !args.recipe.mlp.no_mirror)?;
+    attach_teacher(&mut rows, &samples, &args.recipe.trees, &args.recipe.detect)?;
     let pb = progress(args.recipe.mlp.epochs as u64, "training");
     let all: Vec<usize> = (0..rows.x.len()).collect();
     let model = train::fit(&rows, &all, &opts, &mut |epoch, _, loss, acc| {
@@ -773,7 +824,9 @@ fn cmd_eval(args: EvalArgs) -> Result<i32> {
                 bail!("--cv groups by subject only");
             }
             let opts = args.recipe.options(&args.data, args.kind.parse()?)?;
-            let rows = labelled_rows(&args.data, opts.pipeline, None, !args.recipe.mlp.no_mirror)?;
+            let samples = dataset::load(&args.data.data, &args.data.filter()?)?;
+            let mut rows = rows_of(samples.clone(), opts.pipeline, None, !args.recipe.mlp.no_mirror)?;
+            attach_teacher(&mut rows, &samples, &args.recipe.trees, &args.recipe.detect)?;
             let pb = progress(k as u64, "folds");
             let mut report = train::cross_validate(&rows, k, &opts, &mut |f, acc| {
                 pb.set_position(f as u64 + 1);

@@ -164,6 +164,8 @@ pub struct LabelledRows {
     pub mirrored: Vec<bool>,
     /// Index of the sample each row was made from.
     pub sample: Vec<usize>,
+    /// A deep teacher's class probabilities per row (in `classes` order), for `--distill deep`.
+    pub teacher: Option<Vec<Vec<f32>>>,
     /// Class names.
     pub classes: Vec<String>,
     /// Samples dropped because no features could be made.
@@ -174,7 +176,7 @@ impl LabelledRows {
     /// Pair samples with their extracted features; drops failures. A mirrored
     /// copy shares its original's group, so it never lands on the other side of a split.
     pub fn new(samples: &[Sample], features: Vec<std::result::Result<SampleFeatures, String>>, classes: Vec<String>) -> Self {
-        let mut rows = LabelledRows { x: vec![], y: vec![], groups: vec![], mirrored: vec![], sample: vec![], classes, skipped: 0 };
+        let mut rows = LabelledRows { x: vec![], y: vec![], groups: vec![], mirrored: vec![], sample: vec![], teacher: None, classes, skipped: 0 };
         for (i, (s, f)) in samples.iter().zip(features).enumerate() {
             let (Ok(f), Some(c)) = (f, rows.classes.iter().position(|c| *c == s.label)) else {
                 rows.skipped += 1;
@@ -296,7 +298,12 @@ pub fn fit_reusing(
     for v in &rows.x {
         flat.extend(v.iter().enumerate().map(|(j, x)| (x - mean[j]) / std[j]));
     }
-    let set = TrainSet { x: &flat, y: &rows.y, soft: None, dim };
+    let deep = match (opts.trees.distill, &rows.teacher) {
+        (Some(Teacher::Deep), Some(t)) => Some(soften(t, opts.trees.temperature)),
+        (Some(Teacher::Deep), None) => return Err(FerError::Training("--distill deep needs a deep teacher's probabilities (--teacher MODEL)".into())),
+        _ => None,
+    };
+    let set = TrainSet { x: &flat, y: &rows.y, soft: deep.as_deref(), dim };
     let fitted = train_kind(opts.kind, opts, &set, rows.classes.len(), &split, trained, on_epoch)?;
     let seconds = fitted.seconds;
     let report = fitted.report;
@@ -382,13 +389,16 @@ fn train_kind(
         }
         ModelKind::SoftTree => {
             let (soft, teacher_seconds) = match t.distill {
+                Some(Teacher::Deep) | None => (None, 0.0), // a deep teacher's targets are already in `set`
                 Some(teacher) => {
                     let (soft, secs) = soft_targets(teacher, opts, set, classes, split, trained)?;
                     (Some(soft), secs)
                 }
-                None => (None, 0.0),
             };
-            let student = TrainSet { soft: soft.as_deref(), ..*set };
+            let student = match &soft {
+                Some(s) => TrainSet { soft: Some(s), ..*set },
+                None => TrainSet { ..*set },
+            };
             let (varmap, mut rng) = net_start(p.seed);
             let tree = SoftTree::new(builder(&varmap).pp("tree"), dim, t.depth, classes, t.penalty)?;
             seeded_init(&varmap, &mut rng)?;
@@ -459,6 +469,7 @@ fn soft_targets(teacher: Teacher, opts: &FitOptions, set: &TrainSet, classes: us
     let kind = match teacher {
         Teacher::Mlp => ModelKind::Mlp,
         Teacher::Ensemble => ModelKind::Ensemble,
+        Teacher::Deep => return Err(FerError::Training("a deep teacher's targets come with the rows".into())),
     };
     let teacher = train_kind(kind, opts, set, classes, split, trained, &mut |_, _, _, _| {})?;
     let dim = set.dim;
@@ -467,17 +478,25 @@ fn soft_targets(teacher: Teacher, opts: &FitOptions, set: &TrainSet, classes: us
         x.extend_from_slice(&set.x[r * dim..(r + 1) * dim]);
     }
     let probs = teacher.classifier.probabilities(&x, split.train.len(), dim)?;
+    let softened = soften(&probs, opts.trees.temperature);
     let mut out = vec![0f32; set.y.len() * classes];
-    let inv_t = 1.0 / opts.trees.temperature as f64;
-    for (&r, p) in split.train.iter().zip(&probs) {
+    for (&r, p) in split.train.iter().zip(softened.chunks(classes)) {
+        out[r * classes..(r + 1) * classes].copy_from_slice(p);
+    }
+    Ok((out, teacher.seconds))
+}
+
+/// Teacher probabilities softened at temperature `t` (`softmax(log p / t)`), row-major.
+fn soften(probs: &[Vec<f32>], t: f32) -> Vec<f32> {
+    let inv_t = 1.0 / t as f64;
+    let mut out = Vec::with_capacity(probs.iter().map(Vec::len).sum());
+    for p in probs {
         let logits: Vec<f64> = p.iter().map(|&v| (v.max(1e-12) as f64).ln() * inv_t).collect();
         let max = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         let z: f64 = logits.iter().map(|l| (l - max).exp()).sum();
-        for (c, l) in logits.iter().enumerate() {
-            out[r * classes + c] = ((l - max).exp() / z) as f32;
-        }
+        out.extend(logits.iter().map(|l| ((l - max).exp() / z) as f32));
     }
-    Ok((out, teacher.seconds))
+    out
 }
 
 fn mean_std(x: &[Vec<f32>], rows: &[usize], dim: usize) -> (Vec<f32>, Vec<f32>) {

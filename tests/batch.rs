@@ -22,6 +22,7 @@ fn tiny_model() -> Model {
         groups: (0..40).map(|i| format!("g{i}")).collect(),
         mirrored: vec![false; 40],
         sample: (0..40).collect(),
+        teacher: None,
         classes: vec!["happy".into(), "sad".into()],
         skipped: 0,
     };

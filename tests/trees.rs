@@ -168,3 +168,24 @@ fn tree_models_read_ckplus_well_above_chance() {
         assert!(acc > 0.5, "{kind}: 3-fold accuracy {acc}");
     }
 }
+
+#[test]
+fn with_a_deep_teacher_the_networks_learn_its_probabilities_not_the_labels() {
+    let (mut train_rows, test_rows) = (blobs(60, 8), blobs(30, 9));
+    // A teacher that is sure every face is the *next* class: students that follow it disagree with the labels.
+    let teacher: Vec<Vec<f32>> = train_rows.y.iter().map(|&y| (0..3).map(|c| if c == (y as usize + 1) % 3 { 0.98 } else { 0.01 }).collect()).collect();
+    let mut opts = options(ModelKind::Mlp);
+    opts.trees = opts.trees.with_distill(Some(Teacher::Deep));
+    // Early stopping scores the labels, which this teacher contradicts: keep the last epoch.
+    opts.val_fraction = 0.0;
+    let err = fit(&train_rows, &all(&train_rows), &opts, &mut |_, _, _, _| {}).unwrap_err();
+    assert!(err.to_string().contains("--teacher"), "{err}");
+    train_rows.teacher = Some(teacher);
+    for kind in [ModelKind::Mlp, ModelKind::SoftTree] {
+        opts.kind = kind;
+        let model = fit(&train_rows, &all(&train_rows), &opts, &mut |_, _, _, _| {}).unwrap();
+        let probs = model.predict(&test_rows.x).unwrap();
+        let follows = probs.iter().zip(&test_rows.y).filter(|(p, &y)| train::argmax(p, None) == (y as usize + 1) % 3).count();
+        assert!(follows as f64 / test_rows.y.len() as f64 > 0.9, "{kind}: {follows} of {} follow the teacher", test_rows.y.len());
+    }
+}

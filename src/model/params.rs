@@ -72,6 +72,9 @@ pub enum Teacher {
     Mlp,
     /// The soft-voting ensemble, trained on the same rows first.
     Ensemble,
+    /// A deep model's probabilities carried by the rows ([`crate::train::LabelledRows::teacher`]);
+    /// with it every network (MLP, soft tree, ndf, dndt) learns from them.
+    Deep,
 }
 
 impl FromStr for Teacher {
@@ -80,7 +83,8 @@ impl FromStr for Teacher {
         match s {
             "mlp" => Ok(Teacher::Mlp),
             "ensemble" => Ok(Teacher::Ensemble),
-            _ => Err(FerError::param("distill", format!("teacher `{s}` is not one of mlp, ensemble"))),
+            "deep" => Ok(Teacher::Deep),
+            _ => Err(FerError::param("distill", format!("teacher `{s}` is not one of mlp, ensemble, deep"))),
         }
     }
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 pub fn blobs(cfg: &PipelineConfig, n_per_class: usize, classes: usize, seed: u64) -> LabelledRows {
     let dim = cfg.features.names(cfg.align.size).len();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut rows = LabelledRows { x: vec![], y: vec![], groups: vec![], mirrored: vec![], sample: vec![], classes: vec![], skipped: 0 };
+    let mut rows = LabelledRows { x: vec![], y: vec![], groups: vec![], mirrored: vec![], sample: vec![], teacher: None, classes: vec![], skipped: 0 };
     rows.classes = ["angry", "happy", "sad", "surprise"][..classes].iter().map(|s| s.to_string()).collect();
     for c in 0..classes {
         for i in 0..n_per_class {
