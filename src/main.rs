@@ -869,6 +869,9 @@ fn cmd_compare(args: CompareArgs) -> Result<i32> {
     if args.group_by != GroupBy::Subject {
         bail!("--cv groups by subject only");
     }
+    if args.recipe.trees.distill.is_some() || args.recipe.trees.teacher.is_some() {
+        bail!("fer compare sets distillation per row (soft-tree-distilled learns from the MLP); --distill and --teacher are for train and eval");
+    }
     let all = fer::compare::all_variants();
     let variants = args
         .models
