@@ -917,10 +917,7 @@ fn cmd_compare(args: CompareArgs) -> Result<i32> {
         let label = name.file_stem().map_or_else(|| name.display().to_string(), |s| s.to_string_lossy().into_owned());
         cmp.rows.push(fer::compare::deep_row(&label, &model, model.size_on_disk(&sidecar), &samples, &rows, &folds, &pool, &protocol)?);
     }
-    let json = serde_json::to_string_pretty(&cmp)?;
-    let tmp = fer::model::bundle::tmp_path(&args.json);
-    std::fs::write(&tmp, json).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &args.json).with_context(|| format!("writing {}", args.json.display()))?;
+    fer::model::bundle::write_atomic(&args.json, serde_json::to_string_pretty(&cmp)?.as_bytes())?;
     fer::plot::comparison_png(&cmp, &args.plot)?;
     print!("{}", cmp.to_text());
     eprintln!("JSON: {}   bar chart: {}", args.json.display(), args.plot.display());
@@ -942,10 +939,7 @@ fn cmd_explain(args: ExplainArgs) -> Result<i32> {
             let stem = args.picture.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
             args.picture.with_file_name(format!("{stem}-face{}.svg", i + 1))
         };
-        let svg = fer::explain::picture_svg(&model, &e)?;
-        let tmp = fer::model::bundle::tmp_path(&picture);
-        std::fs::write(&tmp, svg).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, &picture).with_context(|| format!("writing {}", picture.display()))?;
+        fer::model::bundle::write_atomic(&picture, fer::explain::picture_svg(&model, &e)?.as_bytes())?;
         if !args.json {
             println!("face {} at {:?}:\n{}", i + 1, face.bbox, e.to_text());
         }

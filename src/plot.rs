@@ -5,7 +5,7 @@
 use crate::compare::Comparison;
 use crate::error::{FerError, Result};
 use crate::metrics::Report;
-use crate::model::bundle::tmp_path;
+use crate::model::bundle::write_atomic;
 use opencv::core::{Mat, Point, Rect, Scalar, Vector, CV_8UC3};
 use opencv::imgcodecs;
 use opencv::imgproc::{self, FONT_HERSHEY_SIMPLEX, LINE_AA};
@@ -36,9 +36,7 @@ pub fn write_image(img: &Mat, path: &Path) -> Result<()> {
     if !ok {
         return Err(FerError::param("image output", format!("{}: cannot encode .{ext}", path.display())));
     }
-    let tmp = tmp_path(path);
-    std::fs::write(&tmp, buf.as_slice()).map_err(|e| FerError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| FerError::io(path, e))
+    write_atomic(path, buf.as_slice())
 }
 
 /// Draw the confusion matrix (cells shaded by row share, counts written in) to a PNG.

@@ -176,10 +176,7 @@ impl Model {
 
     /// Write the bundle atomically (temporary file, then rename).
     pub fn save(&self, path: &Path) -> Result<()> {
-        let bytes = self.to_bytes(path)?;
-        let tmp = tmp_path(path);
-        std::fs::write(&tmp, bytes).map_err(|e| FerError::io(&tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| FerError::io(path, e))
+        write_atomic(path, &self.to_bytes(path)?)
     }
 
     /// Read and validate a bundle.
@@ -240,6 +237,13 @@ impl Model {
 
 fn model_err(path: &Path, reason: impl Into<String>) -> FerError {
     FerError::Model { path: path.to_path_buf(), reason: reason.into() }
+}
+
+/// Write `bytes` to `path` atomically: to [`tmp_path`] first, then renamed.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = tmp_path(path);
+    std::fs::write(&tmp, bytes).map_err(|e| FerError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| FerError::io(path, e))
 }
 
 /// `path` with `.partial` appended, in the same folder (so a rename is atomic).
