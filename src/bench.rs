@@ -86,7 +86,8 @@ pub struct BenchReport {
     pub peak_memory_mib: Option<f64>,
 }
 
-fn percentile(sorted: &[f64], q: f64) -> f64 {
+/// The `q` quantile (0..1) of already sorted values, by nearest rank; 0 when empty.
+pub fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

@@ -161,6 +161,7 @@ pub fn deep_row(
     protocol: &str,
 ) -> Result<CompareRow> {
     let to_data: Vec<Option<usize>> = model.classes().iter().map(|c| rows.classes.iter().position(|d| d == c)).collect();
+    let known: Vec<usize> = (0..to_data.len()).filter(|&i| to_data[i].is_some()).collect();
     let (mut truth, mut pred, mut fold_accuracy, mut skipped) = (Vec::new(), Vec::new(), Vec::new(), 0usize);
     let mut timed = Vec::new();
     for (_, test) in folds {
@@ -172,9 +173,8 @@ pub fn deep_row(
                 skipped += 1;
                 continue;
             };
-            let best = (0..probs.len()).filter(|&i| to_data[i].is_some()).max_by(|&a, &b| probs[a].total_cmp(&probs[b]));
             t.push(rows.y[r] as usize);
-            p.push(best.and_then(|i| to_data[i]).unwrap_or(0));
+            p.push(to_data.get(train::argmax(&probs, Some(&known))).copied().flatten().unwrap_or(0));
         }
         fold_accuracy.push(accuracy_of(&t, &p));
         truth.extend(t);

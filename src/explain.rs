@@ -17,6 +17,7 @@ use crate::error::{FerError, Result};
 use crate::model::classifier::Classifier;
 use crate::model::soft_tree::{inner_nodes, route};
 use crate::model::Model;
+use crate::train::argmax;
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -90,9 +91,6 @@ fn softmax(v: &[f32]) -> Vec<f32> {
     e.iter().map(|x| x / z).collect()
 }
 
-fn argmax(v: &[f32]) -> usize {
-    v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i)
-}
 
 /// A feature name without the common " / inter-ocular" suffix, for tight spaces.
 pub fn short_name(name: &str) -> &str {
@@ -108,7 +106,7 @@ pub fn explain(model: &Model, features: &[f32]) -> Result<Explanation> {
     let dim = h.feature_dim;
     let probs = model.predict(&[features.to_vec()])?.into_iter().next().unwrap_or_default();
     let labelled = |p: &[f32]| -> Vec<(String, f32)> { h.classes.iter().cloned().zip(p.iter().copied()).collect() };
-    let predicted = h.classes.get(argmax(&probs)).cloned().unwrap_or_default();
+    let predicted = h.classes.get(argmax(&probs, None)).cloned().unwrap_or_default();
     let xt = Tensor::from_slice(&x, (1, dim), &Device::Cpu)?;
     match model.classifier() {
         Classifier::SoftTree(tree) => {
@@ -116,7 +114,7 @@ pub fn explain(model: &Model, features: &[f32]) -> Result<Explanation> {
             let (_, leaves) = route(&gates, tree.depth())?;
             let gates = gates.squeeze(0)?.to_vec1::<f32>()?;
             let leaves = leaves.squeeze(0)?.to_vec1::<f32>()?;
-            let leaf = argmax(&leaves);
+            let leaf = argmax(&leaves, None);
             let weights = tree.gate_weights().to_vec2::<f32>()?;
             let mut path = Vec::new();
             let mut node = inner_nodes(tree.depth()) + leaf;
@@ -153,7 +151,7 @@ pub fn explain(model: &Model, features: &[f32]) -> Result<Explanation> {
             let mut bins = Vec::new();
             for (j, (b, &f)) in tree.bins(&xt)?.iter().zip(tree.features()).enumerate() {
                 let m = b.squeeze(0)?.to_vec1::<f32>()?;
-                let bin = argmax(&m);
+                let bin = argmax(&m, None);
                 leaf = leaf * m.len() + bin;
                 prob *= m[bin];
                 bins.push(BinStep {
@@ -284,7 +282,7 @@ fn soft_tree_svg(model: &Model, depth: usize, weights: Vec<Vec<f32>>, leaves: Ve
             format!("{}{}", if row[best] >= 0.0 { "+" } else { "-" }, short_name(&names[best]))
         } else {
             let dist = &leaves[i - inner_nodes(depth)];
-            let c = argmax(dist);
+            let c = argmax(dist, None);
             format!("{} {:.0}%", h.classes.get(c).map_or("?", |s| s.as_str()), 100.0 * dist[c])
         };
         let label: String = label.chars().take(24).collect();

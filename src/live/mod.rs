@@ -11,6 +11,8 @@ pub mod tui;
 pub mod window;
 
 use crate::batch::classify;
+use crate::bench::percentile;
+use crate::train::argmax;
 use crate::error::{FerError, Result};
 use crate::model::bundle::tmp_path;
 use crate::model::FaceModel;
@@ -101,17 +103,6 @@ pub struct LiveSummary {
     pub tracks: Vec<TrackSummary>,
 }
 
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
-}
-
-fn argmax(p: &[f32]) -> usize {
-    (0..p.len()).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0)
-}
-
 /// Run until the source ends, `stop` is set (Ctrl-C) or `max_frames` is reached;
 /// outputs are flushed and closed in every case.
 pub fn run(
@@ -157,8 +148,8 @@ pub fn run(
                     frame: frame.index,
                     track: a.track,
                     bbox: boxes[a.face],
-                    label: classes[argmax(&probs[a.face])].clone(),
-                    pooled_label: classes[argmax(&a.pooled)].clone(),
+                    label: classes[argmax(&probs[a.face], None)].clone(),
+                    pooled_label: classes[argmax(&a.pooled, None)].clone(),
                     raw: probs[a.face].clone(),
                     pooled: a.pooled.clone(),
                 })
@@ -254,7 +245,7 @@ pub fn draw(frame: &Mat, faces: &[FaceRecord]) -> Result<Mat> {
     for f in faces {
         let [x, y, w, h] = f.bbox;
         imgproc::rectangle(&mut out, Rect::new(x, y, w, h), green, 2, imgproc::LINE_AA, 0)?;
-        let p = f.pooled.get(argmax(&f.pooled)).copied().unwrap_or(0.0);
+        let p = f.pooled.get(argmax(&f.pooled, None)).copied().unwrap_or(0.0);
         let caption = format!("#{} {} {:.0}%", f.track, f.pooled_label, 100.0 * p);
         imgproc::put_text(&mut out, &caption, Point::new(x, (y - 6).max(12)), imgproc::FONT_HERSHEY_SIMPLEX, 0.5, green, 1, imgproc::LINE_AA, false)?;
     }

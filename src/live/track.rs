@@ -177,10 +177,8 @@ impl Tracker {
                 track.recent.pop_front();
             }
             let pooled = pool(&track.recent, self.cfg.pooling);
-            if let Some(best) = (0..pooled.len()).max_by(|&a, &b| pooled[a].total_cmp(&pooled[b])) {
-                if let Some(n) = track.label_frames.get_mut(best) {
-                    *n += 1;
-                }
+            if let Some(n) = track.label_frames.get_mut(crate::train::argmax(&pooled, None)) {
+                *n += 1;
             }
             out.push(Assigned { face: fi, track: track.id, pooled });
         }
