@@ -195,11 +195,7 @@ fn read_video(path: &Path, pool: &PipelinePool, model: &dyn FaceModel, cfg: &Bat
     use opencv::prelude::*;
     use opencv::videoio;
     let file = path.to_string_lossy().into_owned();
-    let mut cap = videoio::VideoCapture::from_file(&file, videoio::CAP_ANY)
-        .map_err(|e| FerError::param("video", format!("{file}: cannot open ({e})")))?;
-    if !cap.is_opened().unwrap_or(false) {
-        return Err(FerError::param("video", format!("{file}: cannot open as a video (no codec, or not a video)")));
-    }
+    let mut cap = crate::live::capture::Source::Path(file.clone()).open()?;
     let fps = cap.get(videoio::CAP_PROP_FPS).ok().filter(|f| f.is_finite() && *f > 0.0);
     let mut rows = Vec::new();
     let mut colour = opencv::core::Mat::default();
@@ -216,14 +212,8 @@ fn read_video(path: &Path, pool: &PipelinePool, model: &dyn FaceModel, cfg: &Bat
         let reading: ImageReading = pool.with(|p| p.read_image(&gray))??;
         let mut frame_rows = rows_of_reading(&file, &gray, &reading, decode_ms, model)?;
         if let Some(dir) = &cfg.annotate {
-            let marks: Vec<FaceMark> = reading
-                .faces
-                .iter()
-                .zip(&frame_rows)
-                .map(|(f, r)| FaceMark { bbox: f.bbox, points: &f.landmarks, caption: caption(r) })
-                .collect();
             let name = annotated_name(path).trim_end_matches(".png").to_string();
-            annotate(&colour, &marks, &dir.join(format!("{name}__frame{frame:06}.png")))?;
+            annotate_reading(&colour, &reading, &frame_rows, &dir.join(format!("{name}__frame{frame:06}.png")))?;
         }
         for r in &mut frame_rows {
             r.frame = Some(frame);
@@ -291,13 +281,7 @@ fn read_and_classify(path: &Path, pool: &PipelinePool, model: &dyn FaceModel, cf
     let reading: ImageReading = pool.with(|p| p.read_image(&img))??;
     let mut rows = rows_of_reading(&file, &img, &reading, decode_ms, model)?;
     if let (Some(dir), Some(colour)) = (&cfg.annotate, &colour) {
-        let marks: Vec<FaceMark> = reading
-            .faces
-            .iter()
-            .zip(&rows)
-            .map(|(f, r)| FaceMark { bbox: f.bbox, points: &f.landmarks, caption: caption(r) })
-            .collect();
-        annotate(colour, &marks, &dir.join(annotated_name(path)))?;
+        annotate_reading(colour, &reading, &rows, &dir.join(annotated_name(path)))?;
     }
     for r in &mut rows {
         r.landmarks = r.landmarks.take().filter(|_| cfg.landmarks);
@@ -305,9 +289,19 @@ fn read_and_classify(path: &Path, pool: &PipelinePool, model: &dyn FaceModel, cf
     Ok(rows)
 }
 
-/// The label drawn on an annotated face.
-fn caption(r: &Row) -> String {
-    format!("{} {:.0}%", r.label.as_deref().unwrap_or(""), 100.0 * r.confidence.unwrap_or(0.0))
+/// Draw each face of `reading` (box, points, label of its row) on `colour` and write it to `out`.
+fn annotate_reading(colour: &opencv::core::Mat, reading: &ImageReading, rows: &[Row], out: &Path) -> Result<()> {
+    let marks: Vec<FaceMark> = reading
+        .faces
+        .iter()
+        .zip(rows)
+        .map(|(f, r)| FaceMark {
+            bbox: f.bbox,
+            points: &f.landmarks,
+            caption: format!("{} {:.0}%", r.label.as_deref().unwrap_or(""), 100.0 * r.confidence.unwrap_or(0.0)),
+        })
+        .collect();
+    annotate(colour, &marks, out)
 }
 
 /// Class probabilities of every face of `reading` (read from `frame`), and the classification time per face (ms).

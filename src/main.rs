@@ -597,10 +597,20 @@ fn shipped_sidecar(name: &Path) -> Option<PathBuf> {
     [PathBuf::from(&file), Path::new(env!("CARGO_MANIFEST_DIR")).join(&file)].into_iter().find(|p| p.exists())
 }
 
+/// The ONNX sidecar `path` names: a `.json` file, or a shipped deep model's name.
+fn deep_sidecar(path: &Path) -> Option<PathBuf> {
+    if path.extension().is_some_and(|e| e == "json") {
+        Some(path.to_path_buf())
+    } else {
+        shipped_sidecar(path)
+    }
+}
+
 /// Any face model: an ONNX sidecar (a `.json` file or a shipped model's name) or a bundle.
 fn load_face_model(path: &Path, device: &DeviceArgs) -> Result<Box<dyn FaceModel>> {
-    let sidecar = if path.extension().is_some_and(|e| e == "json") { Some(path.to_path_buf()) } else if path.exists() { None } else { shipped_sidecar(path) };
-    match sidecar {
+    // An existing file that is not a sidecar is a bundle, whatever its name.
+    let is_bundle = path.exists() && path.extension().is_none_or(|e| e != "json");
+    match deep_sidecar(path).filter(|_| !is_bundle) {
         Some(json) => Ok(Box::new(OnnxModel::load(&json, device.device.parse()?, device.fp16)?)),
         None => Ok(Box::new(load_model(path)?)),
     }
@@ -668,8 +678,7 @@ fn attach_teacher(rows: &mut LabelledRows, samples: &[dataset::Sample], trees: &
         }
         return Ok(());
     };
-    let sidecar = if path.extension().is_some_and(|e| e == "json") { Some(path.clone()) } else { shipped_sidecar(path) };
-    let sidecar = sidecar.with_context(|| format!("--teacher {}: not an ONNX sidecar (.json) or a shipped deep model", path.display()))?;
+    let sidecar = deep_sidecar(path).with_context(|| format!("--teacher {}: not an ONNX sidecar (.json) or a shipped deep model", path.display()))?;
     let model = OnnxModel::load(&sidecar, fer::model::onnx::DnnDevice::Auto, false)?;
     let pool = pool_for(&model, detect)?;
     let pb = progress(samples.len() as u64, "teacher");
@@ -910,8 +919,7 @@ fn cmd_compare(args: CompareArgs) -> Result<i32> {
     })?;
     pb.finish_and_clear();
     for name in &args.deep {
-        let sidecar = if name.extension().is_some_and(|e| e == "json") { Some(name.clone()) } else { shipped_sidecar(name) };
-        let sidecar = sidecar.with_context(|| format!("--deep {}: not an ONNX sidecar (.json) or a shipped deep model", name.display()))?;
+        let sidecar = deep_sidecar(name).with_context(|| format!("--deep {}: not an ONNX sidecar (.json) or a shipped deep model", name.display()))?;
         let model = OnnxModel::load(&sidecar, args.device.device.parse()?, args.device.fp16)?;
         let pool = pool_for(&model, &args.recipe.detect)?;
         let label = name.file_stem().map_or_else(|| name.display().to_string(), |s| s.to_string_lossy().into_owned());

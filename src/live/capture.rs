@@ -44,7 +44,8 @@ impl Source {
         }
     }
 
-    fn open(&self) -> Result<VideoCapture> {
+    /// Open it with `VideoCapture`, or say why not (naming the source).
+    pub fn open(&self) -> Result<VideoCapture> {
         // A plain path that does not exist is refused here, before OpenCV's backends
         // each print their own complaint about it.
         if let Source::Path(p) = self {

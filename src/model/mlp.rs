@@ -155,9 +155,6 @@ pub fn train(
     val_rows: &[usize],
     on_epoch: &mut EpochCallback,
 ) -> Result<(Mlp, TrainReport)> {
-    if train_rows.is_empty() {
-        return Err(FerError::Training("no training samples".into()));
-    }
     let mut rng = StdRng::seed_from_u64(params.seed);
     let vb = VarBuilder::from_varmap(varmap, DType::F32, &Device::Cpu);
     let mlp = Mlp::new(vb.pp("mlp"), set.dim, &params.hidden, classes, params.dropout)?;
