@@ -104,7 +104,7 @@ pub fn explain(model: &Model, features: &[f32]) -> Result<Explanation> {
     let (mean, std) = model.norm()?;
     let x = model.standardise(&[features.to_vec()])?;
     let dim = h.feature_dim;
-    let probs = model.predict(&[features.to_vec()])?.into_iter().next().unwrap_or_default();
+    let probs = model.classifier().probabilities(&x, 1, dim)?.into_iter().next().unwrap_or_default();
     let labelled = |p: &[f32]| -> Vec<(String, f32)> { h.classes.iter().cloned().zip(p.iter().copied()).collect() };
     let predicted = h.classes.get(argmax(&probs, None)).cloned().unwrap_or_default();
     let xt = Tensor::from_slice(&x, (1, dim), &Device::Cpu)?;
