@@ -14,10 +14,13 @@ const FPS: f64 = 30.0;
 const CANVAS_GREY: f64 = 90.0;
 
 fn main() -> opencv::Result<()> {
-    let out = std::env::args().nth(1).unwrap_or_else(|| "one-face-640x480.avi".into());
+    let out = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "one-face-640x480.avi".into());
     let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/data/justin.jpg");
     let face = opencv::imgcodecs::imread(sample, opencv::imgcodecs::IMREAD_COLOR)?;
-    let mut canvas = Mat::new_rows_cols_with_default(480, 640, face.typ(), Scalar::all(CANVAS_GREY))?;
+    let mut canvas =
+        Mat::new_rows_cols_with_default(480, 640, face.typ(), Scalar::all(CANVAS_GREY))?;
     let mut roi = Mat::roi_mut(&mut canvas, Rect::new(130, 48, face.cols(), face.rows()))?;
     face.copy_to(&mut roi)?;
     let fourcc = VideoWriter::fourcc('M', 'J', 'P', 'G')?;

@@ -51,7 +51,10 @@ impl BatchConfig {
     /// Validate the combination of options.
     pub fn check(&self) -> Result<()> {
         if self.inputs.is_empty() {
-            return Err(FerError::param("inputs", "give at least one file or folder"));
+            return Err(FerError::param(
+                "inputs",
+                "give at least one file or folder",
+            ));
         }
         if self.every == 0 {
             return Err(FerError::param("every", "must be at least 1"));
@@ -122,16 +125,26 @@ pub fn collect_inputs(paths: &[PathBuf]) -> Vec<Input> {
     for p in paths {
         if p.is_dir() {
             let mut files = Vec::new();
-            for entry in walkdir::WalkDir::new(p).follow_links(true).sort_by_file_name() {
+            for entry in walkdir::WalkDir::new(p)
+                .follow_links(true)
+                .sort_by_file_name()
+            {
                 match entry {
-                    Ok(e) if e.file_type().is_file() && (is_image_path(e.path()) || is_video_path(e.path())) => files.push(Ok(e.into_path())),
+                    Ok(e)
+                        if e.file_type().is_file()
+                            && (is_image_path(e.path()) || is_video_path(e.path())) =>
+                    {
+                        files.push(Ok(e.into_path()))
+                    }
                     Ok(_) => {}
                     Err(e) => {
                         let at = e.path().unwrap_or(p).to_path_buf();
                         let reason = if e.loop_ancestor().is_some() {
                             "symbolic link loop".to_string()
                         } else {
-                            e.io_error().map(|io| io.to_string()).unwrap_or_else(|| e.to_string())
+                            e.io_error()
+                                .map(|io| io.to_string())
+                                .unwrap_or_else(|| e.to_string())
                         };
                         files.push(Err((at, reason)));
                     }
@@ -155,7 +168,16 @@ pub fn annotated_name(file: &Path) -> String {
         })
         .collect::<Vec<_>>()
         .join("__");
-    let clean: String = s.chars().map(|c| if c.is_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect();
+    let clean: String = s
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     format!("{clean}.png")
 }
 
@@ -181,9 +203,19 @@ fn error_row(file: String, reason: String) -> Row {
 /// Read one file through the pipeline and model; never fails, errors become a row.
 /// A video gives rows per sampled frame; its frames in `done` (from a resumed
 /// run) are skipped.
-pub fn process_file(path: &Path, pool: &PipelinePool, model: &dyn FaceModel, cfg: &BatchConfig, done: &HashSet<(String, u64)>) -> Vec<Row> {
+pub fn process_file(
+    path: &Path,
+    pool: &PipelinePool,
+    model: &dyn FaceModel,
+    cfg: &BatchConfig,
+    done: &HashSet<(String, u64)>,
+) -> Vec<Row> {
     let file = path.to_string_lossy().into_owned();
-    let result = if is_video_path(path) { read_video(path, pool, model, cfg, done) } else { read_and_classify(path, pool, model, cfg) };
+    let result = if is_video_path(path) {
+        read_video(path, pool, model, cfg, done)
+    } else {
+        read_and_classify(path, pool, model, cfg)
+    };
     match result {
         Ok(rows) => rows,
         Err(e) => vec![error_row(file, e.to_string())],
@@ -191,12 +223,21 @@ pub fn process_file(path: &Path, pool: &PipelinePool, model: &dyn FaceModel, cfg
 }
 
 /// Every `cfg.every`-th frame of a video through the pipeline and model.
-fn read_video(path: &Path, pool: &PipelinePool, model: &dyn FaceModel, cfg: &BatchConfig, done: &HashSet<(String, u64)>) -> Result<Vec<Row>> {
+fn read_video(
+    path: &Path,
+    pool: &PipelinePool,
+    model: &dyn FaceModel,
+    cfg: &BatchConfig,
+    done: &HashSet<(String, u64)>,
+) -> Result<Vec<Row>> {
     use opencv::prelude::*;
     use opencv::videoio;
     let file = path.to_string_lossy().into_owned();
     let mut cap = crate::live::capture::Source::Path(file.clone()).open()?;
-    let fps = cap.get(videoio::CAP_PROP_FPS).ok().filter(|f| f.is_finite() && *f > 0.0);
+    let fps = cap
+        .get(videoio::CAP_PROP_FPS)
+        .ok()
+        .filter(|f| f.is_finite() && *f > 0.0);
     let mut rows = Vec::new();
     let mut colour = opencv::core::Mat::default();
     let mut index = 0u64;
@@ -213,7 +254,12 @@ fn read_video(path: &Path, pool: &PipelinePool, model: &dyn FaceModel, cfg: &Bat
         let mut frame_rows = rows_of_reading(&file, &gray, &reading, decode_ms, model)?;
         if let Some(dir) = &cfg.annotate {
             let name = annotated_name(path).trim_end_matches(".png").to_string();
-            annotate_reading(&colour, &reading, &frame_rows, &dir.join(format!("{name}__frame{frame:06}.png")))?;
+            annotate_reading(
+                &colour,
+                &reading,
+                &frame_rows,
+                &dir.join(format!("{name}__frame{frame:06}.png")),
+            )?;
         }
         for r in &mut frame_rows {
             r.frame = Some(frame);
@@ -223,13 +269,22 @@ fn read_video(path: &Path, pool: &PipelinePool, model: &dyn FaceModel, cfg: &Bat
         rows.extend(frame_rows);
     }
     if index == 0 {
-        return Err(FerError::param("video", format!("{file}: no frame could be read")));
+        return Err(FerError::param(
+            "video",
+            format!("{file}: no frame could be read"),
+        ));
     }
     Ok(rows)
 }
 
 /// Rows for the faces of one reading (or one `no_face` row), landmarks included.
-fn rows_of_reading(file: &str, frame: &GrayImage, reading: &ImageReading, decode_ms: f64, model: &dyn FaceModel) -> Result<Vec<Row>> {
+fn rows_of_reading(
+    file: &str,
+    frame: &GrayImage,
+    reading: &ImageReading,
+    decode_ms: f64,
+    model: &dyn FaceModel,
+) -> Result<Vec<Row>> {
     let mut base = reading.times;
     base.decode_ms = decode_ms;
     if reading.faces.is_empty() {
@@ -262,19 +317,32 @@ fn rows_of_reading(file: &str, frame: &GrayImage, reading: &ImageReading, decode
                 probabilities: p,
                 landmarks: Some(face.landmarks.to_vec()),
                 // The face's own stages, and the image-level ones it shares with its image.
-                times: StageTimes { decode_ms: base.decode_ms, denoise_ms: base.denoise_ms, detect_ms: base.detect_ms, classify_ms, ..face.times },
+                times: StageTimes {
+                    decode_ms: base.decode_ms,
+                    denoise_ms: base.denoise_ms,
+                    detect_ms: base.detect_ms,
+                    classify_ms,
+                    ..face.times
+                },
                 error: None,
             }
         })
         .collect())
 }
 
-fn read_and_classify(path: &Path, pool: &PipelinePool, model: &dyn FaceModel, cfg: &BatchConfig) -> Result<Vec<Row>> {
+fn read_and_classify(
+    path: &Path,
+    pool: &PipelinePool,
+    model: &dyn FaceModel,
+    cfg: &BatchConfig,
+) -> Result<Vec<Row>> {
     let file = path.to_string_lossy().into_owned();
     let t = Instant::now();
     // With --annotate the file is decoded once to grey and colour.
     let (img, colour) = match cfg.annotate {
-        Some(_) => decode_file_with_colour(path, &pool.config().decode).map(|(g, c)| (g, Some(c)))?,
+        Some(_) => {
+            decode_file_with_colour(path, &pool.config().decode).map(|(g, c)| (g, Some(c)))?
+        }
         None => (decode_file(path, &pool.config().decode)?, None),
     };
     let decode_ms = t.elapsed().as_secs_f64() * 1e3;
@@ -290,7 +358,12 @@ fn read_and_classify(path: &Path, pool: &PipelinePool, model: &dyn FaceModel, cf
 }
 
 /// Draw each face of `reading` (box, points, label of its row) on `colour` and write it to `out`.
-fn annotate_reading(colour: &opencv::core::Mat, reading: &ImageReading, rows: &[Row], out: &Path) -> Result<()> {
+fn annotate_reading(
+    colour: &opencv::core::Mat,
+    reading: &ImageReading,
+    rows: &[Row],
+    out: &Path,
+) -> Result<()> {
     let marks: Vec<FaceMark> = reading
         .faces
         .iter()
@@ -298,27 +371,57 @@ fn annotate_reading(colour: &opencv::core::Mat, reading: &ImageReading, rows: &[
         .map(|(f, r)| FaceMark {
             bbox: f.bbox,
             points: &f.landmarks,
-            caption: format!("{} {:.0}%", r.label.as_deref().unwrap_or(""), 100.0 * r.confidence.unwrap_or(0.0)),
+            caption: format!(
+                "{} {:.0}%",
+                r.label.as_deref().unwrap_or(""),
+                100.0 * r.confidence.unwrap_or(0.0)
+            ),
         })
         .collect();
     annotate(colour, &marks, out)
 }
 
 /// Class probabilities of every face of `reading` (read from `frame`), and the classification time per face (ms).
-pub fn classify(model: &dyn FaceModel, frame: &GrayImage, reading: &ImageReading) -> Result<(Vec<Vec<f32>>, f64)> {
+pub fn classify(
+    model: &dyn FaceModel,
+    frame: &GrayImage,
+    reading: &ImageReading,
+) -> Result<(Vec<Vec<f32>>, f64)> {
     let t = Instant::now();
     let probs = model.classify_faces(frame, reading)?;
-    Ok((probs, t.elapsed().as_secs_f64() * 1e3 / reading.faces.len().max(1) as f64))
+    Ok((
+        probs,
+        t.elapsed().as_secs_f64() * 1e3 / reading.faces.len().max(1) as f64,
+    ))
 }
 
 /// CSV header for a model's classes.
 pub fn csv_header(classes: &[String], landmarks: bool) -> Vec<String> {
-    let mut h: Vec<String> = ["file", "status", "frame", "t", "faces", "face", "x", "y", "w", "h", "eyes_found", "label", "confidence"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut h: Vec<String> = [
+        "file",
+        "status",
+        "frame",
+        "t",
+        "faces",
+        "face",
+        "x",
+        "y",
+        "w",
+        "h",
+        "eyes_found",
+        "label",
+        "confidence",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     h.extend(classes.iter().map(|c| format!("p_{c}")));
-    h.extend(StageTimes::default().named().iter().map(|(n, _)| format!("ms_{n}")));
+    h.extend(
+        StageTimes::default()
+            .named()
+            .iter()
+            .map(|(n, _)| format!("ms_{n}")),
+    );
     if landmarks {
         h.push("landmarks".into());
     }
@@ -331,11 +434,18 @@ fn opt<T: ToString>(v: Option<T>) -> String {
 }
 
 /// Serialise rows of one file as CSV records (no header) or JSON lines.
-pub fn format_rows(rows: &[Row], classes: &[String], format: OutputFormat, landmarks: bool) -> Result<Vec<u8>> {
+pub fn format_rows(
+    rows: &[Row],
+    classes: &[String],
+    format: OutputFormat,
+    landmarks: bool,
+) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     match format {
         OutputFormat::Csv => {
-            let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(&mut out);
+            let mut w = csv::WriterBuilder::new()
+                .has_headers(false)
+                .from_writer(&mut out);
             for r in rows {
                 let b = r.bbox;
                 let mut rec = vec![
@@ -349,17 +459,37 @@ pub fn format_rows(rows: &[Row], classes: &[String], format: OutputFormat, landm
                     opt(b.map(|b| b[1])),
                     opt(b.map(|b| b[2])),
                     opt(b.map(|b| b[3])),
-                    if r.bbox.is_some() { r.eyes_found.to_string() } else { String::new() },
+                    if r.bbox.is_some() {
+                        r.eyes_found.to_string()
+                    } else {
+                        String::new()
+                    },
                     r.label.clone().unwrap_or_default(),
                     opt(r.confidence.map(|c| format!("{c:.4}"))),
                 ];
-                rec.extend((0..classes.len()).map(|i| r.probabilities.get(i).map(|p| format!("{p:.4}")).unwrap_or_default()));
+                rec.extend((0..classes.len()).map(|i| {
+                    r.probabilities
+                        .get(i)
+                        .map(|p| format!("{p:.4}"))
+                        .unwrap_or_default()
+                }));
                 rec.extend(r.times.named().iter().map(|(_, v)| format!("{v:.3}")));
                 if landmarks {
-                    rec.push(r.landmarks.as_ref().map(|l| l.iter().map(|p| format!("{:.1} {:.1}", p[0], p[1])).collect::<Vec<_>>().join(";")).unwrap_or_default());
+                    rec.push(
+                        r.landmarks
+                            .as_ref()
+                            .map(|l| {
+                                l.iter()
+                                    .map(|p| format!("{:.1} {:.1}", p[0], p[1]))
+                                    .collect::<Vec<_>>()
+                                    .join(";")
+                            })
+                            .unwrap_or_default(),
+                    );
                 }
                 rec.push(r.error.clone().unwrap_or_default());
-                w.write_record(&rec).map_err(|e| FerError::param("csv", e.to_string()))?;
+                w.write_record(&rec)
+                    .map_err(|e| FerError::param("csv", e.to_string()))?;
             }
             w.flush().map_err(|e| FerError::io("<csv>", e))?;
         }
@@ -375,23 +505,40 @@ pub fn format_rows(rows: &[Row], classes: &[String], format: OutputFormat, landm
                 o.insert("faces".into(), json!(r.faces));
                 if let (Some(i), Some(b)) = (r.face, r.bbox) {
                     o.insert("face".into(), json!(i));
-                    o.insert("box".into(), json!({"x": b[0], "y": b[1], "w": b[2], "h": b[3]}));
+                    o.insert(
+                        "box".into(),
+                        json!({"x": b[0], "y": b[1], "w": b[2], "h": b[3]}),
+                    );
                     o.insert("eyes_found".into(), json!(r.eyes_found));
                     o.insert("label".into(), json!(r.label));
                     o.insert("confidence".into(), json!(r.confidence));
-                    let probs: Map<String, Value> = classes.iter().zip(&r.probabilities).map(|(c, p)| (c.clone(), json!(p))).collect();
+                    let probs: Map<String, Value> = classes
+                        .iter()
+                        .zip(&r.probabilities)
+                        .map(|(c, p)| (c.clone(), json!(p)))
+                        .collect();
                     o.insert("probabilities".into(), Value::Object(probs));
                 }
                 if let Some(l) = &r.landmarks {
-                    let pts: Map<String, Value> = POINT_NAMES.iter().zip(l).map(|(n, p)| (n.to_string(), json!([p[0], p[1]]))).collect();
+                    let pts: Map<String, Value> = POINT_NAMES
+                        .iter()
+                        .zip(l)
+                        .map(|(n, p)| (n.to_string(), json!([p[0], p[1]])))
+                        .collect();
                     o.insert("landmarks".into(), Value::Object(pts));
                 }
-                let ms: Map<String, Value> = r.times.named().iter().map(|(n, v)| (n.to_string(), json!((v * 1e3).round() / 1e3))).collect();
+                let ms: Map<String, Value> = r
+                    .times
+                    .named()
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), json!((v * 1e3).round() / 1e3)))
+                    .collect();
                 o.insert("ms".into(), Value::Object(ms));
                 if let Some(e) = &r.error {
                     o.insert("error".into(), json!(e));
                 }
-                serde_json::to_writer(&mut out, &Value::Object(o)).map_err(|e| FerError::param("jsonl", e.to_string()))?;
+                serde_json::to_writer(&mut out, &Value::Object(o))
+                    .map_err(|e| FerError::param("jsonl", e.to_string()))?;
                 out.push(b'\n');
             }
         }
@@ -417,7 +564,9 @@ pub fn read_previous(path: &Path, format: OutputFormat) -> Result<Previous> {
     let mut reader = std::io::BufReader::new(file);
     loop {
         let mut buf = Vec::new();
-        let n = reader.read_until(b'\n', &mut buf).map_err(|e| FerError::io(path, e))?;
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| FerError::io(path, e))?;
         if n == 0 || !buf.ends_with(b"\n") {
             break; // end, or a line cut off by a crash
         }
@@ -431,12 +580,19 @@ pub fn read_previous(path: &Path, format: OutputFormat) -> Result<Previous> {
     type FileRows = (usize, usize, Vec<String>);
     let mut per_key: BTreeMap<(String, Option<u64>), FileRows> = BTreeMap::new();
     for line in lines {
-        let Some((file, frame, faces)) = parse_key(&line, format) else { continue };
-        let e = per_key.entry((file, frame)).or_insert((faces, 0, Vec::new()));
+        let Some((file, frame, faces)) = parse_key(&line, format) else {
+            continue;
+        };
+        let e = per_key
+            .entry((file, frame))
+            .or_insert((faces, 0, Vec::new()));
         e.1 += 1;
         e.2.push(line);
     }
-    let mut prev = Previous { kept: header.map(|h| h.into_bytes()).unwrap_or_default(), ..Default::default() };
+    let mut prev = Previous {
+        kept: header.map(|h| h.into_bytes()).unwrap_or_default(),
+        ..Default::default()
+    };
     for ((file, frame), (faces, seen, lines)) in per_key {
         if seen == faces.max(1) {
             match frame {
@@ -455,19 +611,35 @@ pub fn read_previous(path: &Path, format: OutputFormat) -> Result<Previous> {
 fn parse_key(line: &str, format: OutputFormat) -> Option<(String, Option<u64>, usize)> {
     match format {
         OutputFormat::Csv => {
-            let mut r = csv::ReaderBuilder::new().has_headers(false).from_reader(line.as_bytes());
+            let mut r = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(line.as_bytes());
             let rec = r.records().next()?.ok()?;
-            Some((rec.get(0)?.to_string(), rec.get(2)?.parse::<u64>().ok(), rec.get(4)?.parse().ok()?))
+            Some((
+                rec.get(0)?.to_string(),
+                rec.get(2)?.parse::<u64>().ok(),
+                rec.get(4)?.parse().ok()?,
+            ))
         }
         OutputFormat::Jsonl => {
             let v: Value = serde_json::from_str(line).ok()?;
-            Some((v.get("file")?.as_str()?.to_string(), v.get("frame").and_then(Value::as_u64), v.get("faces")?.as_u64()? as usize))
+            Some((
+                v.get("file")?.as_str()?.to_string(),
+                v.get("frame").and_then(Value::as_u64),
+                v.get("faces")?.as_u64()? as usize,
+            ))
         }
     }
 }
 
 /// Run the batch, calling `on_file` after each file (for progress).
-pub fn run(cfg: &BatchConfig, pool: &PipelinePool, model: &dyn FaceModel, on_file: &(dyn Fn() + Sync), on_total: &dyn Fn(usize)) -> Result<BatchSummary> {
+pub fn run(
+    cfg: &BatchConfig,
+    pool: &PipelinePool,
+    model: &dyn FaceModel,
+    on_file: &(dyn Fn() + Sync),
+    on_total: &dyn Fn(usize),
+) -> Result<BatchSummary> {
     cfg.check()?;
     if let Some(dir) = &cfg.annotate {
         std::fs::create_dir_all(dir).map_err(|e| FerError::io(dir, e))?;
@@ -475,13 +647,22 @@ pub fn run(cfg: &BatchConfig, pool: &PipelinePool, model: &dyn FaceModel, on_fil
     let classes = model.classes().to_vec();
     let header = {
         let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
-        w.write_record(csv_header(&classes, cfg.landmarks)).map_err(|e| FerError::param("csv", e.to_string()))?;
-        w.into_inner().map_err(|e| FerError::param("csv", e.to_string()))?
+        w.write_record(csv_header(&classes, cfg.landmarks))
+            .map_err(|e| FerError::param("csv", e.to_string()))?;
+        w.into_inner()
+            .map_err(|e| FerError::param("csv", e.to_string()))?
     };
     let mut summary = BatchSummary::default();
     let mut inputs = collect_inputs(&cfg.inputs);
     if inputs.is_empty() {
-        tracing::warn!("no image files under {}", cfg.inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+        tracing::warn!(
+            "no image files under {}",
+            cfg.inputs
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     // Where rows go: a partial file renamed at the end, or stdout.
     let mut carried = Vec::new();
@@ -498,7 +679,11 @@ pub fn run(cfg: &BatchConfig, pool: &PipelinePool, model: &dyn FaceModel, on_fil
                         previous.files.len(),
                         previous.frames.len()
                     );
-                    inputs.retain(|i| i.as_ref().map_or(true, |p| !previous.files.contains(p.to_string_lossy().as_ref())));
+                    inputs.retain(|i| {
+                        i.as_ref().map_or(true, |p| {
+                            !previous.files.contains(p.to_string_lossy().as_ref())
+                        })
+                    });
                     summary.resumed = previous.files.len();
                     carried = previous.kept;
                     done_frames = previous.frames;
@@ -512,8 +697,21 @@ pub fn run(cfg: &BatchConfig, pool: &PipelinePool, model: &dyn FaceModel, on_fil
     if carried.is_empty() && cfg.format == OutputFormat::Csv {
         carried = header;
     }
-    sink.write_all(&carried).map_err(|e| FerError::io(partial.as_deref().unwrap_or(Path::new("<stdout>")), e))?;
-    finish(cfg, pool, model, &classes, inputs, &done_frames, sink, partial, summary, on_file, on_total)
+    sink.write_all(&carried)
+        .map_err(|e| FerError::io(partial.as_deref().unwrap_or(Path::new("<stdout>")), e))?;
+    finish(
+        cfg,
+        pool,
+        model,
+        &classes,
+        inputs,
+        &done_frames,
+        sink,
+        partial,
+        summary,
+        on_file,
+        on_total,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -531,14 +729,19 @@ fn finish(
     on_total: &dyn Fn(usize),
 ) -> Result<BatchSummary> {
     on_total(inputs.len());
-    let sink_name = partial.as_deref().unwrap_or(Path::new("<stdout>")).to_path_buf();
+    let sink_name = partial
+        .as_deref()
+        .unwrap_or(Path::new("<stdout>"))
+        .to_path_buf();
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Row>>(64);
     let write_result: Result<()> = std::thread::scope(|scope| {
         scope.spawn(move || {
             inputs.into_par_iter().for_each_with(tx, |tx, input| {
                 let rows = match input {
                     Ok(path) => process_file(&path, pool, model, cfg, done),
-                    Err((path, reason)) => vec![error_row(path.to_string_lossy().into_owned(), reason)],
+                    Err((path, reason)) => {
+                        vec![error_row(path.to_string_lossy().into_owned(), reason)]
+                    }
                 };
                 // The receiver only hangs up on a write error, which is reported below.
                 let _ = tx.send(rows);
@@ -557,7 +760,9 @@ fn finish(
                 }
             }
             let bytes = format_rows(&rows, classes, cfg.format, cfg.landmarks)?;
-            sink.write_all(&bytes).and_then(|_| sink.flush()).map_err(|e| FerError::io(&sink_name, e))?;
+            sink.write_all(&bytes)
+                .and_then(|_| sink.flush())
+                .map_err(|e| FerError::io(&sink_name, e))?;
             on_file();
         }
         Ok(())

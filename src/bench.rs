@@ -35,7 +35,10 @@ impl BenchConfig {
             return Err(FerError::param("inputs", "no image files to benchmark"));
         }
         if self.threads.is_empty() || self.threads.contains(&0) {
-            return Err(FerError::param("threads", "give one or more thread counts >= 1"));
+            return Err(FerError::param(
+                "threads",
+                "give one or more thread counts >= 1",
+            ));
         }
         if self.repeat == 0 {
             return Err(FerError::param("repeat", "must be >= 1"));
@@ -103,30 +106,55 @@ pub fn peak_memory_mib() -> Option<f64> {
 }
 
 /// Everything the pipeline does to one decoded frame, classification included.
-fn read_frame(pool: &PipelinePool, model: &dyn FaceModel, img: &GrayImage) -> Result<(StageTimes, Vec<StageTimes>)> {
+fn read_frame(
+    pool: &PipelinePool,
+    model: &dyn FaceModel,
+    img: &GrayImage,
+) -> Result<(StageTimes, Vec<StageTimes>)> {
     let reading = pool.with(|p| p.read_image(img))??;
     let (_, per_face_classify) = classify(model, img, &reading)?;
     let faces = reading
         .faces
         .iter()
-        .map(|f| StageTimes { classify_ms: per_face_classify, ..f.times })
+        .map(|f| StageTimes {
+            classify_ms: per_face_classify,
+            ..f.times
+        })
         .collect();
     Ok((reading.times, faces))
 }
 
 fn thread_pool(threads: usize) -> Result<rayon::ThreadPool> {
-    rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| FerError::param("threads", e.to_string()))
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| FerError::param("threads", e.to_string()))
 }
 
-fn bare_haar(frames: &[GrayImage], cfg: DetectConfig, threads: usize, repeat: usize) -> Result<(f64, usize)> {
-    let bare = DetectConfig { eyes: false, whole_image: false, max_side: 0, ..cfg };
+fn bare_haar(
+    frames: &[GrayImage],
+    cfg: DetectConfig,
+    threads: usize,
+    repeat: usize,
+) -> Result<(f64, usize)> {
+    let bare = DetectConfig {
+        eyes: false,
+        whole_image: false,
+        max_side: 0,
+        ..cfg
+    };
     let pool = thread_pool(threads)?;
     let detectors = WorkerPool::<Detector>::default();
     let t = Instant::now();
     let counts: Vec<Result<usize>> = pool.install(|| {
         (0..repeat * frames.len())
             .into_par_iter()
-            .map(|i| detectors.with(|| Detector::new(bare), |d| d.detect_boxes(&frames[i % frames.len()]).map(|b| b.len()))?)
+            .map(|i| {
+                detectors.with(
+                    || Detector::new(bare),
+                    |d| d.detect_boxes(&frames[i % frames.len()]).map(|b| b.len()),
+                )?
+            })
             .collect()
     });
     let secs = t.elapsed().as_secs_f64();
@@ -149,7 +177,10 @@ pub fn run(cfg: &BenchConfig, pool: &PipelinePool, model: &dyn FaceModel) -> Res
         }
     }
     if frames.is_empty() {
-        return Err(FerError::param("inputs", "none of the files could be decoded"));
+        return Err(FerError::param(
+            "inputs",
+            "none of the files could be decoded",
+        ));
     }
     // Per-stage statistics, one thread, so stages do not compete for cores.
     let mut image_times = Vec::new();
@@ -162,8 +193,14 @@ pub fn run(cfg: &BenchConfig, pool: &PipelinePool, model: &dyn FaceModel) -> Res
         }
     }
     let faces_per_pass = face_times.len() / cfg.repeat;
-    let total: f64 = image_times.iter().map(|t| t.denoise_ms + t.detect_ms).sum::<f64>()
-        + face_times.iter().map(|t| t.align_ms + t.clahe_ms + t.landmarks_ms + t.features_ms + t.classify_ms).sum::<f64>();
+    let total: f64 = image_times
+        .iter()
+        .map(|t| t.denoise_ms + t.detect_ms)
+        .sum::<f64>()
+        + face_times
+            .iter()
+            .map(|t| t.align_ms + t.clahe_ms + t.landmarks_ms + t.features_ms + t.classify_ms)
+            .sum::<f64>();
     let mut stages = Vec::new();
     for (i, (name, _)) in StageTimes::default().named().iter().enumerate() {
         let (per, source) = match *name {
@@ -189,10 +226,17 @@ pub fn run(cfg: &BenchConfig, pool: &PipelinePool, model: &dyn FaceModel) -> Res
         let tp = thread_pool(threads)?;
         let t = Instant::now();
         let results: Vec<Result<usize>> = tp.install(|| {
-            (0..cfg.repeat * frames.len()).into_par_iter().map(|i| read_frame(pool, model, &frames[i % frames.len()]).map(|r| r.1.len())).collect()
+            (0..cfg.repeat * frames.len())
+                .into_par_iter()
+                .map(|i| read_frame(pool, model, &frames[i % frames.len()]).map(|r| r.1.len()))
+                .collect()
         });
         let secs = t.elapsed().as_secs_f64();
-        let faces: usize = results.into_iter().collect::<Result<Vec<_>>>()?.iter().sum();
+        let faces: usize = results
+            .into_iter()
+            .collect::<Result<Vec<_>>>()?
+            .iter()
+            .sum();
         let (bare_rate, found) = bare_haar(&frames, pool.config().detect, threads, cfg.repeat)?;
         bare_faces = found;
         let images_per_s = (cfg.repeat * frames.len()) as f64 / secs;
@@ -223,13 +267,34 @@ impl BenchReport {
             "{} images ({} unreadable), {} faces per pass (bare Haar: {}), {} passes\n\n",
             self.images, self.unreadable, self.faces, self.bare_haar_faces, self.repeat
         );
-        s += &format!("{:<10} {:>6} {:>9} {:>9} {:>9} {:>7}\n", "stage", "per", "p50 ms", "p95 ms", "max ms", "share");
+        s += &format!(
+            "{:<10} {:>6} {:>9} {:>9} {:>9} {:>7}\n",
+            "stage", "per", "p50 ms", "p95 ms", "max ms", "share"
+        );
         for st in &self.stages {
-            s += &format!("{:<10} {:>6} {:>9.3} {:>9.3} {:>9.3} {:>6.1}%\n", st.stage, st.per, st.p50_ms, st.p95_ms, st.max_ms, 100.0 * st.share);
+            s += &format!(
+                "{:<10} {:>6} {:>9.3} {:>9.3} {:>9.3} {:>6.1}%\n",
+                st.stage,
+                st.per,
+                st.p50_ms,
+                st.p95_ms,
+                st.max_ms,
+                100.0 * st.share
+            );
         }
-        s += &format!("\n{:>7} {:>10} {:>10} {:>14} {:>9}\n", "threads", "images/s", "faces/s", "bare Haar im/s", "ratio");
+        s += &format!(
+            "\n{:>7} {:>10} {:>10} {:>14} {:>9}\n",
+            "threads", "images/s", "faces/s", "bare Haar im/s", "ratio"
+        );
         for t in &self.throughput {
-            s += &format!("{:>7} {:>10.1} {:>10.1} {:>14.1} {:>9.2}\n", t.threads, t.images_per_s, t.faces_per_s, t.bare_haar_images_per_s, t.ratio_to_bare_haar);
+            s += &format!(
+                "{:>7} {:>10.1} {:>10.1} {:>14.1} {:>9.2}\n",
+                t.threads,
+                t.images_per_s,
+                t.faces_per_s,
+                t.bare_haar_images_per_s,
+                t.ratio_to_bare_haar
+            );
         }
         if let Some(m) = self.peak_memory_mib {
             s += &format!("\npeak memory: {m:.1} MiB\n");

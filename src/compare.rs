@@ -10,10 +10,10 @@
 //! learns from that fold's MLP. Their training seconds include what they reuse,
 //! so every row says what training it from scratch costs.
 
+use crate::dataset::Sample;
 use crate::error::{FerError, Result};
 use crate::metrics::Report;
 use crate::model::params::{ModelKind, Teacher};
-use crate::dataset::Sample;
 use crate::model::FaceModel;
 use crate::stages::decode::decode_file;
 use crate::train::{self, accuracy_of, FitOptions, Fold, LabelledRows, PipelinePool, Trained};
@@ -36,9 +36,17 @@ pub struct Variant {
 pub fn all_variants() -> Vec<Variant> {
     let mut v = Vec::new();
     for kind in ModelKind::ALL {
-        v.push(Variant { name: kind.name().to_string(), kind, distill: None });
+        v.push(Variant {
+            name: kind.name().to_string(),
+            kind,
+            distill: None,
+        });
         if kind == ModelKind::SoftTree {
-            v.push(Variant { name: "soft-tree-distilled".into(), kind, distill: Some(Teacher::Mlp) });
+            v.push(Variant {
+                name: "soft-tree-distilled".into(),
+                kind,
+                distill: Some(Teacher::Mlp),
+            });
         }
     }
     v
@@ -81,7 +89,10 @@ pub fn run(
     on_step: &mut dyn FnMut(usize, &str, f64),
 ) -> Result<Comparison> {
     if variants.is_empty() || folds.is_empty() {
-        return Err(FerError::param("compare", "needs at least one model and one fold"));
+        return Err(FerError::param(
+            "compare",
+            "needs at least one model and one fold",
+        ));
     }
     struct Acc {
         truth: Vec<usize>,
@@ -91,15 +102,25 @@ pub fn run(
         micros: f64,
         bytes: u64,
     }
-    let mut acc: Vec<Acc> =
-        variants.iter().map(|_| Acc { truth: vec![], pred: vec![], folds: vec![], seconds: 0.0, micros: 0.0, bytes: 0 }).collect();
+    let mut acc: Vec<Acc> = variants
+        .iter()
+        .map(|_| Acc {
+            truth: vec![],
+            pred: vec![],
+            folds: vec![],
+            seconds: 0.0,
+            micros: 0.0,
+            bytes: 0,
+        })
+        .collect();
     for (f, (train, test)) in folds.iter().enumerate() {
         let mut trained = Trained::new();
         for (v, a) in variants.iter().zip(&mut acc) {
             let mut opts = base.clone();
             opts.kind = v.kind;
             opts.trees = opts.trees.with_distill(v.distill);
-            let (model, seconds) = train::fit_reusing(rows, train, &opts, &mut trained, &mut |_, _, _, _| {})?;
+            let (model, seconds) =
+                train::fit_reusing(rows, train, &opts, &mut trained, &mut |_, _, _, _| {})?;
             let (t, p) = train::predict_rows(&model, rows, test)?;
             let fold_acc = accuracy_of(&t, &p);
             a.truth.extend(t);
@@ -116,7 +137,13 @@ pub fn run(
         .iter()
         .zip(acc)
         .map(|(v, a)| {
-            let report = Report::new(format!("{protocol}; model {}", v.name), rows.classes.clone(), &a.truth, &a.pred, rows.skipped);
+            let report = Report::new(
+                format!("{protocol}; model {}", v.name),
+                rows.classes.clone(),
+                &a.truth,
+                &a.pred,
+                rows.skipped,
+            );
             CompareRow {
                 name: v.name.clone(),
                 kind: v.kind.name().to_string(),
@@ -130,14 +157,27 @@ pub fn run(
             }
         })
         .collect();
-    Ok(Comparison { protocol, rows: rows_out })
+    Ok(Comparison {
+        protocol,
+        rows: rows_out,
+    })
 }
 
 /// Mean microseconds to classify one face, over up to [`TIMED_FACES`] test rows
 /// classified one at a time (after one warm-up call).
-fn micros_per_face(model: &crate::model::Model, rows: &LabelledRows, test: &[usize]) -> Result<f64> {
-    let timed: Vec<Vec<f32>> = test.iter().take(TIMED_FACES).map(|&r| rows.x[r].clone()).collect();
-    let Some(first) = timed.first() else { return Ok(0.0) };
+fn micros_per_face(
+    model: &crate::model::Model,
+    rows: &LabelledRows,
+    test: &[usize],
+) -> Result<f64> {
+    let timed: Vec<Vec<f32>> = test
+        .iter()
+        .take(TIMED_FACES)
+        .map(|&r| rows.x[r].clone())
+        .collect();
+    let Some(first) = timed.first() else {
+        return Ok(0.0);
+    };
     model.predict(std::slice::from_ref(first))?;
     let started = Instant::now();
     for x in &timed {
@@ -160,12 +200,22 @@ pub fn deep_row(
     pool: &PipelinePool,
     protocol: &str,
 ) -> Result<CompareRow> {
-    let to_data: Vec<Option<usize>> = model.classes().iter().map(|c| rows.classes.iter().position(|d| d == c)).collect();
-    let known: Vec<usize> = (0..to_data.len()).filter(|&i| to_data[i].is_some()).collect();
-    let (mut truth, mut pred, mut fold_accuracy, mut skipped) = (Vec::new(), Vec::new(), Vec::new(), 0usize);
+    let to_data: Vec<Option<usize>> = model
+        .classes()
+        .iter()
+        .map(|c| rows.classes.iter().position(|d| d == c))
+        .collect();
+    let known: Vec<usize> = (0..to_data.len())
+        .filter(|&i| to_data[i].is_some())
+        .collect();
+    let (mut truth, mut pred, mut fold_accuracy, mut skipped) =
+        (Vec::new(), Vec::new(), Vec::new(), 0usize);
     let mut timed = Vec::new();
     for (_, test) in folds {
-        let fold_samples: Vec<Sample> = test.iter().map(|&r| samples[rows.sample[r]].clone()).collect();
+        let fold_samples: Vec<Sample> = test
+            .iter()
+            .map(|&r| samples[rows.sample[r]].clone())
+            .collect();
         let probs = train::classify_samples(&fold_samples, pool, model, &|| {});
         let (mut t, mut p) = (Vec::new(), Vec::new());
         for (&r, result) in test.iter().zip(probs) {
@@ -174,14 +224,30 @@ pub fn deep_row(
                 continue;
             };
             t.push(rows.y[r] as usize);
-            p.push(to_data.get(train::argmax(&probs, Some(&known))).copied().flatten().unwrap_or(0));
+            p.push(
+                to_data
+                    .get(train::argmax(&probs, Some(&known)))
+                    .copied()
+                    .flatten()
+                    .unwrap_or(0),
+            );
         }
         fold_accuracy.push(accuracy_of(&t, &p));
         truth.extend(t);
         pred.extend(p);
-        timed.extend(fold_samples.into_iter().take(TIMED_FACES.saturating_sub(timed.len())));
+        timed.extend(
+            fold_samples
+                .into_iter()
+                .take(TIMED_FACES.saturating_sub(timed.len())),
+        );
     }
-    let report = Report::new(format!("{protocol}; pre-trained model {name}, not retrained per fold"), rows.classes.clone(), &truth, &pred, rows.skipped + skipped);
+    let report = Report::new(
+        format!("{protocol}; pre-trained model {name}, not retrained per fold"),
+        rows.classes.clone(),
+        &truth,
+        &pred,
+        rows.skipped + skipped,
+    );
     Ok(CompareRow {
         name: name.to_string(),
         kind: "onnx".into(),
@@ -197,17 +263,25 @@ pub fn deep_row(
 
 /// Mean microseconds for the deep model alone on one face, over up to
 /// [`TIMED_FACES`] images read beforehand (after one warm-up call).
-fn deep_micros_per_face(model: &dyn FaceModel, pool: &PipelinePool, samples: &[Sample]) -> Result<f64> {
+fn deep_micros_per_face(
+    model: &dyn FaceModel,
+    pool: &PipelinePool,
+    samples: &[Sample],
+) -> Result<f64> {
     let mut ready = Vec::new();
     for s in samples {
-        let Ok(img) = decode_file(&s.path, &pool.config().decode) else { continue };
+        let Ok(img) = decode_file(&s.path, &pool.config().decode) else {
+            continue;
+        };
         let mut reading = pool.with(|p| p.read_image(&img))??;
         reading.faces.truncate(1);
         if !reading.faces.is_empty() {
             ready.push((img, reading));
         }
     }
-    let Some((img, reading)) = ready.first() else { return Ok(0.0) };
+    let Some((img, reading)) = ready.first() else {
+        return Ok(0.0);
+    };
     model.classify_faces(img, reading)?;
     let started = Instant::now();
     for (img, reading) in &ready {
@@ -220,7 +294,10 @@ impl Comparison {
     /// The table as text.
     pub fn to_text(&self) -> String {
         let mut s = format!("protocol: {}\n\n", self.protocol);
-        s += &format!("{:<20} {:>9} {:>9} {:>10} {:>10} {:>11}\n", "model", "accuracy", "macro-F1", "train s", "us/face", "size KiB");
+        s += &format!(
+            "{:<20} {:>9} {:>9} {:>10} {:>10} {:>11}\n",
+            "model", "accuracy", "macro-F1", "train s", "us/face", "size KiB"
+        );
         for r in &self.rows {
             s += &format!(
                 "{:<20} {:>8.2}% {:>9.4} {:>10.1} {:>10.1} {:>11.1}\n",

@@ -8,10 +8,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Canonical classes, in the order models list them.
-pub const CANONICAL_CLASSES: [&str; 8] = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral", "contempt"];
+pub const CANONICAL_CLASSES: [&str; 8] = [
+    "angry", "disgust", "fear", "happy", "sad", "surprise", "neutral", "contempt",
+];
 
 /// File extensions read when walking folders.
-pub const IMAGE_EXTENSIONS: [&str; 10] = ["png", "jpg", "jpeg", "gif", "tif", "tiff", "bmp", "webp", "pgm", "ppm"];
+pub const IMAGE_EXTENSIONS: [&str; 10] = [
+    "png", "jpg", "jpeg", "gif", "tif", "tiff", "bmp", "webp", "pgm", "ppm",
+];
 
 /// Map a folder or label name to its canonical class.
 pub fn normalise_label(name: &str) -> Option<&'static str> {
@@ -35,7 +39,9 @@ pub const VIDEO_EXTENSIONS: [&str; 8] = ["avi", "mp4", "mkv", "mov", "webm", "mp
 
 /// Whether `path` has a video extension.
 pub fn is_video_path(path: &Path) -> bool {
-    path.extension().and_then(|e| e.to_str()).is_some_and(|e| VIDEO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| VIDEO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
 /// Whether `path` has an image extension.
@@ -91,32 +97,51 @@ pub fn load(sources: &[PathBuf], filter: &DataFilter) -> Result<Vec<Sample>> {
     for src in sources {
         let mut samples = if src.is_dir() {
             load_folder(src)?
-        } else if src.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
+        } else if src
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+        {
             load_manifest(src, filter)?
         } else {
-            return Err(FerError::Dataset { path: src.clone(), reason: "neither a folder nor a .csv manifest".into() });
+            return Err(FerError::Dataset {
+                path: src.clone(),
+                reason: "neither a folder nor a .csv manifest".into(),
+            });
         };
         if samples.is_empty() {
-            return Err(FerError::Dataset { path: src.clone(), reason: "no labelled images found (after the dataset and split filters)".into() });
+            return Err(FerError::Dataset {
+                path: src.clone(),
+                reason: "no labelled images found (after the dataset and split filters)".into(),
+            });
         }
         if !filter.classes.is_empty() {
             samples.retain(|s| filter.classes.contains(&s.label));
             if samples.is_empty() {
-                tracing::info!("{}: no images of the classes {}", src.display(), filter.classes.join(", "));
+                tracing::info!(
+                    "{}: no images of the classes {}",
+                    src.display(),
+                    filter.classes.join(", ")
+                );
             }
         }
         out.extend(samples);
     }
     if out.is_empty() {
         let path = sources.first().cloned().unwrap_or_default();
-        return Err(FerError::Dataset { path, reason: format!("no images of the classes {}", filter.classes.join(", ")) });
+        return Err(FerError::Dataset {
+            path,
+            reason: format!("no images of the classes {}", filter.classes.join(", ")),
+        });
     }
     Ok(out)
 }
 
 /// Folder-per-class: every immediate sub-folder whose name is a known class; images below it.
 pub fn load_folder(dir: &Path) -> Result<Vec<Sample>> {
-    let err = |reason: String| FerError::Dataset { path: dir.to_path_buf(), reason };
+    let err = |reason: String| FerError::Dataset {
+        path: dir.to_path_buf(),
+        reason,
+    };
     let entries = std::fs::read_dir(dir).map_err(|e| err(e.to_string()))?;
     let mut class_dirs: Vec<(PathBuf, &'static str)> = Vec::new();
     let mut unknown = Vec::new();
@@ -135,7 +160,11 @@ pub fn load_folder(dir: &Path) -> Result<Vec<Sample>> {
         return Err(err(format!("no class folders (angry, disgust, fear, happy, sad, surprise, neutral, contempt or their synonyms); found {unknown:?}")));
     }
     if !unknown.is_empty() {
-        tracing::info!("{}: ignoring folders that are no class: {}", dir.display(), unknown.join(", "));
+        tracing::info!(
+            "{}: ignoring folders that are no class: {}",
+            dir.display(),
+            unknown.join(", ")
+        );
     }
     class_dirs.sort();
     let mut out = Vec::new();
@@ -154,7 +183,11 @@ pub fn load_folder(dir: &Path) -> Result<Vec<Sample>> {
             .map(|e| e.into_path())
             .collect();
         files.sort();
-        out.extend(files.into_iter().map(|path| Sample { subject: subject_from_name(&path), path, label: label.to_string() }));
+        out.extend(files.into_iter().map(|path| Sample {
+            subject: subject_from_name(&path),
+            path,
+            label: label.to_string(),
+        }));
     }
     Ok(out)
 }
@@ -162,15 +195,22 @@ pub fn load_folder(dir: &Path) -> Result<Vec<Sample>> {
 /// A manifest CSV with at least `path` and `label_canonical` (or `label`) columns;
 /// optional `dataset`, `subject`, `split`.
 pub fn load_manifest(path: &Path, filter: &DataFilter) -> Result<Vec<Sample>> {
-    let err = |reason: String| FerError::Dataset { path: path.to_path_buf(), reason };
+    let err = |reason: String| FerError::Dataset {
+        path: path.to_path_buf(),
+        reason,
+    };
     let base = path.parent().unwrap_or(Path::new("."));
     let mut rdr = csv::Reader::from_path(path).map_err(|e| err(e.to_string()))?;
     let headers = rdr.headers().map_err(|e| err(e.to_string()))?.clone();
     let col = |name: &str| headers.iter().position(|h| h == name);
     let path_col = col("path").ok_or_else(|| err("no `path` column".into()))?;
-    let label_col = col("label_canonical").or_else(|| col("label")).ok_or_else(|| err("no `label_canonical` or `label` column".into()))?;
+    let label_col = col("label_canonical")
+        .or_else(|| col("label"))
+        .ok_or_else(|| err("no `label_canonical` or `label` column".into()))?;
     let (dataset_col, subject_col, split_col) = (col("dataset"), col("subject"), col("split"));
-    let field = |rec: &csv::StringRecord, c: Option<usize>| c.and_then(|c| rec.get(c)).unwrap_or("").to_string();
+    let field = |rec: &csv::StringRecord, c: Option<usize>| {
+        c.and_then(|c| rec.get(c)).unwrap_or("").to_string()
+    };
     let mut out = Vec::new();
     for (i, rec) in rdr.records().enumerate() {
         let rec = rec.map_err(|e| err(format!("row {}: {e}", i + 2)))?;
@@ -184,16 +224,25 @@ pub fn load_manifest(path: &Path, filter: &DataFilter) -> Result<Vec<Sample>> {
         if !filter.splits.is_empty() && !filter.splits.contains(&field(&rec, split_col)) {
             continue;
         }
-        let label = normalise_label(&raw_label).ok_or_else(|| err(format!("row {}: unknown label `{raw_label}`", i + 2)))?;
+        let label = normalise_label(&raw_label)
+            .ok_or_else(|| err(format!("row {}: unknown label `{raw_label}`", i + 2)))?;
         let subject = Some(field(&rec, subject_col)).filter(|s| !s.is_empty());
-        out.push(Sample { path: base.join(field(&rec, Some(path_col))), label: label.to_string(), subject });
+        out.push(Sample {
+            path: base.join(field(&rec, Some(path_col))),
+            label: label.to_string(),
+            subject,
+        });
     }
     Ok(out)
 }
 
 /// Classes present in `samples`, in canonical order.
 pub fn classes_of(samples: &[Sample]) -> Vec<String> {
-    CANONICAL_CLASSES.iter().filter(|c| samples.iter().any(|s| s.label == **c)).map(|c| c.to_string()).collect()
+    CANONICAL_CLASSES
+        .iter()
+        .filter(|c| samples.iter().any(|s| s.label == **c))
+        .map(|c| c.to_string())
+        .collect()
 }
 
 /// Count per class.

@@ -15,8 +15,16 @@ pub enum FerError {
     Decode { path: PathBuf, reason: String },
 
     /// An image header announces more pixels than the configured limit.
-    #[error("{path}: image is {width}x{height} ({pixels} pixels), over the limit of {limit} pixels")]
-    TooLarge { path: PathBuf, width: u64, height: u64, pixels: u64, limit: u64 },
+    #[error(
+        "{path}: image is {width}x{height} ({pixels} pixels), over the limit of {limit} pixels"
+    )]
+    TooLarge {
+        path: PathBuf,
+        width: u64,
+        height: u64,
+        pixels: u64,
+        limit: u64,
+    },
 
     /// A model bundle is missing, corrupt, truncated or of another schema.
     #[error("model {path}: {reason}")]
@@ -42,7 +50,10 @@ pub enum FerError {
 
     /// An I/O error outside the cases above.
     #[error("{}: {error}", path.display())]
-    Io { path: PathBuf, error: std::io::Error },
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
 }
 
 impl From<opencv::Error> for FerError {
@@ -63,11 +74,17 @@ pub type Result<T> = std::result::Result<T, FerError>;
 impl FerError {
     /// Build an [`FerError::InvalidParam`].
     pub fn param(name: &'static str, reason: impl Into<String>) -> Self {
-        FerError::InvalidParam { name, reason: reason.into() }
+        FerError::InvalidParam {
+            name,
+            reason: reason.into(),
+        }
     }
 
     /// Build an [`FerError::Io`] naming the file.
     pub fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
-        FerError::Io { path: path.into(), error }
+        FerError::Io {
+            path: path.into(),
+            error,
+        }
     }
 }

@@ -91,7 +91,6 @@ fn softmax(v: &[f32]) -> Vec<f32> {
     e.iter().map(|x| x / z).collect()
 }
 
-
 /// A feature name without the common " / inter-ocular" suffix, for tight spaces.
 pub fn short_name(name: &str) -> &str {
     name.trim_end_matches(" / inter-ocular")
@@ -104,9 +103,20 @@ pub fn explain(model: &Model, features: &[f32]) -> Result<Explanation> {
     let (mean, std) = model.norm()?;
     let x = model.standardise(&[features.to_vec()])?;
     let dim = h.feature_dim;
-    let probs = model.classifier().probabilities(&x, 1, dim)?.into_iter().next().unwrap_or_default();
-    let labelled = |p: &[f32]| -> Vec<(String, f32)> { h.classes.iter().cloned().zip(p.iter().copied()).collect() };
-    let predicted = h.classes.get(argmax(&probs, None)).cloned().unwrap_or_default();
+    let probs = model
+        .classifier()
+        .probabilities(&x, 1, dim)?
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    let labelled = |p: &[f32]| -> Vec<(String, f32)> {
+        h.classes.iter().cloned().zip(p.iter().copied()).collect()
+    };
+    let predicted = h
+        .classes
+        .get(argmax(&probs, None))
+        .cloned()
+        .unwrap_or_default();
     let xt = Tensor::from_slice(&x, (1, dim), &Device::Cpu)?;
     match model.classifier() {
         Classifier::SoftTree(tree) => {
@@ -120,15 +130,33 @@ pub fn explain(model: &Model, features: &[f32]) -> Result<Explanation> {
             let mut node = inner_nodes(tree.depth()) + leaf;
             while node > 0 {
                 let parent = (node - 1) / 2;
-                let went = if node == 2 * parent + 2 { "right" } else { "left" };
+                let went = if node == 2 * parent + 2 {
+                    "right"
+                } else {
+                    "left"
+                };
                 let mut order: Vec<usize> = (0..dim).collect();
-                order.sort_by(|&a, &b| weights[parent][b].abs().total_cmp(&weights[parent][a].abs()));
+                order.sort_by(|&a, &b| {
+                    weights[parent][b]
+                        .abs()
+                        .total_cmp(&weights[parent][a].abs())
+                });
                 let top = order
                     .iter()
                     .take(TOP_FEATURES)
-                    .map(|&f| FeatureWeight { name: names[f].clone(), weight: weights[parent][f], value: features[f], mean: mean[f] })
+                    .map(|&f| FeatureWeight {
+                        name: names[f].clone(),
+                        weight: weights[parent][f],
+                        value: features[f],
+                        mean: mean[f],
+                    })
                     .collect();
-                path.push(NodeStep { node: parent, p_right: gates[parent], went: went.into(), features: top });
+                path.push(NodeStep {
+                    node: parent,
+                    p_right: gates[parent],
+                    went: went.into(),
+                    features: top,
+                });
                 node = parent;
             }
             path.reverse();
@@ -180,7 +208,8 @@ pub fn explain(model: &Model, features: &[f32]) -> Result<Explanation> {
                 model.kind(),
                 match model.kind().name() {
                     "ndf" => "its trees route on learned hidden units, not on named features",
-                    "forest" | "boost" | "ensemble" => "hundreds of trees vote; no single path explains the reading",
+                    "forest" | "boost" | "ensemble" =>
+                        "hundreds of trees vote; no single path explains the reading",
                     _ => "not a tree",
                 }
             ),
@@ -189,7 +218,10 @@ pub fn explain(model: &Model, features: &[f32]) -> Result<Explanation> {
 }
 
 fn top_class(dist: &[(String, f32)]) -> (String, f32) {
-    dist.iter().max_by(|a, b| a.1.total_cmp(&b.1)).cloned().unwrap_or_default()
+    dist.iter()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .cloned()
+        .unwrap_or_default()
 }
 
 impl Explanation {
@@ -199,16 +231,34 @@ impl Explanation {
         let (c, p) = top_class(&self.probabilities);
         let _ = writeln!(s, "{} model reads: {c} ({:.1}%)", self.kind, 100.0 * p);
         if !self.nodes.is_empty() {
-            let _ = writeln!(s, "path of highest probability ({:.1}%), root to leaf {}:", 100.0 * self.path_probability, self.leaf);
+            let _ = writeln!(
+                s,
+                "path of highest probability ({:.1}%), root to leaf {}:",
+                100.0 * self.path_probability,
+                self.leaf
+            );
             for n in &self.nodes {
-                let _ = writeln!(s, "  node {:>2}: went {:<5} (p right {:.2}) because of", n.node, n.went, n.p_right);
+                let _ = writeln!(
+                    s,
+                    "  node {:>2}: went {:<5} (p right {:.2}) because of",
+                    n.node, n.went, n.p_right
+                );
                 for f in &n.features {
-                    let _ = writeln!(s, "      {:+.3} x {:<45} this face {:.3}, mean {:.3}", f.weight, f.name, f.value, f.mean);
+                    let _ = writeln!(
+                        s,
+                        "      {:+.3} x {:<45} this face {:.3}, mean {:.3}",
+                        f.weight, f.name, f.value, f.mean
+                    );
                 }
             }
         }
         if !self.bins.is_empty() {
-            let _ = writeln!(s, "bins (leaf {}, membership {:.1}%):", self.leaf, 100.0 * self.path_probability);
+            let _ = writeln!(
+                s,
+                "bins (leaf {}, membership {:.1}%):",
+                self.leaf,
+                100.0 * self.path_probability
+            );
             for b in &self.bins {
                 let cuts: Vec<String> = b.cuts.iter().map(|c| format!("{c:.3}")).collect();
                 let _ = writeln!(
@@ -223,7 +273,11 @@ impl Explanation {
                 );
             }
         }
-        let dist: Vec<String> = self.leaf_distribution.iter().map(|(c, p)| format!("{c} {:.1}%", 100.0 * p)).collect();
+        let dist: Vec<String> = self
+            .leaf_distribution
+            .iter()
+            .map(|(c, p)| format!("{c} {:.1}%", 100.0 * p))
+            .collect();
         let _ = writeln!(s, "leaf {} distribution: {}", self.leaf, dist.join(", "));
         s
     }
@@ -234,31 +288,53 @@ const LEVEL_H: f32 = 90.0;
 const HIGHLIGHT: &str = "#d62728";
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// A picture (SVG) of the explained model with this face's path highlighted.
 pub fn picture_svg(model: &Model, e: &Explanation) -> Result<String> {
     match model.classifier() {
-        Classifier::SoftTree(tree) => Ok(soft_tree_svg(model, tree.depth(), tree.gate_weights().to_vec2::<f32>()?, tree.leaf_distributions()?.to_vec2::<f32>()?, e)),
+        Classifier::SoftTree(tree) => Ok(soft_tree_svg(
+            model,
+            tree.depth(),
+            tree.gate_weights().to_vec2::<f32>()?,
+            tree.leaf_distributions()?.to_vec2::<f32>()?,
+            e,
+        )),
         Classifier::Dndt(_) => Ok(bins_svg(e)),
         _ => Err(FerError::param("model", "no picture for this model kind")),
     }
 }
 
-fn soft_tree_svg(model: &Model, depth: usize, weights: Vec<Vec<f32>>, leaves: Vec<Vec<f32>>, e: &Explanation) -> String {
+fn soft_tree_svg(
+    model: &Model,
+    depth: usize,
+    weights: Vec<Vec<f32>>,
+    leaves: Vec<Vec<f32>>,
+    e: &Explanation,
+) -> String {
     let h = model.header();
     let names = h.pipeline.features.names(h.pipeline.align.size);
     let n_leaves = 1usize << depth;
     let width = n_leaves as f32 * NODE_W;
     let height = (depth as f32 + 1.0) * LEVEL_H + 60.0;
-    let on_path: Vec<usize> = e.nodes.iter().map(|n| n.node).chain(std::iter::once(inner_nodes(depth) + e.leaf)).collect();
+    let on_path: Vec<usize> = e
+        .nodes
+        .iter()
+        .map(|n| n.node)
+        .chain(std::iter::once(inner_nodes(depth) + e.leaf))
+        .collect();
     // Centre of node `i` (heap order, leaves after the inner nodes).
     let pos = |i: usize| -> (f32, f32) {
         let level = (usize::BITS - (i + 1).leading_zeros() - 1) as usize;
         let first = (1usize << level) - 1;
         let slot = width / (1usize << level) as f32;
-        ((i - first) as f32 * slot + slot / 2.0, 40.0 + level as f32 * LEVEL_H)
+        (
+            (i - first) as f32 * slot + slot / 2.0,
+            40.0 + level as f32 * LEVEL_H,
+        )
     };
     let mut s = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
@@ -278,12 +354,22 @@ fn soft_tree_svg(model: &Model, depth: usize, weights: Vec<Vec<f32>>, leaves: Ve
         let stroke = if hot { HIGHLIGHT } else { "#555" };
         let label = if i < inner_nodes(depth) {
             let row = &weights[i];
-            let best = (0..row.len()).max_by(|&a, &b| row[a].abs().total_cmp(&row[b].abs())).unwrap_or(0);
-            format!("{}{}", if row[best] >= 0.0 { "+" } else { "-" }, short_name(&names[best]))
+            let best = (0..row.len())
+                .max_by(|&a, &b| row[a].abs().total_cmp(&row[b].abs()))
+                .unwrap_or(0);
+            format!(
+                "{}{}",
+                if row[best] >= 0.0 { "+" } else { "-" },
+                short_name(&names[best])
+            )
         } else {
             let dist = &leaves[i - inner_nodes(depth)];
             let c = argmax(dist, None);
-            format!("{} {:.0}%", h.classes.get(c).map_or("?", |s| s.as_str()), 100.0 * dist[c])
+            format!(
+                "{} {:.0}%",
+                h.classes.get(c).map_or("?", |s| s.as_str()),
+                100.0 * dist[c]
+            )
         };
         let label: String = label.chars().take(24).collect();
         let _ = writeln!(
@@ -295,7 +381,12 @@ fn soft_tree_svg(model: &Model, depth: usize, weights: Vec<Vec<f32>>, leaves: Ve
             if hot { "#fde0dd" } else { "#f7f7f7" },
             if hot { 2 } else { 1 }
         );
-        let _ = writeln!(s, "<text x=\"{x}\" y=\"{}\" text-anchor=\"middle\">{}</text>", y + 4.0, esc(&label));
+        let _ = writeln!(
+            s,
+            "<text x=\"{x}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+            y + 4.0,
+            esc(&label)
+        );
     }
     s += "</svg>\n";
     s
@@ -317,7 +408,12 @@ fn bins_svg(e: &Explanation) -> String {
         let hi = b.cuts.iter().cloned().fold(b.value, f32::max);
         let pad = ((hi - lo) * 0.25).max(1e-3);
         let x_of = |v: f32| 360.0 + (v - lo + pad) / (hi - lo + 2.0 * pad) * AXIS_W;
-        let _ = writeln!(s, "<text x=\"10\" y=\"{}\">{}</text>", y + 4.0, esc(short_name(&b.feature)));
+        let _ = writeln!(
+            s,
+            "<text x=\"10\" y=\"{}\">{}</text>",
+            y + 4.0,
+            esc(short_name(&b.feature))
+        );
         let mut edges = vec![lo - pad];
         edges.extend(&b.cuts);
         edges.push(hi + pad);
@@ -327,9 +423,18 @@ fn bins_svg(e: &Explanation) -> String {
             let _ = writeln!(s, "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"20\" fill=\"{fill}\" stroke=\"{stroke}\"/>", x_of(w[0]), y - 10.0, x_of(w[1]) - x_of(w[0]));
         }
         for c in &b.cuts {
-            let _ = writeln!(s, "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#555\">{c:.3}</text>", x_of(*c), y + 24.0);
+            let _ = writeln!(
+                s,
+                "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#555\">{c:.3}</text>",
+                x_of(*c),
+                y + 24.0
+            );
         }
-        let _ = writeln!(s, "<circle cx=\"{}\" cy=\"{y}\" r=\"5\" fill=\"{HIGHLIGHT}\"/>", x_of(b.value));
+        let _ = writeln!(
+            s,
+            "<circle cx=\"{}\" cy=\"{y}\" r=\"5\" fill=\"{HIGHLIGHT}\"/>",
+            x_of(b.value)
+        );
     }
     s += "</svg>\n";
     s

@@ -16,12 +16,19 @@ impl GrayImage {
     /// Wrap a `Mat`; refuses anything but a non-empty CV_8UC1 matrix.
     pub fn from_mat(mat: Mat) -> Result<Self> {
         if mat.typ() != CV_8UC1 {
-            return Err(FerError::param("image", format!("expected CV_8UC1, got Mat type {}", mat.typ())));
+            return Err(FerError::param(
+                "image",
+                format!("expected CV_8UC1, got Mat type {}", mat.typ()),
+            ));
         }
         if mat.rows() <= 0 || mat.cols() <= 0 {
             return Err(FerError::param("image", "empty image"));
         }
-        let mat = if mat.is_continuous() { mat } else { mat.try_clone()? };
+        let mat = if mat.is_continuous() {
+            mat
+        } else {
+            mat.try_clone()?
+        };
         Ok(GrayImage { mat })
     }
 
@@ -31,10 +38,14 @@ impl GrayImage {
         if width == 0 || height == 0 || pixels.len() != expected {
             return Err(FerError::param(
                 "image",
-                format!("{width}x{height} needs {expected} pixels, got {}", pixels.len()),
+                format!(
+                    "{width}x{height} needs {expected} pixels, got {}",
+                    pixels.len()
+                ),
             ));
         }
-        let rows = i32::try_from(height).map_err(|_| FerError::param("image", "height too large"))?;
+        let rows =
+            i32::try_from(height).map_err(|_| FerError::param("image", "height too large"))?;
         let cols = i32::try_from(width).map_err(|_| FerError::param("image", "width too large"))?;
         let mut mat = Mat::new_rows_cols_with_default(rows, cols, CV_8UC1, Scalar::all(0.0))?;
         mat.data_bytes_mut()?.copy_from_slice(pixels);
@@ -43,7 +54,9 @@ impl GrayImage {
 
     /// A deep copy.
     pub fn try_clone(&self) -> Result<Self> {
-        Ok(GrayImage { mat: self.mat.try_clone()? })
+        Ok(GrayImage {
+            mat: self.mat.try_clone()?,
+        })
     }
 
     /// The left-right mirror image.

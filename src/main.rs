@@ -18,8 +18,14 @@ use std::path::{Path, PathBuf};
 const DEFAULT_MODEL: &str = "models/fer-default.safetensors";
 
 #[derive(Parser)]
-#[command(name = "fer", version, about = "Facial expression recognition: every face in images and folders, trained and evaluated on your own data.")]
-#[command(long_about = "Facial expression recognition with a staged pipeline: decode -> Gaussian denoise -> Haar face and eye detection -> alignment -> CLAHE of the face -> 21 fiducial points (Sobel + Shi-Tomasi) -> scale-free distances + HOG -> MLP.\n\nRows go to stdout (or --out), logs and progress to stderr. Set RUST_LOG=debug for more logging.")]
+#[command(
+    name = "fer",
+    version,
+    about = "Facial expression recognition: every face in images and folders, trained and evaluated on your own data."
+)]
+#[command(
+    long_about = "Facial expression recognition with a staged pipeline: decode -> Gaussian denoise -> Haar face and eye detection -> alignment -> CLAHE of the face -> 21 fiducial points (Sobel + Shi-Tomasi) -> scale-free distances + HOG -> MLP.\n\nRows go to stdout (or --out), logs and progress to stderr. Set RUST_LOG=debug for more logging."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -130,7 +136,11 @@ struct CompareArgs {
     #[arg(long, value_delimiter = ',', requires = "test")]
     test_split: Vec<String>,
     /// Models to compare, comma separated (soft-tree-distilled is the soft tree distilled from the MLP).
-    #[arg(long, value_delimiter = ',', default_value = "mlp,forest,boost,soft-tree,soft-tree-distilled,ndf,dndt,ensemble")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "mlp,forest,boost,soft-tree,soft-tree-distilled,ndf,dndt,ensemble"
+    )]
     models: Vec<String>,
     /// Pre-trained deep models (ONNX sidecars or shipped names such as mini-xception) to add as rows, run on the same test images.
     #[arg(long, num_args = 1..)]
@@ -393,9 +403,17 @@ impl DataArgs {
         let classes = self
             .classes
             .iter()
-            .map(|c| dataset::normalise_label(c).map(str::to_string).with_context(|| format!("unknown class `{c}`")))
+            .map(|c| {
+                dataset::normalise_label(c)
+                    .map(str::to_string)
+                    .with_context(|| format!("unknown class `{c}`"))
+            })
             .collect::<Result<Vec<_>>>()?;
-        Ok(DataFilter { datasets: self.dataset.clone(), splits: self.split.clone(), classes })
+        Ok(DataFilter {
+            datasets: self.dataset.clone(),
+            splits: self.split.clone(),
+            classes,
+        })
     }
 
     fn describe(&self) -> Vec<String> {
@@ -488,7 +506,11 @@ impl TreeArgs {
             boost_max_bin: self.boost_max_bin,
             depth: self.depth,
             penalty: self.tree_penalty,
-            distill: self.distill.as_deref().map(str::parse::<Teacher>).transpose()?,
+            distill: self
+                .distill
+                .as_deref()
+                .map(str::parse::<Teacher>)
+                .transpose()?,
             temperature: self.temperature,
             ndf_trees: self.ndf_trees,
             ndf_depth: self.ndf_depth,
@@ -563,9 +585,11 @@ struct EvalArgs {
 
 fn progress(len: u64, what: &str) -> ProgressBar {
     let pb = ProgressBar::new(len);
-    let style = ProgressStyle::with_template("{msg:12} [{bar:40}] {pos}/{len} {per_sec} eta {eta} {prefix}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
+    let style = ProgressStyle::with_template(
+        "{msg:12} [{bar:40}] {pos}/{len} {per_sec} eta {eta} {prefix}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
     pb.set_style(style);
     pb.set_message(what.to_string());
     pb
@@ -594,7 +618,12 @@ fn load_model(path: &Path) -> Result<Model> {
 /// from the working directory or the source tree this binary was built from.
 fn shipped_sidecar(name: &Path) -> Option<PathBuf> {
     let file = format!("models/{}.json", name.to_str()?);
-    [PathBuf::from(&file), Path::new(env!("CARGO_MANIFEST_DIR")).join(&file)].into_iter().find(|p| p.exists())
+    [
+        PathBuf::from(&file),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(&file),
+    ]
+    .into_iter()
+    .find(|p| p.exists())
 }
 
 /// The ONNX sidecar `path` names: a `.json` file, or a shipped deep model's name.
@@ -611,7 +640,11 @@ fn load_face_model(path: &Path, device: &DeviceArgs) -> Result<Box<dyn FaceModel
     // An existing file that is not a sidecar is a bundle, whatever its name.
     let is_bundle = path.exists() && path.extension().is_none_or(|e| e != "json");
     match deep_sidecar(path).filter(|_| !is_bundle) {
-        Some(json) => Ok(Box::new(OnnxModel::load(&json, device.device.parse()?, device.fp16)?)),
+        Some(json) => Ok(Box::new(OnnxModel::load(
+            &json,
+            device.device.parse()?,
+            device.fp16,
+        )?)),
         None => Ok(Box::new(load_model(path)?)),
     }
 }
@@ -631,7 +664,10 @@ fn pool_for(model: &dyn FaceModel, detect: &DetectArgs) -> Result<PipelinePool> 
 }
 
 fn set_threads(threads: usize) -> Result<()> {
-    rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().context("starting worker threads")?;
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .context("starting worker threads")?;
     // Parallelism comes from rayon across images; OpenCV's own threads would oversubscribe.
     opencv::core::set_num_threads(1)?;
     Ok(())
@@ -654,7 +690,9 @@ fn cmd_batch(args: BatchArgs) -> Result<i32> {
         every: args.every,
     };
     let pb = progress(0, "batch");
-    let summary = batch::run(&job, &pool, model.as_ref(), &|| pb.inc(1), &|n| pb.set_length(n as u64))?;
+    let summary = batch::run(&job, &pool, model.as_ref(), &|| pb.inc(1), &|n| {
+        pb.set_length(n as u64)
+    })?;
     pb.finish_and_clear();
     eprintln!(
         "{} files ({} resumed): {} faces, {} without a face, {} failed",
@@ -670,7 +708,12 @@ fn cmd_batch(args: BatchArgs) -> Result<i32> {
 /// For `--distill deep`: the teacher's probabilities for every row (mirrored rows
 /// take their original's), in the rows' class order. A sample the teacher cannot
 /// read keeps its label as a one-hot target.
-fn attach_teacher(rows: &mut LabelledRows, samples: &[dataset::Sample], trees: &TreeArgs, detect: &DetectArgs) -> Result<()> {
+fn attach_teacher(
+    rows: &mut LabelledRows,
+    samples: &[dataset::Sample],
+    trees: &TreeArgs,
+    detect: &DetectArgs,
+) -> Result<()> {
     let deep = trees.distill.as_deref() == Some("deep");
     let Some(path) = trees.teacher.as_ref().filter(|_| deep) else {
         if deep || trees.teacher.is_some() {
@@ -678,13 +721,22 @@ fn attach_teacher(rows: &mut LabelledRows, samples: &[dataset::Sample], trees: &
         }
         return Ok(());
     };
-    let sidecar = deep_sidecar(path).with_context(|| format!("--teacher {}: not an ONNX sidecar (.json) or a shipped deep model", path.display()))?;
+    let sidecar = deep_sidecar(path).with_context(|| {
+        format!(
+            "--teacher {}: not an ONNX sidecar (.json) or a shipped deep model",
+            path.display()
+        )
+    })?;
     let model = OnnxModel::load(&sidecar, fer::model::onnx::DnnDevice::Auto, false)?;
     let pool = pool_for(&model, detect)?;
     let pb = progress(samples.len() as u64, "teacher");
     let probs = train::classify_samples(samples, &pool, &model, &|| pb.inc(1));
     pb.finish_and_clear();
-    let to_rows: Vec<Option<usize>> = model.classes().iter().map(|c| rows.classes.iter().position(|d| d == c)).collect();
+    let to_rows: Vec<Option<usize>> = model
+        .classes()
+        .iter()
+        .map(|c| rows.classes.iter().position(|d| d == c))
+        .collect();
     let per_sample: Vec<Option<Vec<f32>>> = probs
         .into_iter()
         .map(|p| {
@@ -717,7 +769,12 @@ fn attach_teacher(rows: &mut LabelledRows, samples: &[dataset::Sample], trees: &
 }
 
 /// Extract the features of `samples` with a progress bar.
-fn rows_of(samples: Vec<dataset::Sample>, cfg: PipelineConfig, classes: Option<Vec<String>>, mirror: bool) -> Result<LabelledRows> {
+fn rows_of(
+    samples: Vec<dataset::Sample>,
+    cfg: PipelineConfig,
+    classes: Option<Vec<String>>,
+    mirror: bool,
+) -> Result<LabelledRows> {
     let classes = classes.unwrap_or_else(|| dataset::classes_of(&samples));
     let pool = PipelinePool::new(cfg)?;
     let pb = progress(samples.len() as u64, "features");
@@ -725,7 +782,12 @@ fn rows_of(samples: Vec<dataset::Sample>, cfg: PipelineConfig, classes: Option<V
     pb.finish_and_clear();
     let failures: Vec<&String> = feats.iter().filter_map(|f| f.as_ref().err()).collect();
     if !failures.is_empty() {
-        tracing::warn!("{} of {} images gave no features; first: {}", failures.len(), samples.len(), failures[0]);
+        tracing::warn!(
+            "{} of {} images gave no features; first: {}",
+            failures.len(),
+            samples.len(),
+            failures[0]
+        );
     }
     let rows = LabelledRows::new(&samples, feats, classes);
     tracing::info!(
@@ -740,7 +802,11 @@ fn rows_of(samples: Vec<dataset::Sample>, cfg: PipelineConfig, classes: Option<V
 
 /// True class and model probabilities of the largest face of every labelled
 /// sample (samples of classes the model lacks, or without a face, are skipped).
-fn labelled_probabilities(data: &DataArgs, pool: &PipelinePool, model: &dyn FaceModel) -> Result<(Vec<usize>, Vec<Vec<f32>>, usize)> {
+fn labelled_probabilities(
+    data: &DataArgs,
+    pool: &PipelinePool,
+    model: &dyn FaceModel,
+) -> Result<(Vec<usize>, Vec<Vec<f32>>, usize)> {
     let samples = dataset::load(&data.data, &data.filter()?)?;
     let pb = progress(samples.len() as u64, "faces");
     let results = train::classify_samples(&samples, pool, model, &|| pb.inc(1));
@@ -762,7 +828,10 @@ fn labelled_probabilities(data: &DataArgs, pool: &PipelinePool, model: &dyn Face
         }
     }
     if let Some(e) = first_failure {
-        tracing::warn!("{skipped} of {} images skipped; first failure: {e}", samples.len());
+        tracing::warn!(
+            "{skipped} of {} images skipped; first failure: {e}",
+            samples.len()
+        );
     }
     Ok((truth, probs, skipped))
 }
@@ -771,7 +840,12 @@ fn cmd_train(args: TrainArgs) -> Result<i32> {
     set_threads(0)?;
     let opts = args.recipe.options(&args.data, args.kind.parse()?)?;
     let samples = dataset::load(&args.data.data, &args.data.filter()?)?;
-    let mut rows = rows_of(samples.clone(), opts.pipeline, None, !args.recipe.mlp.no_mirror)?;
+    let mut rows = rows_of(
+        samples.clone(),
+        opts.pipeline,
+        None,
+        !args.recipe.mlp.no_mirror,
+    )?;
     attach_teacher(&mut rows, &samples, &args.recipe.trees, &args.recipe.detect)?;
     let pb = progress(args.recipe.mlp.epochs as u64, "training");
     let all: Vec<usize> = (0..rows.x.len()).collect();
@@ -816,15 +890,28 @@ fn cmd_eval(args: EvalArgs) -> Result<i32> {
             let pool = pool_for(model.as_ref(), &args.recipe.detect)?;
             let filter = args.data.filter()?;
             let classes = model.classes().to_vec();
-            let (truth, probs, skipped) = labelled_probabilities(&args.data, &pool, model.as_ref())?;
-            let allowed: Option<Vec<usize>> =
-                (!filter.classes.is_empty()).then(|| filter.classes.iter().filter_map(|c| classes.iter().position(|m| m == c)).collect());
-            let pred: Vec<usize> = probs.iter().map(|p| train::argmax(p, allowed.as_deref())).collect();
+            let (truth, probs, skipped) =
+                labelled_probabilities(&args.data, &pool, model.as_ref())?;
+            let allowed: Option<Vec<usize>> = (!filter.classes.is_empty()).then(|| {
+                filter
+                    .classes
+                    .iter()
+                    .filter_map(|c| classes.iter().position(|m| m == c))
+                    .collect()
+            });
+            let pred: Vec<usize> = probs
+                .iter()
+                .map(|p| train::argmax(p, allowed.as_deref()))
+                .collect();
             let protocol = format!(
                 "model {} evaluated on {}{}",
                 resolve_model(path).display(),
                 args.data.describe().join(" "),
-                if allowed.is_some() { " (predictions restricted to these classes)" } else { "" }
+                if allowed.is_some() {
+                    " (predictions restricted to these classes)"
+                } else {
+                    ""
+                }
             );
             Report::new(protocol, classes, &truth, &pred, skipped)
         }
@@ -834,7 +921,12 @@ fn cmd_eval(args: EvalArgs) -> Result<i32> {
             }
             let opts = args.recipe.options(&args.data, args.kind.parse()?)?;
             let samples = dataset::load(&args.data.data, &args.data.filter()?)?;
-            let mut rows = rows_of(samples.clone(), opts.pipeline, None, !args.recipe.mlp.no_mirror)?;
+            let mut rows = rows_of(
+                samples.clone(),
+                opts.pipeline,
+                None,
+                !args.recipe.mlp.no_mirror,
+            )?;
             attach_teacher(&mut rows, &samples, &args.recipe.trees, &args.recipe.detect)?;
             let pb = progress(k as u64, "folds");
             let mut report = train::cross_validate(&rows, k, &opts, &mut |f, acc| {
@@ -861,8 +953,15 @@ fn cmd_bench(args: BenchArgs) -> Result<i32> {
     opencv::core::set_num_threads(1)?;
     let model = load_face_model(&args.model, &args.device)?;
     let pool = pool_for(model.as_ref(), &args.detect)?;
-    let inputs: Vec<PathBuf> = batch::collect_inputs(&args.paths).into_iter().filter_map(|i| i.ok()).collect();
-    let job = fer::bench::BenchConfig { inputs, threads: args.threads, repeat: args.repeat };
+    let inputs: Vec<PathBuf> = batch::collect_inputs(&args.paths)
+        .into_iter()
+        .filter_map(|i| i.ok())
+        .collect();
+    let job = fer::bench::BenchConfig {
+        inputs,
+        threads: args.threads,
+        repeat: args.repeat,
+    };
     eprintln!("benchmarking {} files...", job.inputs.len());
     let report = fer::bench::run(&job, &pool, model.as_ref())?;
     if args.json {
@@ -885,9 +984,17 @@ fn cmd_compare(args: CompareArgs) -> Result<i32> {
     let variants = args
         .models
         .iter()
-        .map(|m| all.iter().find(|v| v.name == *m).cloned().with_context(|| {
-            format!("unknown model `{m}`; choose from {}", all.iter().map(|v| v.name.as_str()).collect::<Vec<_>>().join(", "))
-        }))
+        .map(|m| {
+            all.iter().find(|v| v.name == *m).cloned().with_context(|| {
+                format!(
+                    "unknown model `{m}`; choose from {}",
+                    all.iter()
+                        .map(|v| v.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+        })
         .collect::<Result<Vec<_>>>()?;
     let opts = args.recipe.options(&args.data, ModelKind::Mlp)?;
     let mirror = !args.recipe.mlp.no_mirror;
@@ -896,39 +1003,87 @@ fn cmd_compare(args: CompareArgs) -> Result<i32> {
             let samples = dataset::load(&args.data.data, &args.data.filter()?)?;
             let rows = rows_of(samples.clone(), opts.pipeline, None, mirror)?;
             let folds = train::cv_folds(&rows, k)?;
-            (samples, rows, folds, format!("{k}-fold cross-validation grouped by subject on {}", args.data.describe().join(" ")))
+            (
+                samples,
+                rows,
+                folds,
+                format!(
+                    "{k}-fold cross-validation grouped by subject on {}",
+                    args.data.describe().join(" ")
+                ),
+            )
         }
         (None, false) => {
-            let test = DataArgs { data: args.test.clone(), split: args.test_split.clone(), ..args.data.clone() };
+            let test = DataArgs {
+                data: args.test.clone(),
+                split: args.test_split.clone(),
+                ..args.data.clone()
+            };
             let train_samples = dataset::load(&args.data.data, &args.data.filter()?)?;
             let test_samples = dataset::load(&test.data, &test.filter()?)?;
             let n_train = train_samples.len();
             let samples: Vec<_> = train_samples.into_iter().chain(test_samples).collect();
             let rows = rows_of(samples.clone(), opts.pipeline, None, mirror)?;
-            let train: Vec<usize> = (0..rows.x.len()).filter(|&r| rows.sample[r] < n_train).collect();
-            let test_rows: Vec<usize> = (0..rows.x.len()).filter(|&r| rows.sample[r] >= n_train && !rows.mirrored[r]).collect();
-            let protocol = format!("trained on {}; tested on {}", args.data.describe().join(" "), test.describe().join(" "));
+            let train: Vec<usize> = (0..rows.x.len())
+                .filter(|&r| rows.sample[r] < n_train)
+                .collect();
+            let test_rows: Vec<usize> = (0..rows.x.len())
+                .filter(|&r| rows.sample[r] >= n_train && !rows.mirrored[r])
+                .collect();
+            let protocol = format!(
+                "trained on {}; tested on {}",
+                args.data.describe().join(" "),
+                test.describe().join(" ")
+            );
             (samples, rows, vec![(train, test_rows)], protocol)
         }
         _ => bail!("give either --cv K or --test PATH..."),
     };
     let pb = progress((folds.len() * variants.len()) as u64, "compare");
-    let mut cmp = fer::compare::run(&rows, &folds, &opts, &variants, protocol.clone(), &mut |f, name, acc| {
-        pb.inc(1);
-        pb.set_prefix(format!("fold {} {name} {:.1}%", f + 1, 100.0 * acc));
-    })?;
+    let mut cmp = fer::compare::run(
+        &rows,
+        &folds,
+        &opts,
+        &variants,
+        protocol.clone(),
+        &mut |f, name, acc| {
+            pb.inc(1);
+            pb.set_prefix(format!("fold {} {name} {:.1}%", f + 1, 100.0 * acc));
+        },
+    )?;
     pb.finish_and_clear();
     for name in &args.deep {
-        let sidecar = deep_sidecar(name).with_context(|| format!("--deep {}: not an ONNX sidecar (.json) or a shipped deep model", name.display()))?;
+        let sidecar = deep_sidecar(name).with_context(|| {
+            format!(
+                "--deep {}: not an ONNX sidecar (.json) or a shipped deep model",
+                name.display()
+            )
+        })?;
         let model = OnnxModel::load(&sidecar, args.device.device.parse()?, args.device.fp16)?;
         let pool = pool_for(&model, &args.recipe.detect)?;
-        let label = name.file_stem().map_or_else(|| name.display().to_string(), |s| s.to_string_lossy().into_owned());
-        cmp.rows.push(fer::compare::deep_row(&label, &model, model.size_on_disk(&sidecar), &samples, &rows, &folds, &pool, &protocol)?);
+        let label = name.file_stem().map_or_else(
+            || name.display().to_string(),
+            |s| s.to_string_lossy().into_owned(),
+        );
+        cmp.rows.push(fer::compare::deep_row(
+            &label,
+            &model,
+            model.size_on_disk(&sidecar),
+            &samples,
+            &rows,
+            &folds,
+            &pool,
+            &protocol,
+        )?);
     }
     fer::model::bundle::write_atomic(&args.json, serde_json::to_string_pretty(&cmp)?.as_bytes())?;
     fer::plot::comparison_png(&cmp, &args.plot)?;
     print!("{}", cmp.to_text());
-    eprintln!("JSON: {}   bar chart: {}", args.json.display(), args.plot.display());
+    eprintln!(
+        "JSON: {}   bar chart: {}",
+        args.json.display(),
+        args.plot.display()
+    );
     Ok(0)
 }
 
@@ -944,10 +1099,18 @@ fn cmd_explain(args: ExplainArgs) -> Result<i32> {
         let picture = if i == 0 {
             args.picture.clone()
         } else {
-            let stem = args.picture.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-            args.picture.with_file_name(format!("{stem}-face{}.svg", i + 1))
+            let stem = args
+                .picture
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            args.picture
+                .with_file_name(format!("{stem}-face{}.svg", i + 1))
         };
-        fer::model::bundle::write_atomic(&picture, fer::explain::picture_svg(&model, &e)?.as_bytes())?;
+        fer::model::bundle::write_atomic(
+            &picture,
+            fer::explain::picture_svg(&model, &e)?.as_bytes(),
+        )?;
         if !args.json {
             println!("face {} at {:?}:\n{}", i + 1, face.bbox, e.to_text());
         }
@@ -976,8 +1139,15 @@ struct LiveScreen {
 
 impl LiveScreen {
     fn open() -> Result<Self> {
-        ratatui::crossterm::execute!(std::io::stderr(), ratatui::crossterm::terminal::EnterAlternateScreen)?;
-        Ok(LiveScreen { term: ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(std::io::stderr()))? })
+        ratatui::crossterm::execute!(
+            std::io::stderr(),
+            ratatui::crossterm::terminal::EnterAlternateScreen
+        )?;
+        Ok(LiveScreen {
+            term: ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(
+                std::io::stderr(),
+            ))?,
+        })
     }
 
     fn draw(&mut self, r: &fer::live::FrameReport, source: &str) {
@@ -989,7 +1159,10 @@ impl LiveScreen {
 
 impl Drop for LiveScreen {
     fn drop(&mut self) {
-        let _ = ratatui::crossterm::execute!(std::io::stderr(), ratatui::crossterm::terminal::LeaveAlternateScreen);
+        let _ = ratatui::crossterm::execute!(
+            std::io::stderr(),
+            ratatui::crossterm::terminal::LeaveAlternateScreen
+        );
     }
 }
 
@@ -1000,7 +1173,13 @@ fn status_line(r: &fer::live::FrameReport) -> String {
         .iter()
         .map(|f| {
             let p = f.pooled.iter().cloned().fold(0.0f32, f32::max);
-            format!("#{} {} {:.0}% (frame: {})", f.track, f.pooled_label, 100.0 * p, f.label)
+            format!(
+                "#{} {} {:.0}% (frame: {})",
+                f.track,
+                f.pooled_label,
+                100.0 * p,
+                f.label
+            )
         })
         .collect();
     let t = r.times;
@@ -1011,7 +1190,11 @@ fn status_line(r: &fer::live::FrameReport) -> String {
         t.denoise_ms + t.detect_ms,
         t.align_ms + t.clahe_ms + t.landmarks_ms + t.features_ms,
         t.classify_ms,
-        if faces.is_empty() { "no face".to_string() } else { faces.join("  ") }
+        if faces.is_empty() {
+            "no face".to_string()
+        } else {
+            faces.join("  ")
+        }
     )
 }
 
@@ -1044,7 +1227,8 @@ fn cmd_live(args: LiveArgs) -> Result<i32> {
     };
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = stop.clone();
-    ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::Relaxed)).context("installing the Ctrl-C handler")?;
+    ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::Relaxed))
+        .context("installing the Ctrl-C handler")?;
     let source = args.source.clone();
     let tui = !args.plain && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut screen = if tui { Some(LiveScreen::open()?) } else { None };
@@ -1074,7 +1258,10 @@ fn cmd_live(args: LiveArgs) -> Result<i32> {
 fn main() {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,perpetual=warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,perpetual=warn".into()),
+        )
         .with_target(false)
         .init();
     let cli = Cli::parse();

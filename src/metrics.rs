@@ -38,8 +38,16 @@ pub struct Report {
 impl Report {
     /// Build from true and predicted class indices. Classes that are neither in
     /// the data nor ever predicted are left out of the report.
-    pub fn new(protocol: String, classes: Vec<String>, truth: &[usize], pred: &[usize], skipped: usize) -> Self {
-        let used: Vec<usize> = (0..classes.len()).filter(|c| truth.contains(c) || pred.contains(c)).collect();
+    pub fn new(
+        protocol: String,
+        classes: Vec<String>,
+        truth: &[usize],
+        pred: &[usize],
+        skipped: usize,
+    ) -> Self {
+        let used: Vec<usize> = (0..classes.len())
+            .filter(|c| truth.contains(c) || pred.contains(c))
+            .collect();
         let index = |c: usize| used.iter().position(|&u| u == c).unwrap_or(0);
         let truth: Vec<usize> = truth.iter().map(|&c| index(c)).collect();
         let pred: Vec<usize> = pred.iter().map(|&c| index(c)).collect();
@@ -56,21 +64,47 @@ impl Report {
                 let tp = confusion[i][i] as f64;
                 let support: usize = confusion[i].iter().sum();
                 let predicted: usize = (0..k).map(|r| confusion[r][i]).sum();
-                let precision = if predicted > 0 { tp / predicted as f64 } else { 0.0 };
-                let recall = if support > 0 { tp / support as f64 } else { 0.0 };
-                let f1 = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
-                ClassScores { class: classes[i].clone(), support, precision, recall, f1 }
+                let precision = if predicted > 0 {
+                    tp / predicted as f64
+                } else {
+                    0.0
+                };
+                let recall = if support > 0 {
+                    tp / support as f64
+                } else {
+                    0.0
+                };
+                let f1 = if precision + recall > 0.0 {
+                    2.0 * precision * recall / (precision + recall)
+                } else {
+                    0.0
+                };
+                ClassScores {
+                    class: classes[i].clone(),
+                    support,
+                    precision,
+                    recall,
+                    f1,
+                }
             })
             .collect();
         let present: Vec<&ClassScores> = per_class.iter().filter(|c| c.support > 0).collect();
-        let macro_f1 = if present.is_empty() { 0.0 } else { present.iter().map(|c| c.f1).sum::<f64>() / present.len() as f64 };
+        let macro_f1 = if present.is_empty() {
+            0.0
+        } else {
+            present.iter().map(|c| c.f1).sum::<f64>() / present.len() as f64
+        };
         Report {
             protocol,
             classes,
             confusion,
             samples: n,
             skipped,
-            accuracy: if n > 0 { correct as f64 / n as f64 } else { 0.0 },
+            accuracy: if n > 0 {
+                correct as f64 / n as f64
+            } else {
+                0.0
+            },
             macro_f1,
             per_class,
             fold_accuracy: Vec::new(),
@@ -88,12 +122,22 @@ impl Report {
             self.macro_f1
         );
         if !self.fold_accuracy.is_empty() {
-            let folds: Vec<String> = self.fold_accuracy.iter().map(|a| format!("{:.1}", 100.0 * a)).collect();
+            let folds: Vec<String> = self
+                .fold_accuracy
+                .iter()
+                .map(|a| format!("{:.1}", 100.0 * a))
+                .collect();
             s += &format!("fold accuracy (%): {}\n", folds.join(" "));
         }
-        s += &format!("\n{:<10} {:>9} {:>9} {:>9} {:>8}\n", "class", "precision", "recall", "F1", "support");
+        s += &format!(
+            "\n{:<10} {:>9} {:>9} {:>9} {:>8}\n",
+            "class", "precision", "recall", "F1", "support"
+        );
         for c in &self.per_class {
-            s += &format!("{:<10} {:>9.3} {:>9.3} {:>9.3} {:>8}\n", c.class, c.precision, c.recall, c.f1, c.support);
+            s += &format!(
+                "{:<10} {:>9.3} {:>9.3} {:>9.3} {:>8}\n",
+                c.class, c.precision, c.recall, c.f1, c.support
+            );
         }
         s += "\nconfusion (rows: true, columns: predicted)\n";
         s += &format!("{:<10}", "");
@@ -125,11 +169,18 @@ pub fn group_kfold(groups: &[String], k: usize) -> Vec<usize> {
     let mut fold_size = vec![0usize; k.max(1)];
     let mut fold_of: BTreeMap<&str, usize> = BTreeMap::new();
     for (g, n) in order {
-        let (f, _) = fold_size.iter().enumerate().min_by_key(|(i, s)| (**s, *i)).unwrap_or((0, &0));
+        let (f, _) = fold_size
+            .iter()
+            .enumerate()
+            .min_by_key(|(i, s)| (**s, *i))
+            .unwrap_or((0, &0));
         fold_size[f] += n;
         fold_of.insert(g, f);
     }
-    groups.iter().map(|g| fold_of.get(g.as_str()).copied().unwrap_or(0)).collect()
+    groups
+        .iter()
+        .map(|g| fold_of.get(g.as_str()).copied().unwrap_or(0))
+        .collect()
 }
 
 #[cfg(test)]
@@ -140,9 +191,18 @@ mod tests {
     fn scores_match_a_hand_computed_example() {
         let classes = ["a", "b", "c", "unused"].map(String::from).to_vec();
         // truth a a a b b c ; predicted a a b b c c
-        let r = Report::new("t".into(), classes, &[0, 0, 0, 1, 1, 2], &[0, 0, 1, 1, 2, 2], 1);
+        let r = Report::new(
+            "t".into(),
+            classes,
+            &[0, 0, 0, 1, 1, 2],
+            &[0, 0, 1, 1, 2, 2],
+            1,
+        );
         assert_eq!(r.classes, ["a", "b", "c"]);
-        assert_eq!(r.confusion, vec![vec![2, 1, 0], vec![0, 1, 1], vec![0, 0, 1]]);
+        assert_eq!(
+            r.confusion,
+            vec![vec![2, 1, 0], vec![0, 1, 1], vec![0, 0, 1]]
+        );
         assert!((r.accuracy - 4.0 / 6.0).abs() < 1e-12);
         let f1 = |p: f64, r: f64| 2.0 * p * r / (p + r);
         let expected = (f1(1.0, 2.0 / 3.0) + f1(0.5, 0.5) + f1(0.5, 1.0)) / 3.0;
@@ -155,11 +215,20 @@ mod tests {
         let groups: Vec<String> = (0..100).map(|i| format!("s{}", i % 23)).collect();
         let fold = group_kfold(&groups, 5);
         for g in 0..23 {
-            let folds: std::collections::BTreeSet<usize> =
-                groups.iter().zip(&fold).filter(|(x, _)| **x == format!("s{g}")).map(|(_, f)| *f).collect();
+            let folds: std::collections::BTreeSet<usize> = groups
+                .iter()
+                .zip(&fold)
+                .filter(|(x, _)| **x == format!("s{g}"))
+                .map(|(_, f)| *f)
+                .collect();
             assert_eq!(folds.len(), 1, "group s{g} in folds {folds:?}");
         }
-        let sizes: Vec<usize> = (0..5).map(|f| fold.iter().filter(|x| **x == f).count()).collect();
-        assert!(sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 5, "{sizes:?}");
+        let sizes: Vec<usize> = (0..5)
+            .map(|f| fold.iter().filter(|x| **x == f).count())
+            .collect();
+        assert!(
+            sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 5,
+            "{sizes:?}"
+        );
     }
 }

@@ -117,7 +117,11 @@ impl Pipeline {
     /// Validate `cfg` and build the stages.
     pub fn new(cfg: PipelineConfig) -> Result<Self> {
         cfg.check()?;
-        Ok(Pipeline { cfg, detector: Detector::new(cfg.detect)?, hog: HogExtractor::new(&cfg.features, cfg.align.size)? })
+        Ok(Pipeline {
+            cfg,
+            detector: Detector::new(cfg.detect)?,
+            hog: HogExtractor::new(&cfg.features, cfg.align.size)?,
+        })
     }
 
     /// The configuration in use.
@@ -152,17 +156,30 @@ impl Pipeline {
             times.clahe_ms += reading.times.clahe_ms;
             faces.push(reading);
         }
-        Ok(ImageReading { size: [img.width(), img.height()], faces, times })
+        Ok(ImageReading {
+            size: [img.width(), img.height()],
+            faces,
+            times,
+        })
     }
 
     /// Align, equalise, place landmarks and compute features for one face of a
     /// denoised image. CLAHE runs on the aligned crop, not the frame, so that its
     /// tiles cover the same part of a face however the face was framed (a 48x48
     /// pre-cropped face and a face in a 640x480 frame alike).
-    pub fn read_face(&mut self, smooth: &GrayImage, bbox: [i32; 4], eyes: Option<[[f32; 2]; 2]>) -> Result<FaceReading> {
+    pub fn read_face(
+        &mut self,
+        smooth: &GrayImage,
+        bbox: [i32; 4],
+        eyes: Option<[[f32; 2]; 2]>,
+    ) -> Result<FaceReading> {
         let mut times = StageTimes::default();
         let t = Instant::now();
-        let (crop, to_crop) = align(smooth, eyes.unwrap_or_else(|| eyes_from_box(bbox)), &self.cfg.align)?;
+        let (crop, to_crop) = align(
+            smooth,
+            eyes.unwrap_or_else(|| eyes_from_box(bbox)),
+            &self.cfg.align,
+        )?;
         times.align_ms = ms(t);
         let t = Instant::now();
         let crop = enhance(&crop, &self.cfg.clahe)?;
@@ -178,6 +195,13 @@ impl Pipeline {
         let mut features = geometric_features(&crop_landmarks, iod);
         features.extend(self.hog.compute(&crop)?);
         times.features_ms = ms(t);
-        Ok(FaceReading { bbox, eyes_found: eyes.is_some(), landmarks, crop_landmarks, features, times })
+        Ok(FaceReading {
+            bbox,
+            eyes_found: eyes.is_some(),
+            landmarks,
+            crop_landmarks,
+            features,
+            times,
+        })
     }
 }

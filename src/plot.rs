@@ -24,17 +24,34 @@ fn bgr(c: (f64, f64, f64)) -> Scalar {
 }
 
 fn text(img: &mut Mat, s: &str, org: Point, scale: f64, colour: Scalar) -> Result<()> {
-    imgproc::put_text(img, s, org, FONT_HERSHEY_SIMPLEX, scale, colour, 1, LINE_AA, false)?;
+    imgproc::put_text(
+        img,
+        s,
+        org,
+        FONT_HERSHEY_SIMPLEX,
+        scale,
+        colour,
+        1,
+        LINE_AA,
+        false,
+    )?;
     Ok(())
 }
 
 /// Encode `img` by the extension of `path` and write it atomically.
 pub fn write_image(img: &Mat, path: &Path) -> Result<()> {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("png").to_ascii_lowercase();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("png")
+        .to_ascii_lowercase();
     let mut buf = Vector::<u8>::new();
     let ok = imgcodecs::imencode(&format!(".{ext}"), img, &mut buf, &Vector::new())?;
     if !ok {
-        return Err(FerError::param("image output", format!("{}: cannot encode .{ext}", path.display())));
+        return Err(FerError::param(
+            "image output",
+            format!("{}: cannot encode .{ext}", path.display()),
+        ));
     }
     write_atomic(path, buf.as_slice())
 }
@@ -45,29 +62,76 @@ pub fn confusion_png(report: &Report, path: &Path) -> Result<()> {
     let (w, h) = (LEFT + k * CELL + 20, TOP + k * CELL + 50);
     let mut img = Mat::new_rows_cols_with_default(h, w, CV_8UC3, bgr(WHITE))?;
     let black = bgr((0.0, 0.0, 0.0));
-    let title = format!("accuracy {:.1}%   macro-F1 {:.3}   n = {}", 100.0 * report.accuracy, report.macro_f1, report.samples);
+    let title = format!(
+        "accuracy {:.1}%   macro-F1 {:.3}   n = {}",
+        100.0 * report.accuracy,
+        report.macro_f1,
+        report.samples
+    );
     text(&mut img, &title, Point::new(10, 24), 0.6, black)?;
     text(&mut img, "predicted ->", Point::new(LEFT, 50), 0.5, black)?;
     text(&mut img, "true", Point::new(10, TOP - 8), 0.5, black)?;
     for (i, row) in report.confusion.iter().enumerate() {
         let total: usize = row.iter().sum::<usize>().max(1);
         let y = TOP + i as i32 * CELL;
-        text(&mut img, &report.classes[i], Point::new(10, y + CELL / 2 + 5), 0.5, black)?;
+        text(
+            &mut img,
+            &report.classes[i],
+            Point::new(10, y + CELL / 2 + 5),
+            0.5,
+            black,
+        )?;
         for (j, &v) in row.iter().enumerate() {
             let x = LEFT + j as i32 * CELL;
             let share = v as f64 / total as f64;
             // White to dark blue with the row share.
-            let fill = bgr((255.0 - 120.0 * share, 255.0 - 220.0 * share, 255.0 - 235.0 * share));
-            imgproc::rectangle(&mut img, Rect::new(x, y, CELL, CELL), fill, -1, imgproc::LINE_8, 0)?;
-            imgproc::rectangle(&mut img, Rect::new(x, y, CELL, CELL), bgr((200.0, 200.0, 200.0)), 1, imgproc::LINE_8, 0)?;
+            let fill = bgr((
+                255.0 - 120.0 * share,
+                255.0 - 220.0 * share,
+                255.0 - 235.0 * share,
+            ));
+            imgproc::rectangle(
+                &mut img,
+                Rect::new(x, y, CELL, CELL),
+                fill,
+                -1,
+                imgproc::LINE_8,
+                0,
+            )?;
+            imgproc::rectangle(
+                &mut img,
+                Rect::new(x, y, CELL, CELL),
+                bgr((200.0, 200.0, 200.0)),
+                1,
+                imgproc::LINE_8,
+                0,
+            )?;
             let ink = if share > 0.5 { bgr(WHITE) } else { black };
-            text(&mut img, &v.to_string(), Point::new(x + 8, y + CELL / 2 - 2), 0.5, ink)?;
-            text(&mut img, &format!("{:.0}%", 100.0 * share), Point::new(x + 8, y + CELL / 2 + 18), 0.4, ink)?;
+            text(
+                &mut img,
+                &v.to_string(),
+                Point::new(x + 8, y + CELL / 2 - 2),
+                0.5,
+                ink,
+            )?;
+            text(
+                &mut img,
+                &format!("{:.0}%", 100.0 * share),
+                Point::new(x + 8, y + CELL / 2 + 18),
+                0.4,
+                ink,
+            )?;
         }
     }
     for (j, c) in report.classes.iter().enumerate() {
         let x = LEFT + j as i32 * CELL + 4;
-        text(&mut img, &c.chars().take(7).collect::<String>(), Point::new(x, TOP - 8), 0.42, black)?;
+        text(
+            &mut img,
+            &c.chars().take(7).collect::<String>(),
+            Point::new(x, TOP - 8),
+            0.42,
+            black,
+        )?;
     }
     write_image(&img, path)
 }
@@ -89,23 +153,60 @@ pub fn comparison_png(cmp: &Comparison, path: &Path) -> Result<()> {
     let x0 = LEFT / 2;
     for pct in (0..=100).step_by(20) {
         let y = BASE_Y - PLOT_H * pct / 100;
-        imgproc::line(&mut img, Point::new(x0, y), Point::new(w - 20, y), grey, 1, imgproc::LINE_8, 0)?;
-        text(&mut img, &format!("{pct}%"), Point::new(8, y + 4), 0.4, black)?;
+        imgproc::line(
+            &mut img,
+            Point::new(x0, y),
+            Point::new(w - 20, y),
+            grey,
+            1,
+            imgproc::LINE_8,
+            0,
+        )?;
+        text(
+            &mut img,
+            &format!("{pct}%"),
+            Point::new(8, y + 4),
+            0.4,
+            black,
+        )?;
     }
     for (i, r) in cmp.rows.iter().enumerate() {
         let x = x0 + 10 + i as i32 * GROUP;
-        for (j, (v, c)) in [(r.accuracy, acc_c), (r.macro_f1, f1_c)].into_iter().enumerate() {
+        for (j, (v, c)) in [(r.accuracy, acc_c), (r.macro_f1, f1_c)]
+            .into_iter()
+            .enumerate()
+        {
             let bh = (PLOT_H as f64 * v.clamp(0.0, 1.0)).round() as i32;
             let bx = x + j as i32 * BAR;
-            imgproc::rectangle(&mut img, Rect::new(bx, BASE_Y - bh, BAR - 4, bh.max(1)), c, -1, imgproc::LINE_8, 0)?;
-            text(&mut img, &format!("{:.0}", 100.0 * v), Point::new(bx, BASE_Y - bh - 4), 0.38, black)?;
+            imgproc::rectangle(
+                &mut img,
+                Rect::new(bx, BASE_Y - bh, BAR - 4, bh.max(1)),
+                c,
+                -1,
+                imgproc::LINE_8,
+                0,
+            )?;
+            text(
+                &mut img,
+                &format!("{:.0}", 100.0 * v),
+                Point::new(bx, BASE_Y - bh - 4),
+                0.38,
+                black,
+            )?;
         }
         // Names are long: two lines, split at the first dash when there is one.
-        let (a, b) = r.name.split_once('-').map_or((r.name.as_str(), ""), |(a, b)| (a, b));
+        let (a, b) = r
+            .name
+            .split_once('-')
+            .map_or((r.name.as_str(), ""), |(a, b)| (a, b));
         text(&mut img, a, Point::new(x, BASE_Y + 18), 0.42, black)?;
         text(&mut img, b, Point::new(x, BASE_Y + 36), 0.42, black)?;
     }
-    let proto: String = cmp.protocol.chars().take(((w - 20) / 7).max(10) as usize).collect();
+    let proto: String = cmp
+        .protocol
+        .chars()
+        .take(((w - 20) / 7).max(10) as usize)
+        .collect();
     text(&mut img, &proto, Point::new(10, h - 14), 0.38, black)?;
     write_image(&img, path)
 }
@@ -131,10 +232,28 @@ pub fn annotate(image: &Mat, faces: &[FaceMark], path: &Path) -> Result<()> {
         // Points scale with the face, so they stay apart on small faces.
         let radius = (w / POINT_RADIUS_DIVISOR).max(1);
         for p in f.points {
-            imgproc::circle(&mut out, Point::new(p[0].round() as i32, p[1].round() as i32), radius, yellow, -1, LINE_AA, 0)?;
+            imgproc::circle(
+                &mut out,
+                Point::new(p[0].round() as i32, p[1].round() as i32),
+                radius,
+                yellow,
+                -1,
+                LINE_AA,
+                0,
+            )?;
         }
         let org = Point::new(x, (y - 6).max(12));
-        imgproc::put_text(&mut out, &f.caption, org, FONT_HERSHEY_SIMPLEX, scale, green, thick, LINE_AA, false)?;
+        imgproc::put_text(
+            &mut out,
+            &f.caption,
+            org,
+            FONT_HERSHEY_SIMPLEX,
+            scale,
+            green,
+            thick,
+            LINE_AA,
+            false,
+        )?;
     }
     write_image(&out, path)
 }

@@ -4,13 +4,16 @@
 //! cross-validation.
 
 use crate::dataset::{count_per_class, Sample};
-use crate::gray::GrayImage;
-use crate::stages::decode::decode_file;
 use crate::error::{FerError, Result};
+use crate::gray::GrayImage;
 use crate::metrics::{group_kfold, Report};
-use crate::model::bundle::{ModelHeader, TrainingSummary, MIN_STD, MODEL_FORMAT, MODEL_SCHEMA_VERSION};
 use crate::model::boost::Boost;
-use crate::model::classifier::{bytes_tensor, Classifier, BOOST_TENSOR, DNDT_FEATURES_TENSOR, ENSEMBLE_MEMBERS, FOREST_TENSOR};
+use crate::model::bundle::{
+    ModelHeader, TrainingSummary, MIN_STD, MODEL_FORMAT, MODEL_SCHEMA_VERSION,
+};
+use crate::model::classifier::{
+    bytes_tensor, Classifier, BOOST_TENSOR, DNDT_FEATURES_TENSOR, ENSEMBLE_MEMBERS, FOREST_TENSOR,
+};
 use crate::model::dndt::{self, Dndt};
 use crate::model::forest::Forest;
 use crate::model::mlp::{self, TrainReport, TrainSet, ValidMlpParams};
@@ -20,6 +23,7 @@ use crate::model::params::{ModelKind, Teacher, ValidTreeParams};
 use crate::model::soft_tree::SoftTree;
 use crate::model::Model;
 use crate::pipeline::{Pipeline, PipelineConfig};
+use crate::stages::decode::decode_file;
 use crate::stages::features::FEATURE_SCHEMA_VERSION;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
@@ -39,13 +43,19 @@ pub struct WorkerPool<T> {
 
 impl<T> Default for WorkerPool<T> {
     fn default() -> Self {
-        WorkerPool { idle: Mutex::new(Vec::new()) }
+        WorkerPool {
+            idle: Mutex::new(Vec::new()),
+        }
     }
 }
 
 impl<T> WorkerPool<T> {
     /// Run `f` with a value borrowed from the pool, built by `make` when none is idle.
-    pub fn with<R>(&self, make: impl FnOnce() -> Result<T>, f: impl FnOnce(&mut T) -> R) -> Result<R> {
+    pub fn with<R>(
+        &self,
+        make: impl FnOnce() -> Result<T>,
+        f: impl FnOnce(&mut T) -> R,
+    ) -> Result<R> {
         let taken = self.idle.lock().ok().and_then(|mut v| v.pop());
         let mut value = match taken {
             Some(v) => v,
@@ -69,7 +79,10 @@ impl PipelinePool {
     /// Validate `cfg` once; pipelines are built on first use.
     pub fn new(cfg: PipelineConfig) -> Result<Self> {
         cfg.check()?;
-        Ok(PipelinePool { cfg, workers: WorkerPool::default() })
+        Ok(PipelinePool {
+            cfg,
+            workers: WorkerPool::default(),
+        })
     }
 
     /// The configuration every pipeline uses.
@@ -100,26 +113,38 @@ pub fn extract_features(
     mirror: bool,
     on_done: &(dyn Fn() + Sync),
 ) -> Vec<std::result::Result<SampleFeatures, String>> {
-    let largest = |p: &mut Pipeline, img: &GrayImage, path: &std::path::Path| -> std::result::Result<Vec<f32>, String> {
-        let reading = p.read_image(img).map_err(|e| format!("{}: {e}", path.display()))?;
-        reading.faces.into_iter().next().map(|f| f.features).ok_or_else(|| format!("{}: no face found", path.display()))
+    let largest = |p: &mut Pipeline,
+                   img: &GrayImage,
+                   path: &std::path::Path|
+     -> std::result::Result<Vec<f32>, String> {
+        let reading = p
+            .read_image(img)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        reading
+            .faces
+            .into_iter()
+            .next()
+            .map(|f| f.features)
+            .ok_or_else(|| format!("{}: no face found", path.display()))
     };
     samples
         .par_iter()
         .map(|s| {
-            let r = decode_file(&s.path, &pool.config().decode).map_err(|e| e.to_string()).and_then(|img| {
-                pool.with(|p| {
-                    let original = largest(p, &img, &s.path)?;
-                    let mirrored = if mirror {
-                        let flipped = img.mirrored().map_err(|e| e.to_string())?;
-                        largest(p, &flipped, &s.path).ok()
-                    } else {
-                        None
-                    };
-                    Ok(SampleFeatures { original, mirrored })
-                })
-                .map_err(|e| e.to_string())?
-            });
+            let r = decode_file(&s.path, &pool.config().decode)
+                .map_err(|e| e.to_string())
+                .and_then(|img| {
+                    pool.with(|p| {
+                        let original = largest(p, &img, &s.path)?;
+                        let mirrored = if mirror {
+                            let flipped = img.mirrored().map_err(|e| e.to_string())?;
+                            largest(p, &flipped, &s.path).ok()
+                        } else {
+                            None
+                        };
+                        Ok(SampleFeatures { original, mirrored })
+                    })
+                    .map_err(|e| e.to_string())?
+                });
             on_done();
             r
         })
@@ -137,15 +162,25 @@ pub fn classify_samples(
     samples
         .par_iter()
         .map(|s| {
-            let r = decode_file(&s.path, &pool.config().decode).map_err(|e| e.to_string()).and_then(|img| {
-                let mut reading = pool.with(|p| p.read_image(&img)).map_err(|e| e.to_string())?.map_err(|e| format!("{}: {e}", s.path.display()))?;
-                reading.faces.truncate(1); // faces come largest first
-                if reading.faces.is_empty() {
-                    return Err(format!("{}: no face found", s.path.display()));
-                }
-                let probs = model.classify_faces(&img, &reading).map_err(|e| format!("{}: {e}", s.path.display()))?;
-                probs.into_iter().next().ok_or_else(|| format!("{}: no output", s.path.display()))
-            });
+            let r = decode_file(&s.path, &pool.config().decode)
+                .map_err(|e| e.to_string())
+                .and_then(|img| {
+                    let mut reading = pool
+                        .with(|p| p.read_image(&img))
+                        .map_err(|e| e.to_string())?
+                        .map_err(|e| format!("{}: {e}", s.path.display()))?;
+                    reading.faces.truncate(1); // faces come largest first
+                    if reading.faces.is_empty() {
+                        return Err(format!("{}: no face found", s.path.display()));
+                    }
+                    let probs = model
+                        .classify_faces(&img, &reading)
+                        .map_err(|e| format!("{}: {e}", s.path.display()))?;
+                    probs
+                        .into_iter()
+                        .next()
+                        .ok_or_else(|| format!("{}: no output", s.path.display()))
+                });
             on_done();
             r
         })
@@ -175,15 +210,33 @@ pub struct LabelledRows {
 impl LabelledRows {
     /// Pair samples with their extracted features; drops failures. A mirrored
     /// copy shares its original's group, so it never lands on the other side of a split.
-    pub fn new(samples: &[Sample], features: Vec<std::result::Result<SampleFeatures, String>>, classes: Vec<String>) -> Self {
-        let mut rows = LabelledRows { x: vec![], y: vec![], groups: vec![], mirrored: vec![], sample: vec![], teacher: None, classes, skipped: 0 };
+    pub fn new(
+        samples: &[Sample],
+        features: Vec<std::result::Result<SampleFeatures, String>>,
+        classes: Vec<String>,
+    ) -> Self {
+        let mut rows = LabelledRows {
+            x: vec![],
+            y: vec![],
+            groups: vec![],
+            mirrored: vec![],
+            sample: vec![],
+            teacher: None,
+            classes,
+            skipped: 0,
+        };
         for (i, (s, f)) in samples.iter().zip(features).enumerate() {
             let (Ok(f), Some(c)) = (f, rows.classes.iter().position(|c| *c == s.label)) else {
                 rows.skipped += 1;
                 continue;
             };
-            let group = s.subject.clone().unwrap_or_else(|| s.path.to_string_lossy().into_owned());
-            for (x, mirrored) in std::iter::once((f.original, false)).chain(f.mirrored.map(|m| (m, true))) {
+            let group = s
+                .subject
+                .clone()
+                .unwrap_or_else(|| s.path.to_string_lossy().into_owned());
+            for (x, mirrored) in
+                std::iter::once((f.original, false)).chain(f.mirrored.map(|m| (m, true)))
+            {
                 rows.x.push(x);
                 rows.y.push(c as u32);
                 rows.groups.push(group.clone());
@@ -201,11 +254,21 @@ impl LabelledRows {
 }
 
 /// Split row indices into training and validation, whole groups at a time.
-pub fn grouped_split(groups: &[String], rows: &[usize], val_fraction: f32, seed: u64) -> (Vec<usize>, Vec<usize>) {
+pub fn grouped_split(
+    groups: &[String],
+    rows: &[usize],
+    val_fraction: f32,
+    seed: u64,
+) -> (Vec<usize>, Vec<usize>) {
     if val_fraction <= 0.0 {
         return (rows.to_vec(), Vec::new());
     }
-    let mut unique: Vec<&str> = rows.iter().map(|&r| groups[r].as_str()).collect::<BTreeSet<_>>().into_iter().collect();
+    let mut unique: Vec<&str> = rows
+        .iter()
+        .map(|&r| groups[r].as_str())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     unique.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
     let target = (rows.len() as f32 * val_fraction).round() as usize;
     let mut val_groups = BTreeSet::new();
@@ -221,7 +284,8 @@ pub fn grouped_split(groups: &[String], rows: &[usize], val_fraction: f32, seed:
         taken += size[g];
         val_groups.insert(g);
     }
-    rows.iter().partition(|&&r| !val_groups.contains(groups[r].as_str()))
+    rows.iter()
+        .partition(|&&r| !val_groups.contains(groups[r].as_str()))
 }
 
 /// Everything `fit` needs besides the rows.
@@ -266,7 +330,12 @@ pub struct Fitted {
 }
 
 /// Train a bundle of `opts.kind` on `rows` (restricted to `subset`).
-pub fn fit(rows: &LabelledRows, subset: &[usize], opts: &FitOptions, on_epoch: &mut mlp::EpochCallback) -> Result<Model> {
+pub fn fit(
+    rows: &LabelledRows,
+    subset: &[usize],
+    opts: &FitOptions,
+    on_epoch: &mut mlp::EpochCallback,
+) -> Result<Model> {
     Ok(fit_reusing(rows, subset, opts, &mut Trained::new(), on_epoch)?.0)
 }
 
@@ -280,19 +349,35 @@ pub fn fit_reusing(
     on_epoch: &mut mlp::EpochCallback,
 ) -> Result<(Model, f64)> {
     if subset.is_empty() {
-        return Err(FerError::Training("no training samples with features".into()));
+        return Err(FerError::Training(
+            "no training samples with features".into(),
+        ));
     }
     let present: BTreeSet<u32> = subset.iter().map(|&r| rows.y[r]).collect();
     if present.len() < 2 {
-        return Err(FerError::Training(format!("only {} class in the training data; need at least 2", present.len())));
+        return Err(FerError::Training(format!(
+            "only {} class in the training data; need at least 2",
+            present.len()
+        )));
     }
     let dim = rows.x[subset[0]].len();
     if subset.iter().any(|&r| rows.x[r].len() != dim) {
-        return Err(FerError::Training("feature vectors differ in length".into()));
+        return Err(FerError::Training(
+            "feature vectors differ in length".into(),
+        ));
     }
-    let (train_rows, held_out) = grouped_split(&rows.groups, subset, opts.val_fraction, opts.params.seed);
-    let val_rows: Vec<usize> = held_out.iter().copied().filter(|&r| !rows.mirrored[r]).collect();
-    let split = Split { all: subset.to_vec(), train: train_rows, val: val_rows };
+    let (train_rows, held_out) =
+        grouped_split(&rows.groups, subset, opts.val_fraction, opts.params.seed);
+    let val_rows: Vec<usize> = held_out
+        .iter()
+        .copied()
+        .filter(|&r| !rows.mirrored[r])
+        .collect();
+    let split = Split {
+        all: subset.to_vec(),
+        train: train_rows,
+        val: val_rows,
+    };
     let (mean, std) = mean_std(&rows.x, &split.train, dim);
     let mut flat = Vec::with_capacity(rows.x.len() * dim);
     for v in &rows.x {
@@ -300,19 +385,51 @@ pub fn fit_reusing(
     }
     let deep = match (opts.trees.distill, &rows.teacher) {
         (Some(Teacher::Deep), Some(t)) => Some(soften(t, opts.trees.temperature)),
-        (Some(Teacher::Deep), None) => return Err(FerError::Training("--distill deep needs a deep teacher's probabilities (--teacher MODEL)".into())),
+        (Some(Teacher::Deep), None) => {
+            return Err(FerError::Training(
+                "--distill deep needs a deep teacher's probabilities (--teacher MODEL)".into(),
+            ))
+        }
         _ => None,
     };
-    let set = TrainSet { x: &flat, y: &rows.y, soft: deep.as_deref(), dim };
-    let fitted = train_kind(opts.kind, opts, &set, rows.classes.len(), &split, trained, on_epoch)?;
+    let set = TrainSet {
+        x: &flat,
+        y: &rows.y,
+        soft: deep.as_deref(),
+        dim,
+    };
+    let fitted = train_kind(
+        opts.kind,
+        opts,
+        &set,
+        rows.classes.len(),
+        &split,
+        trained,
+        on_epoch,
+    )?;
     let seconds = fitted.seconds;
     let report = fitted.report;
     let mut tensors: HashMap<String, Tensor> = fitted.tensors.into_iter().collect();
-    tensors.insert("norm.mean".into(), Tensor::from_vec(mean, dim, &Device::Cpu)?);
+    tensors.insert(
+        "norm.mean".into(),
+        Tensor::from_vec(mean, dim, &Device::Cpu)?,
+    );
     tensors.insert("norm.std".into(), Tensor::from_vec(std, dim, &Device::Cpu)?);
-    let originals: Vec<usize> = subset.iter().copied().filter(|&r| !rows.mirrored[r]).collect();
-    let distinct_groups = originals.iter().map(|&r| &rows.groups[r]).collect::<BTreeSet<_>>().len();
-    let (train, validation) = if opts.kind.uses_validation() { (&split.train, split.val.len()) } else { (&split.all, 0) };
+    let originals: Vec<usize> = subset
+        .iter()
+        .copied()
+        .filter(|&r| !rows.mirrored[r])
+        .collect();
+    let distinct_groups = originals
+        .iter()
+        .map(|&r| &rows.groups[r])
+        .collect::<BTreeSet<_>>()
+        .len();
+    let (train, validation) = if opts.kind.uses_validation() {
+        (&split.train, split.val.len())
+    } else {
+        (&split.all, 0)
+    };
     let header = ModelHeader {
         format: MODEL_FORMAT.into(),
         schema_version: MODEL_SCHEMA_VERSION,
@@ -325,11 +442,19 @@ pub fn fit_reusing(
         trees: (*opts.trees).clone(),
         training: TrainingSummary {
             sources: opts.sources.clone(),
-            per_class: count_per_class(originals.iter().map(|&r| rows.classes[rows.y[r] as usize].clone())),
+            per_class: count_per_class(
+                originals
+                    .iter()
+                    .map(|&r| rows.classes[rows.y[r] as usize].clone()),
+            ),
             skipped: rows.skipped,
             train: train.len(),
             validation,
-            validation_split: if distinct_groups < originals.len() { "by subject".into() } else { "by image".into() },
+            validation_split: if distinct_groups < originals.len() {
+                "by subject".into()
+            } else {
+                "by image".into()
+            },
             mirrored: train.iter().filter(|&&r| rows.mirrored[r]).count(),
             report,
         },
@@ -347,8 +472,18 @@ fn builder(varmap: &VarMap) -> VarBuilder<'_> {
     VarBuilder::from_varmap(varmap, DType::F32, &Device::Cpu)
 }
 
-fn fitted(classifier: Classifier, tensors: Vec<(String, Tensor)>, report: TrainReport, started: Instant) -> Fitted {
-    Fitted { classifier: Arc::new(classifier), tensors, report, seconds: started.elapsed().as_secs_f64() }
+fn fitted(
+    classifier: Classifier,
+    tensors: Vec<(String, Tensor)>,
+    report: TrainReport,
+    started: Instant,
+) -> Fitted {
+    Fitted {
+        classifier: Arc::new(classifier),
+        tensors,
+        report,
+        seconds: started.elapsed().as_secs_f64(),
+    }
 }
 
 /// Train one classifier of `kind` on `split` of `set`, or take it from `trained`.
@@ -380,12 +515,22 @@ fn train_kind(
         ModelKind::Forest => {
             let f = Forest::fit(set.x, set.y, &split.all, dim, classes, t, p.seed)?;
             let tensors = vec![(FOREST_TENSOR.to_string(), bytes_tensor(f.to_bytes()?)?)];
-            fitted(Classifier::Forest(f), tensors, TrainReport::single_pass(), started)
+            fitted(
+                Classifier::Forest(f),
+                tensors,
+                TrainReport::single_pass(),
+                started,
+            )
         }
         ModelKind::Boost => {
             let b = Boost::fit(set.x, set.y, &split.all, dim, classes, t, p.seed)?;
             let tensors = vec![(BOOST_TENSOR.to_string(), bytes_tensor(b.to_bytes()?)?)];
-            fitted(Classifier::Boost(b), tensors, TrainReport::single_pass(), started)
+            fitted(
+                Classifier::Boost(b),
+                tensors,
+                TrainReport::single_pass(),
+                started,
+            )
         }
         ModelKind::SoftTree => {
             let (soft, teacher_seconds) = match t.distill {
@@ -396,27 +541,59 @@ fn train_kind(
                 }
             };
             let student = match &soft {
-                Some(s) => TrainSet { soft: Some(s), ..*set },
+                Some(s) => TrainSet {
+                    soft: Some(s),
+                    ..*set
+                },
                 None => TrainSet { ..*set },
             };
             let (varmap, mut rng) = net_start(p.seed);
-            let tree = SoftTree::new(builder(&varmap).pp("tree"), dim, t.depth, classes, t.penalty)?;
+            let tree = SoftTree::new(
+                builder(&varmap).pp("tree"),
+                dim,
+                t.depth,
+                classes,
+                t.penalty,
+            )?;
             seeded_init(&varmap, &mut rng)?;
-            let report = net::fit_net(&tree, &varmap, p, &student, classes, train_rows, val_rows, &mut rng, on_epoch)?;
-            let mut f = fitted(Classifier::SoftTree(tree), net::weights(&varmap)?, report, started);
+            let report = net::fit_net(
+                &tree, &varmap, p, &student, classes, train_rows, val_rows, &mut rng, on_epoch,
+            )?;
+            let mut f = fitted(
+                Classifier::SoftTree(tree),
+                net::weights(&varmap)?,
+                report,
+                started,
+            );
             f.seconds += teacher_seconds;
             f
         }
         ModelKind::Ndf => {
             let hidden = p.hidden.first().copied().unwrap_or(1);
             let (varmap, mut rng) = net_start(p.seed);
-            let ndf = Ndf::new(builder(&varmap).pp("ndf"), dim, hidden, t.ndf_trees, t.ndf_depth, classes, p.dropout)?;
+            let ndf = Ndf::new(
+                builder(&varmap).pp("ndf"),
+                dim,
+                hidden,
+                t.ndf_trees,
+                t.ndf_depth,
+                classes,
+                p.dropout,
+            )?;
             seeded_init(&varmap, &mut rng)?;
-            let report = net::fit_net(&ndf, &varmap, p, set, classes, train_rows, val_rows, &mut rng, on_epoch)?;
-            fitted(Classifier::Ndf(ndf), net::weights(&varmap)?, report, started)
+            let report = net::fit_net(
+                &ndf, &varmap, p, set, classes, train_rows, val_rows, &mut rng, on_epoch,
+            )?;
+            fitted(
+                Classifier::Ndf(ndf),
+                net::weights(&varmap)?,
+                report,
+                started,
+            )
         }
         ModelKind::Dndt => {
-            let features = dndt::select_features(set.x, set.y, train_rows, dim, classes, t.dndt_features);
+            let features =
+                dndt::select_features(set.x, set.y, train_rows, dim, classes, t.dndt_features);
             if features.len() < t.dndt_features {
                 return Err(FerError::Training(format!(
                     "only {} features are informative and not near copies of each other; ask for fewer (--dndt-features)",
@@ -424,18 +601,37 @@ fn train_kind(
                 )));
             }
             let (varmap, mut rng) = net_start(p.seed);
-            let tree = Dndt::new(builder(&varmap).pp("dndt"), features.clone(), t.dndt_cuts, classes, t.dndt_tau)?;
+            let tree = Dndt::new(
+                builder(&varmap).pp("dndt"),
+                features.clone(),
+                t.dndt_cuts,
+                classes,
+                t.dndt_tau,
+            )?;
             seeded_init(&varmap, &mut rng)?;
             let (start, gaps) = dndt::initial_cuts(set.x, train_rows, dim, &features, t.dndt_cuts);
-            net::set_weight(&varmap, "dndt.cut_start", &Tensor::from_vec(start, (features.len(), 1), &Device::Cpu)?)?;
+            net::set_weight(
+                &varmap,
+                "dndt.cut_start",
+                &Tensor::from_vec(start, (features.len(), 1), &Device::Cpu)?,
+            )?;
             if t.dndt_cuts > 1 {
-                net::set_weight(&varmap, "dndt.cut_gaps", &Tensor::from_vec(gaps, (features.len(), t.dndt_cuts - 1), &Device::Cpu)?)?;
+                net::set_weight(
+                    &varmap,
+                    "dndt.cut_gaps",
+                    &Tensor::from_vec(gaps, (features.len(), t.dndt_cuts - 1), &Device::Cpu)?,
+                )?;
             }
             let fast = p.with_learning_rate_scale(dndt::DNDT_LEARNING_RATE_SCALE);
-            let report = net::fit_net(&tree, &varmap, &fast, set, classes, train_rows, val_rows, &mut rng, on_epoch)?;
+            let report = net::fit_net(
+                &tree, &varmap, &fast, set, classes, train_rows, val_rows, &mut rng, on_epoch,
+            )?;
             let mut tensors = net::weights(&varmap)?;
             let idx: Vec<f32> = features.iter().map(|&f| f as f32).collect();
-            tensors.push((DNDT_FEATURES_TENSOR.to_string(), Tensor::from_vec(idx, features.len(), &Device::Cpu)?));
+            tensors.push((
+                DNDT_FEATURES_TENSOR.to_string(),
+                Tensor::from_vec(idx, features.len(), &Device::Cpu)?,
+            ));
             fitted(Classifier::Dndt(tree), tensors, report, started)
         }
         ModelKind::Ensemble => {
@@ -452,7 +648,12 @@ fn train_kind(
                 report.get_or_insert(m.report);
             }
             let report = report.unwrap_or_else(TrainReport::single_pass);
-            Fitted { classifier: Arc::new(Classifier::Ensemble(members)), tensors, report, seconds }
+            Fitted {
+                classifier: Arc::new(Classifier::Ensemble(members)),
+                tensors,
+                report,
+                seconds,
+            }
         }
     };
     if kind != ModelKind::SoftTree {
@@ -465,19 +666,40 @@ fn train_kind(
 /// (`softmax(log p / T)`, which is `softmax(logits / T)` for a network), as a
 /// row-major `[n, classes]` table over every row of `set` (zero outside the
 /// training rows); and the teacher's training seconds.
-fn soft_targets(teacher: Teacher, opts: &FitOptions, set: &TrainSet, classes: usize, split: &Split, trained: &mut Trained) -> Result<(Vec<f32>, f64)> {
+fn soft_targets(
+    teacher: Teacher,
+    opts: &FitOptions,
+    set: &TrainSet,
+    classes: usize,
+    split: &Split,
+    trained: &mut Trained,
+) -> Result<(Vec<f32>, f64)> {
     let kind = match teacher {
         Teacher::Mlp => ModelKind::Mlp,
         Teacher::Ensemble => ModelKind::Ensemble,
-        Teacher::Deep => return Err(FerError::Training("a deep teacher's targets come with the rows".into())),
+        Teacher::Deep => {
+            return Err(FerError::Training(
+                "a deep teacher's targets come with the rows".into(),
+            ))
+        }
     };
-    let teacher = train_kind(kind, opts, set, classes, split, trained, &mut |_, _, _, _| {})?;
+    let teacher = train_kind(
+        kind,
+        opts,
+        set,
+        classes,
+        split,
+        trained,
+        &mut |_, _, _, _| {},
+    )?;
     let dim = set.dim;
     let mut x = Vec::with_capacity(split.train.len() * dim);
     for &r in &split.train {
         x.extend_from_slice(&set.x[r * dim..(r + 1) * dim]);
     }
-    let probs = teacher.classifier.probabilities(&x, split.train.len(), dim)?;
+    let probs = teacher
+        .classifier
+        .probabilities(&x, split.train.len(), dim)?;
     let softened = soften(&probs, opts.trees.temperature);
     let mut out = vec![0f32; set.y.len() * classes];
     for (&r, p) in split.train.iter().zip(softened.chunks(classes)) {
@@ -491,7 +713,10 @@ fn soften(probs: &[Vec<f32>], t: f32) -> Vec<f32> {
     let inv_t = 1.0 / t as f64;
     let mut out = Vec::with_capacity(probs.iter().map(Vec::len).sum());
     for p in probs {
-        let logits: Vec<f64> = p.iter().map(|&v| (v.max(1e-12) as f64).ln() * inv_t).collect();
+        let logits: Vec<f64> = p
+            .iter()
+            .map(|&v| (v.max(1e-12) as f64).ln() * inv_t)
+            .collect();
         let max = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         let z: f64 = logits.iter().map(|l| (l - max).exp()).sum();
         out.extend(logits.iter().map(|l| ((l - max).exp() / z) as f32));
@@ -514,7 +739,10 @@ fn mean_std(x: &[Vec<f32>], rows: &[usize], dim: usize) -> (Vec<f32>, Vec<f32>) 
             *s += (*v as f64 - m).powi(2);
         }
     }
-    let std = var.iter().map(|s| ((s / n).sqrt() as f32).max(MIN_STD)).collect();
+    let std = var
+        .iter()
+        .map(|s| ((s / n).sqrt() as f32).max(MIN_STD))
+        .collect();
     (mean.into_iter().map(|m| m as f32).collect(), std)
 }
 
@@ -524,7 +752,10 @@ pub fn argmax(probs: &[f32], allowed: Option<&[usize]>) -> usize {
         Some(a) => a.to_vec(),
         None => (0..probs.len()).collect(),
     };
-    candidates.into_iter().max_by(|&a, &b| probs[a].total_cmp(&probs[b])).unwrap_or(0)
+    candidates
+        .into_iter()
+        .max_by(|&a, &b| probs[a].total_cmp(&probs[b]))
+        .unwrap_or(0)
 }
 
 /// Training and test rows of one evaluation fold.
@@ -538,20 +769,28 @@ pub fn cv_folds(rows: &LabelledRows, k: usize) -> Result<Vec<Fold>> {
     }
     let distinct = rows.groups.iter().collect::<BTreeSet<_>>().len();
     if distinct < k {
-        return Err(FerError::Training(format!("{distinct} groups cannot make {k} folds")));
+        return Err(FerError::Training(format!(
+            "{distinct} groups cannot make {k} folds"
+        )));
     }
     let fold = group_kfold(&rows.groups, k);
     Ok((0..k)
         .map(|f| {
             let train = (0..rows.x.len()).filter(|&r| fold[r] != f).collect();
-            let test = (0..rows.x.len()).filter(|&r| fold[r] == f && !rows.mirrored[r]).collect();
+            let test = (0..rows.x.len())
+                .filter(|&r| fold[r] == f && !rows.mirrored[r])
+                .collect();
             (train, test)
         })
         .collect())
 }
 
 /// True and predicted classes of `test` rows under `model`.
-pub fn predict_rows(model: &Model, rows: &LabelledRows, test: &[usize]) -> Result<(Vec<usize>, Vec<usize>)> {
+pub fn predict_rows(
+    model: &Model,
+    rows: &LabelledRows,
+    test: &[usize],
+) -> Result<(Vec<usize>, Vec<usize>)> {
     let test_x: Vec<Vec<f32>> = test.iter().map(|&r| rows.x[r].clone()).collect();
     let probs = model.predict(&test_x)?;
     let truth = test.iter().map(|&r| rows.y[r] as usize).collect();
@@ -567,7 +806,12 @@ pub fn accuracy_of(truth: &[usize], pred: &[usize]) -> f64 {
 /// Grouped k-fold cross-validation: each fold's model is trained (with its own
 /// grouped validation split for early stopping) on the other folds and predicts
 /// this one; predictions from all folds make one report.
-pub fn cross_validate(rows: &LabelledRows, k: usize, opts: &FitOptions, on_fold: &mut dyn FnMut(usize, f64)) -> Result<Report> {
+pub fn cross_validate(
+    rows: &LabelledRows,
+    k: usize,
+    opts: &FitOptions,
+    on_fold: &mut dyn FnMut(usize, f64),
+) -> Result<Report> {
     let mut truth = Vec::new();
     let mut pred = Vec::new();
     let mut fold_accuracy = Vec::new();

@@ -6,7 +6,11 @@ mod common;
 use std::process::{Command, Output};
 
 fn fer(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fer")).args(args).current_dir(common::root()).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_fer"))
+        .args(args)
+        .current_dir(common::root())
+        .output()
+        .unwrap()
 }
 
 fn text(b: &[u8]) -> String {
@@ -32,7 +36,12 @@ fn batch_on_the_samples_labels_every_face_with_the_shipped_model() {
     let headers = r.headers().unwrap().clone();
     assert!(headers.iter().any(|h| h == "p_happy") && headers.iter().any(|h| h == "ms_detect"));
     let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
-    let status = |name: &str| rows.iter().filter(|r| r[0].ends_with(name)).map(|r| r[1].to_string()).collect::<Vec<_>>();
+    let status = |name: &str| {
+        rows.iter()
+            .filter(|r| r[0].ends_with(name))
+            .map(|r| r[1].to_string())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(status("justin.jpg"), ["ok"]);
     assert_eq!(status("messi5.jpg"), ["ok"]);
     assert_eq!(status("astronaut.png"), ["ok"]);
@@ -81,15 +90,29 @@ fn resume_without_an_output_file_is_a_usage_error() {
 
 #[test]
 fn cross_validation_on_ck_plus_is_well_above_chance() {
-    let Some(data) = common::shared_data("cross_validation_on_ck_plus_is_well_above_chance") else { return };
+    let Some(data) = common::shared_data("cross_validation_on_ck_plus_is_well_above_chance") else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let plot = tmp.path().join("cm.png");
     let (a, b) = (data.join("ckplus48"), data.join("ckplus48-neutral"));
     let out = fer(&[
-        "eval", "--cv", "3", "--group-by", "subject", "--no-detect", "--json", "--epochs", "30",
-        "--classes", "happy,surprise,disgust",
-        "--data", a.to_str().unwrap(), b.to_str().unwrap(),
-        "--plot", plot.to_str().unwrap(),
+        "eval",
+        "--cv",
+        "3",
+        "--group-by",
+        "subject",
+        "--no-detect",
+        "--json",
+        "--epochs",
+        "30",
+        "--classes",
+        "happy,surprise,disgust",
+        "--data",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--plot",
+        plot.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let report: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
@@ -98,14 +121,19 @@ fn cross_validation_on_ck_plus_is_well_above_chance() {
     // Chance is 0.39 (the largest class, surprise); subjects never straddle folds.
     assert!(acc > 0.85, "accuracy {acc}");
     assert_eq!(report["samples"].as_u64(), Some(207 + 249 + 177));
-    assert!(report["protocol"].as_str().unwrap().contains("grouped by subject"));
+    assert!(report["protocol"]
+        .as_str()
+        .unwrap()
+        .contains("grouped by subject"));
     assert_eq!(report["fold_accuracy"].as_array().unwrap().len(), 3);
     assert!(image::open(&plot).is_ok(), "confusion matrix picture");
 }
 
 #[test]
 fn train_then_eval_on_held_out_subjects() {
-    let Some(data) = common::shared_data("train_then_eval_on_held_out_subjects") else { return };
+    let Some(data) = common::shared_data("train_then_eval_on_held_out_subjects") else {
+        return;
+    };
     // Manifests of our own, next to a link to the CK+ folder: subjects below S100
     // train, the others test.
     let tmp = tempfile::tempdir().unwrap();
@@ -121,35 +149,87 @@ fn train_then_eval_on_held_out_subjects() {
         let subject: u32 = f[4][1..].parse().unwrap();
         if subject < 100 { &mut train } else { &mut test }.push_str(&format!("{line}\n"));
     }
-    let (train_csv, test_csv, model) = (tmp.path().join("train.csv"), tmp.path().join("test.csv"), tmp.path().join("m.safetensors"));
+    let (train_csv, test_csv, model) = (
+        tmp.path().join("train.csv"),
+        tmp.path().join("test.csv"),
+        tmp.path().join("m.safetensors"),
+    );
     std::fs::write(&train_csv, train).unwrap();
     std::fs::write(&test_csv, test).unwrap();
-    let out = fer(&["train", "--no-detect", "--epochs", "40", "--data", train_csv.to_str().unwrap(), "--out", model.to_str().unwrap()]);
+    let out = fer(&[
+        "train",
+        "--no-detect",
+        "--epochs",
+        "40",
+        "--data",
+        train_csv.to_str().unwrap(),
+        "--out",
+        model.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("by subject"));
     let out = fer(&[
-        "eval", "--no-detect", "--json", "--model", model.to_str().unwrap(), "--data", test_csv.to_str().unwrap(),
-        "--plot", tmp.path().join("cm.png").to_str().unwrap(),
+        "eval",
+        "--no-detect",
+        "--json",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        test_csv.to_str().unwrap(),
+        "--plot",
+        tmp.path().join("cm.png").to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let report: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
     let acc = report["accuracy"].as_f64().unwrap();
-    eprintln!("CK+ happy/sad/surprise, subjects >= S100 held out: accuracy {acc:.3} on {} faces", report["samples"]);
+    eprintln!(
+        "CK+ happy/sad/surprise, subjects >= S100 held out: accuracy {acc:.3} on {} faces",
+        report["samples"]
+    );
     assert_eq!(report["samples"].as_u64(), Some(189));
     assert!(acc > 0.8, "accuracy {acc}");
 }
 
 #[test]
 fn bench_reports_every_stage_and_throughput_against_bare_haar() {
-    let out = fer(&["bench", "data", "--threads", "1,2", "--repeat", "1", "--json"]);
+    let out = fer(&[
+        "bench",
+        "data",
+        "--threads",
+        "1,2",
+        "--repeat",
+        "1",
+        "--json",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let r: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
     assert_eq!(r["images"], 5);
     assert_eq!(r["faces"], 3);
     assert_eq!(r["bare_haar_faces"], 3);
-    let stages: Vec<&str> = r["stages"].as_array().unwrap().iter().map(|s| s["stage"].as_str().unwrap()).collect();
-    assert_eq!(stages, ["denoise", "detect", "align", "clahe", "landmarks", "features", "classify"]);
-    let share: f64 = r["stages"].as_array().unwrap().iter().map(|s| s["share"].as_f64().unwrap()).sum();
+    let stages: Vec<&str> = r["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            "denoise",
+            "detect",
+            "align",
+            "clahe",
+            "landmarks",
+            "features",
+            "classify"
+        ]
+    );
+    let share: f64 = r["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["share"].as_f64().unwrap())
+        .sum();
     assert!((share - 1.0).abs() < 1e-6, "shares sum to {share}");
     for s in r["stages"].as_array().unwrap() {
         assert!(s["p50_ms"].as_f64().unwrap() <= s["p95_ms"].as_f64().unwrap());
@@ -157,97 +237,215 @@ fn bench_reports_every_stage_and_throughput_against_bare_haar() {
     }
     let tp = r["throughput"].as_array().unwrap();
     assert_eq!(tp.len(), 2);
-    assert!(tp.iter().all(|t| t["images_per_s"].as_f64().unwrap() > 0.0 && t["ratio_to_bare_haar"].as_f64().unwrap() > 0.0));
+    assert!(tp.iter().all(|t| t["images_per_s"].as_f64().unwrap() > 0.0
+        && t["ratio_to_bare_haar"].as_f64().unwrap() > 0.0));
 }
 
 #[test]
 fn compare_trains_every_kind_on_the_same_folds_and_explain_reads_a_soft_tree() {
-    let Some(data) = common::shared_data("compare_trains_every_kind_on_the_same_folds_and_explain_reads_a_soft_tree") else { return };
+    let Some(data) = common::shared_data(
+        "compare_trains_every_kind_on_the_same_folds_and_explain_reads_a_soft_tree",
+    ) else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let (json, plot) = (tmp.path().join("cmp.json"), tmp.path().join("cmp.png"));
     let yale = data.join("yalefaces");
     let out = fer(&[
-        "compare", "--cv", "3", "--data", yale.to_str().unwrap(), "--classes", "happy,surprise", "--forest-trees", "20",
-        "--deep", "mini-xception", "--json", json.to_str().unwrap(), "--plot", plot.to_str().unwrap(),
+        "compare",
+        "--cv",
+        "3",
+        "--data",
+        yale.to_str().unwrap(),
+        "--classes",
+        "happy,surprise",
+        "--forest-trees",
+        "20",
+        "--deep",
+        "mini-xception",
+        "--json",
+        json.to_str().unwrap(),
+        "--plot",
+        plot.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let table = text(&out.stdout);
     let cmp: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let rows = cmp["rows"].as_array().unwrap();
     let names: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["mlp", "forest", "boost", "soft-tree", "soft-tree-distilled", "ndf", "dndt", "ensemble", "mini-xception"]);
+    assert_eq!(
+        names,
+        [
+            "mlp",
+            "forest",
+            "boost",
+            "soft-tree",
+            "soft-tree-distilled",
+            "ndf",
+            "dndt",
+            "ensemble",
+            "mini-xception"
+        ]
+    );
     for r in rows {
         let name = r["name"].as_str().unwrap();
         assert!(table.contains(name), "{table}");
         assert_eq!(r["fold_accuracy"].as_array().unwrap().len(), 3, "{name}");
-        assert_eq!(r["report"]["samples"].as_u64(), Some(30), "{name}: 15 happy + 15 surprised faces");
-        assert!(r["size_bytes"].as_u64().unwrap() > 0 && r["us_per_face"].as_f64().unwrap() > 0.0, "{name}");
+        assert_eq!(
+            r["report"]["samples"].as_u64(),
+            Some(30),
+            "{name}: 15 happy + 15 surprised faces"
+        );
+        assert!(
+            r["size_bytes"].as_u64().unwrap() > 0 && r["us_per_face"].as_f64().unwrap() > 0.0,
+            "{name}"
+        );
         eprintln!("{name}: accuracy {}", r["accuracy"]);
     }
     // Happy against surprised on full frames: the MLP, the ensemble and the CNN are well above chance.
     for name in ["mlp", "ensemble", "mini-xception"] {
-        let acc = rows.iter().find(|r| r["name"] == name).unwrap()["accuracy"].as_f64().unwrap();
+        let acc = rows.iter().find(|r| r["name"] == name).unwrap()["accuracy"]
+            .as_f64()
+            .unwrap();
         assert!(acc > 0.7, "{name}: {acc}");
     }
     assert!(image::open(&plot).is_ok(), "bar chart");
 
     // A soft tree trained on the same data explains a face of the samples.
     let model = tmp.path().join("tree.safetensors");
-    let out = fer(&["train", "--model", "soft-tree", "--depth", "3", "--data", yale.to_str().unwrap(), "--classes", "happy,surprise", "--out", model.to_str().unwrap()]);
+    let out = fer(&[
+        "train",
+        "--model",
+        "soft-tree",
+        "--depth",
+        "3",
+        "--data",
+        yale.to_str().unwrap(),
+        "--classes",
+        "happy,surprise",
+        "--out",
+        model.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let svg = tmp.path().join("why.svg");
-    let out = fer(&["explain", "data/justin.jpg", "--model", model.to_str().unwrap(), "--picture", svg.to_str().unwrap()]);
+    let out = fer(&[
+        "explain",
+        "data/justin.jpg",
+        "--model",
+        model.to_str().unwrap(),
+        "--picture",
+        svg.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let why = text(&out.stdout);
     assert_eq!(why.matches("  node ").count(), 3, "{why}");
-    assert!(why.contains("leaf") && why.contains("distribution"), "{why}");
+    assert!(
+        why.contains("leaf") && why.contains("distribution"),
+        "{why}"
+    );
     assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
     // The shipped MLP has no path to show.
-    let out = fer(&["explain", "data/justin.jpg", "--model", "models/fer-default.safetensors"]);
+    let out = fer(&[
+        "explain",
+        "data/justin.jpg",
+        "--model",
+        "models/fer-default.safetensors",
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("soft-tree and dndt"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("soft-tree and dndt"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
 fn the_shipped_mini_xception_is_chosen_by_name_and_says_where_it_runs() {
-    let out = fer(&["batch", "data/justin.jpg", "--model", "mini-xception", "--device", "cuda", "--format", "jsonl"]);
+    let out = fer(&[
+        "batch",
+        "data/justin.jpg",
+        "--model",
+        "mini-xception",
+        "--device",
+        "cuda",
+        "--format",
+        "jsonl",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let row: serde_json::Value = serde_json::from_str(text(&out.stdout).lines().next().unwrap()).unwrap();
+    let row: serde_json::Value =
+        serde_json::from_str(text(&out.stdout).lines().next().unwrap()).unwrap();
     assert_eq!(row["label"], "happy", "{row}");
     let stderr = text(&out.stderr);
     if !fer::model::onnx::cuda_available() {
-        assert_eq!(stderr.matches("runs on the CPU").count(), 1, "one fallback line: {stderr}");
+        assert_eq!(
+            stderr.matches("runs on the CPU").count(),
+            1,
+            "one fallback line: {stderr}"
+        );
     }
     let out = fer(&["batch", "data/justin.jpg", "--model", "no-such-model"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("no-such-model"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no-such-model"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
 fn live_reads_a_video_file_and_prints_a_summary_per_track() {
     let out = fer(&["live", "--source", "no/such/video.avi"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("no/such/video.avi: cannot open"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no/such/video.avi: cannot open"),
+        "{}",
+        text(&out.stderr)
+    );
     // The default build has no window: a clear answer, not a crash.
     let out = fer(&["live", "--source", "no/such/video.avi", "--window"]);
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
-    assert!(err.contains("`window` feature") || err.contains("no display"), "{err}");
-    let Some(data) = common::shared_data("live_reads_a_video_file_and_prints_a_summary_per_track") else { return };
+    assert!(
+        err.contains("`window` feature") || err.contains("no display"),
+        "{err}"
+    );
+    let Some(data) = common::shared_data("live_reads_a_video_file_and_prints_a_summary_per_track")
+    else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let jsonl = tmp.path().join("t.jsonl");
     let video = data.join("video/Megamind.avi");
-    let out = fer(&["live", "--source", video.to_str().unwrap(), "--max-frames", "30", "--json", "--jsonl", jsonl.to_str().unwrap()]);
+    let out = fer(&[
+        "live",
+        "--source",
+        video.to_str().unwrap(),
+        "--max-frames",
+        "30",
+        "--json",
+        "--jsonl",
+        jsonl.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let summary: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
     assert_eq!(summary["frames"], 30);
     let lines = std::fs::read_to_string(&jsonl).unwrap();
     for l in lines.lines() {
         let r: serde_json::Value = serde_json::from_str(l).unwrap();
-        assert!(r["frame"].as_u64().unwrap() < 30 && r["track"].as_u64().unwrap() >= 1, "{r}");
+        assert!(
+            r["frame"].as_u64().unwrap() < 30 && r["track"].as_u64().unwrap() >= 1,
+            "{r}"
+        );
     }
-    let frames_line = text(&out.stderr).lines().filter(|l| l.starts_with("frame ")).count();
-    assert!(frames_line >= 1, "a readout line at least once a second: {}", text(&out.stderr));
+    let frames_line = text(&out.stderr)
+        .lines()
+        .filter(|l| l.starts_with("frame "))
+        .count();
+    assert!(
+        frames_line >= 1,
+        "a readout line at least once a second: {}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -257,10 +455,18 @@ fn live_reads_an_image_sequence_and_ctrl_c_flushes_the_outputs() {
     let seq = tmp.path().join("seq");
     std::fs::create_dir_all(&seq).unwrap();
     for i in 0..5 {
-        opencv::imgcodecs::imwrite_def(seq.join(format!("{i:04}.png")).to_str().unwrap(), &justin).unwrap();
+        opencv::imgcodecs::imwrite_def(seq.join(format!("{i:04}.png")).to_str().unwrap(), &justin)
+            .unwrap();
     }
     let pattern = seq.join("%04d.png");
-    let out = fer(&["live", "--source", pattern.to_str().unwrap(), "--json", "--min-face", "30"]);
+    let out = fer(&[
+        "live",
+        "--source",
+        pattern.to_str().unwrap(),
+        "--json",
+        "--min-face",
+        "30",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let summary: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
     assert_eq!(summary["frames"], 5);
@@ -271,27 +477,57 @@ fn live_reads_an_image_sequence_and_ctrl_c_flushes_the_outputs() {
     common::write_video(&video, &vec![justin.clone(); 400]);
     let jsonl = tmp.path().join("t.jsonl");
     let child = Command::new(env!("CARGO_BIN_EXE_fer"))
-        .args(["live", "--source", video.to_str().unwrap(), "--jsonl", jsonl.to_str().unwrap(), "--min-face", "30"])
+        .args([
+            "live",
+            "--source",
+            video.to_str().unwrap(),
+            "--jsonl",
+            jsonl.to_str().unwrap(),
+            "--min-face",
+            "30",
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let partial = tmp.path().join("t.jsonl.partial");
     let started = std::time::Instant::now();
-    while std::fs::metadata(&partial).map_or(0, |m| m.len()) == 0 && started.elapsed().as_secs() < 30 {
+    while std::fs::metadata(&partial).map_or(0, |m| m.len()) == 0
+        && started.elapsed().as_secs() < 30
+    {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     std::thread::sleep(std::time::Duration::from_millis(500));
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let frames: u64 = text(&out.stdout).split_whitespace().next().unwrap().parse().unwrap();
-    assert!(frames > 0 && frames < 400, "stopped early: {}", text(&out.stdout));
-    assert!(text(&out.stdout).contains("track 1"), "{}", text(&out.stdout));
+    let frames: u64 = text(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        frames > 0 && frames < 400,
+        "stopped early: {}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stdout).contains("track 1"),
+        "{}",
+        text(&out.stdout)
+    );
     assert!(!partial.exists(), "the timeline was renamed into place");
     let lines = std::fs::read_to_string(&jsonl).unwrap();
-    assert_eq!(lines.lines().count() as u64, frames, "one face in every frame read");
+    assert_eq!(
+        lines.lines().count() as u64,
+        frames,
+        "one face in every frame read"
+    );
     assert!(lines.ends_with('\n'));
     for l in lines.lines() {
         serde_json::from_str::<serde_json::Value>(l).unwrap();

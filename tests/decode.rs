@@ -9,7 +9,13 @@ use std::io::Cursor;
 
 /// A 32x24 test card: left half dark, right half bright.
 fn card() -> DynamicImage {
-    DynamicImage::ImageRgb8(ImageBuffer::from_fn(32, 24, |x, _| if x < 16 { Rgb([20, 30, 40]) } else { Rgb([220, 230, 240]) }))
+    DynamicImage::ImageRgb8(ImageBuffer::from_fn(32, 24, |x, _| {
+        if x < 16 {
+            Rgb([20, 30, 40])
+        } else {
+            Rgb([220, 230, 240])
+        }
+    }))
 }
 
 fn encode(img: &DynamicImage, format: ImageFormat) -> Vec<u8> {
@@ -22,13 +28,24 @@ fn assert_card(bytes: &[u8], what: &str) {
     let g = decode_bytes(bytes, &DecodeConfig::default()).unwrap_or_else(|e| panic!("{what}: {e}"));
     assert_eq!((g.width(), g.height()), (32, 24), "{what}");
     assert!(g.get(2, 2) < 80, "{what}: dark half is {}", g.get(2, 2));
-    assert!(g.get(30, 20) > 180, "{what}: bright half is {}", g.get(30, 20));
+    assert!(
+        g.get(30, 20) > 180,
+        "{what}: bright half is {}",
+        g.get(30, 20)
+    );
 }
 
 #[test]
 fn decodes_every_format_to_grey() {
     let rgb = card();
-    for format in [ImageFormat::Png, ImageFormat::Jpeg, ImageFormat::Gif, ImageFormat::Tiff, ImageFormat::Bmp, ImageFormat::WebP] {
+    for format in [
+        ImageFormat::Png,
+        ImageFormat::Jpeg,
+        ImageFormat::Gif,
+        ImageFormat::Tiff,
+        ImageFormat::Bmp,
+        ImageFormat::WebP,
+    ] {
         assert_card(&encode(&rgb, format), &format!("{format:?}"));
     }
 }
@@ -38,16 +55,32 @@ fn decodes_grey_alpha_and_16_bit_layouts() {
     let rgb = card();
     let layouts = [
         ("grey", DynamicImage::ImageLuma8(rgb.to_luma8())),
-        ("grey+alpha", DynamicImage::ImageLumaA8(ImageBuffer::from_fn(32, 24, |x, y| LumaA([rgb.to_luma8().get_pixel(x, y)[0], 255])))),
-        ("rgba", DynamicImage::ImageRgba8(ImageBuffer::from_fn(32, 24, |x, y| {
-            let p = rgb.to_rgb8().get_pixel(x, y).0;
-            Rgba([p[0], p[1], p[2], 128])
-        }))),
-        ("grey 16-bit", DynamicImage::ImageLuma16(ImageBuffer::from_fn(32, 24, |x, _| Luma([if x < 16 { 5000u16 } else { 60000 }])))),
-        ("rgb 16-bit", DynamicImage::ImageRgb16(ImageBuffer::from_fn(32, 24, |x, _| {
-            let v = if x < 16 { 5000u16 } else { 60000 };
-            Rgb([v, v, v])
-        }))),
+        (
+            "grey+alpha",
+            DynamicImage::ImageLumaA8(ImageBuffer::from_fn(32, 24, |x, y| {
+                LumaA([rgb.to_luma8().get_pixel(x, y)[0], 255])
+            })),
+        ),
+        (
+            "rgba",
+            DynamicImage::ImageRgba8(ImageBuffer::from_fn(32, 24, |x, y| {
+                let p = rgb.to_rgb8().get_pixel(x, y).0;
+                Rgba([p[0], p[1], p[2], 128])
+            })),
+        ),
+        (
+            "grey 16-bit",
+            DynamicImage::ImageLuma16(ImageBuffer::from_fn(32, 24, |x, _| {
+                Luma([if x < 16 { 5000u16 } else { 60000 }])
+            })),
+        ),
+        (
+            "rgb 16-bit",
+            DynamicImage::ImageRgb16(ImageBuffer::from_fn(32, 24, |x, _| {
+                let v = if x < 16 { 5000u16 } else { 60000 };
+                Rgb([v, v, v])
+            })),
+        ),
     ];
     for (name, img) in layouts {
         assert_card(&encode(&img, ImageFormat::Png), name);
@@ -98,8 +131,22 @@ fn honours_exif_orientation() {
 #[test]
 fn refuses_huge_images_from_the_header() {
     let t = std::time::Instant::now();
-    let err = decode_bytes(&common::png_header_only(100_000, 100_000), &DecodeConfig::default()).unwrap_err();
-    assert!(matches!(err, FerError::TooLarge { width: 100_000, height: 100_000, .. }), "{err}");
+    let err = decode_bytes(
+        &common::png_header_only(100_000, 100_000),
+        &DecodeConfig::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            FerError::TooLarge {
+                width: 100_000,
+                height: 100_000,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("over the limit"), "{err}");
     // Refused before any pixel work: far below the time a 10-gigapixel decode would take.
     assert!(t.elapsed().as_secs() < 2);
@@ -113,15 +160,35 @@ fn bad_files_give_clear_errors_naming_the_file() {
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("empty.png", vec![], "empty file"),
         ("truncated.png", png[..png.len() / 2].to_vec(), "Png"),
-        ("truncated.jpg", jpeg[..jpeg.len() / 3].to_vec(), "truncated JPEG"),
-        ("truncated-photo.jpg", { let j = std::fs::read(common::sample("justin.jpg")).unwrap(); j[..j.len() * 2 / 3].to_vec() }, "truncated JPEG"),
-        ("text.png", b"hello, this is not an image\n".to_vec(), "not a recognised image format"),
+        (
+            "truncated.jpg",
+            jpeg[..jpeg.len() / 3].to_vec(),
+            "truncated JPEG",
+        ),
+        (
+            "truncated-photo.jpg",
+            {
+                let j = std::fs::read(common::sample("justin.jpg")).unwrap();
+                j[..j.len() * 2 / 3].to_vec()
+            },
+            "truncated JPEG",
+        ),
+        (
+            "text.png",
+            b"hello, this is not an image\n".to_vec(),
+            "not a recognised image format",
+        ),
     ];
     for (name, bytes, expect) in cases {
         let path = dir.path().join(name);
         std::fs::write(&path, bytes).unwrap();
-        let err = decode_file(&path, &DecodeConfig::default()).unwrap_err().to_string();
-        assert!(err.contains(name), "{name}: error does not name the file: {err}");
+        let err = decode_file(&path, &DecodeConfig::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(name),
+            "{name}: error does not name the file: {err}"
+        );
         assert!(err.contains(expect), "{name}: {err}");
     }
 }
@@ -138,7 +205,10 @@ fn files_over_the_size_limit_are_refused_unread() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big.png");
     std::fs::write(&path, encode(&card(), ImageFormat::Png)).unwrap();
-    let cfg = DecodeConfig { max_file_bytes: 10, ..Default::default() };
+    let cfg = DecodeConfig {
+        max_file_bytes: 10,
+        ..Default::default()
+    };
     let err = decode_file(&path, &cfg).unwrap_err().to_string();
     assert!(err.contains("over the limit"), "{err}");
 }
@@ -152,9 +222,16 @@ fn one_decode_gives_grey_and_bgr_colour() {
     std::fs::write(&path, encode(&card(), ImageFormat::Png)).unwrap();
     let (grey, colour) = decode_file_with_colour(&path, &DecodeConfig::default()).unwrap();
     assert_eq!((grey.width(), grey.height()), (32, 24));
-    assert_eq!((colour.cols(), colour.rows(), colour.channels()), (32, 24, 3));
+    assert_eq!(
+        (colour.cols(), colour.rows(), colour.channels()),
+        (32, 24, 3)
+    );
     // RGB (20, 30, 40) is stored blue first.
-    assert_eq!(*colour.at_2d::<opencv::core::Vec3b>(2, 2).unwrap(), opencv::core::Vec3b::from([40, 30, 20]));
-    let err = decode_file_with_colour(&dir.path().join("missing.png"), &DecodeConfig::default()).unwrap_err();
+    assert_eq!(
+        *colour.at_2d::<opencv::core::Vec3b>(2, 2).unwrap(),
+        opencv::core::Vec3b::from([40, 30, 20])
+    );
+    let err = decode_file_with_colour(&dir.path().join("missing.png"), &DecodeConfig::default())
+        .unwrap_err();
     assert!(err.to_string().contains("missing.png"));
 }

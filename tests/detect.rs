@@ -18,16 +18,32 @@ fn prepared(path: &Path) -> GrayImage {
 #[test]
 fn finds_the_one_face_in_justin_with_both_eyes() {
     let mut det = Detector::new(DetectConfig::default()).unwrap();
-    let faces = det.detect(&prepared(&common::sample("justin.jpg"))).unwrap();
+    let faces = det
+        .detect(&prepared(&common::sample("justin.jpg")))
+        .unwrap();
     assert_eq!(faces.len(), 1, "{faces:?}");
     let [x, y, w, h] = faces[0].bbox;
     // The face spans roughly x 90..285, y 80..275 in this 381x384 photo.
-    assert!((70..=110).contains(&x) && (60..=100).contains(&y), "box {:?}", faces[0].bbox);
-    assert!((160..=230).contains(&w) && w == h, "box {:?}", faces[0].bbox);
+    assert!(
+        (70..=110).contains(&x) && (60..=100).contains(&y),
+        "box {:?}",
+        faces[0].bbox
+    );
+    assert!(
+        (160..=230).contains(&w) && w == h,
+        "box {:?}",
+        faces[0].bbox
+    );
     let [l, r] = faces[0].eyes.expect("both eyes found");
     assert!(l[0] < r[0], "left eye is left of right eye");
-    assert!((l[1] - r[1]).abs() < 0.1 * w as f32, "eyes level: {l:?} {r:?}");
-    assert!(l[1] > y as f32 && l[1] < (y + h / 2) as f32, "eyes in the upper half");
+    assert!(
+        (l[1] - r[1]).abs() < 0.1 * w as f32,
+        "eyes level: {l:?} {r:?}"
+    );
+    assert!(
+        l[1] > y as f32 && l[1] < (y + h / 2) as f32,
+        "eyes in the upper half"
+    );
 }
 
 #[test]
@@ -41,22 +57,38 @@ fn finds_no_face_where_there_is_none() {
 
 #[test]
 fn whole_image_mode_returns_the_image_as_one_face() {
-    let cfg = DetectConfig { whole_image: true, ..Default::default() };
+    let cfg = DetectConfig {
+        whole_image: true,
+        ..Default::default()
+    };
     let mut det = Detector::new(cfg).unwrap();
     let img = prepared(&common::sample("chelsea.png"));
     let faces = det.detect(&img).unwrap();
     assert_eq!(faces.len(), 1);
-    assert_eq!(faces[0].bbox, [0, 0, img.width() as i32, img.height() as i32]);
+    assert_eq!(
+        faces[0].bbox,
+        [0, 0, img.width() as i32, img.height() as i32]
+    );
 }
 
 #[test]
 fn downscaled_detection_finds_the_same_face() {
     let img = prepared(&common::sample("justin.jpg"));
-    let full = Detector::new(DetectConfig::default()).unwrap().detect_boxes(&img).unwrap();
-    let cfg = DetectConfig { max_side: 200, min_size: 80, ..Default::default() };
+    let full = Detector::new(DetectConfig::default())
+        .unwrap()
+        .detect_boxes(&img)
+        .unwrap();
+    let cfg = DetectConfig {
+        max_side: 200,
+        min_size: 80,
+        ..Default::default()
+    };
     let small = Detector::new(cfg).unwrap().detect_boxes(&img).unwrap();
     assert_eq!(small.len(), 1);
-    assert!(common::iou(full[0], small[0]) > 0.7, "{full:?} vs {small:?}");
+    assert!(
+        common::iou(full[0], small[0]) > 0.7,
+        "{full:?} vs {small:?}"
+    );
 }
 
 #[test]
@@ -65,7 +97,10 @@ fn downscaling_keeps_the_minimum_face_size_in_original_pixels() {
     // would make it 13 px, below the 24 px cascade window; the detector shrinks only
     // as far as a 30 px face stays findable.
     let img = prepared(&common::sample("messi5.jpg"));
-    let cfg = DetectConfig { max_side: 200, ..Default::default() };
+    let cfg = DetectConfig {
+        max_side: 200,
+        ..Default::default()
+    };
     let faces = Detector::new(cfg).unwrap().detect_boxes(&img).unwrap();
     assert_eq!(faces.len(), 1, "{faces:?}");
     assert!((30..=48).contains(&faces[0][2]), "{faces:?}");
@@ -74,10 +109,23 @@ fn downscaling_keeps_the_minimum_face_size_in_original_pixels() {
 #[test]
 fn invalid_detection_parameters_are_refused() {
     for cfg in [
-        DetectConfig { scale_factor: 1.0, ..Default::default() },
-        DetectConfig { min_size: 5, ..Default::default() },
-        DetectConfig { max_size: 40, min_size: 50, ..Default::default() },
-        DetectConfig { min_neighbors: -1, ..Default::default() },
+        DetectConfig {
+            scale_factor: 1.0,
+            ..Default::default()
+        },
+        DetectConfig {
+            min_size: 5,
+            ..Default::default()
+        },
+        DetectConfig {
+            max_size: 40,
+            min_size: 50,
+            ..Default::default()
+        },
+        DetectConfig {
+            min_neighbors: -1,
+            ..Default::default()
+        },
     ] {
         assert!(Detector::new(cfg).is_err(), "{cfg:?}");
     }
@@ -85,7 +133,9 @@ fn invalid_detection_parameters_are_refused() {
 
 #[test]
 fn group_photos_recall_matches_bare_haar() {
-    let Some(data) = common::shared_data("group_photos_recall_matches_bare_haar") else { return };
+    let Some(data) = common::shared_data("group_photos_recall_matches_bare_haar") else {
+        return;
+    };
     let dir = data.join("detection/dlib-faces");
     let mut truth: BTreeMap<String, Vec<[i32; 4]>> = BTreeMap::new();
     for xml in ["training.xml", "testing.xml"] {
@@ -99,8 +149,14 @@ fn group_photos_recall_matches_bare_haar() {
     let (mut found, mut false_hits) = (0, 0);
     for (file, boxes) in &truth {
         let faces = det.detect_boxes(&prepared(&dir.join(file))).unwrap();
-        found += boxes.iter().filter(|t| faces.iter().any(|d| common::matches(**t, *d))).count();
-        false_hits += faces.iter().filter(|d| !boxes.iter().any(|t| common::matches(*t, **d))).count();
+        found += boxes
+            .iter()
+            .filter(|t| faces.iter().any(|d| common::matches(**t, *d)))
+            .count();
+        false_hits += faces
+            .iter()
+            .filter(|d| !boxes.iter().any(|t| common::matches(*t, **d)))
+            .count();
     }
     eprintln!("group photos: {found}/43 faces found, {false_hits} false hits");
     // Bare full-resolution Haar finds 38 with 2 false hits (shared data README);

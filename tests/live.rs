@@ -32,7 +32,11 @@ fn shipped_model() -> (Model, PipelinePool) {
 fn config(source: &Path, jsonl: Option<&Path>, record: Option<&Path>) -> LiveConfig {
     LiveConfig {
         source: Source::Path(source.to_string_lossy().into_owned()),
-        tracker: TrackerConfig { window: 8, pooling: Pooling::Mean, ..Default::default() },
+        tracker: TrackerConfig {
+            window: 8,
+            pooling: Pooling::Mean,
+            ..Default::default()
+        },
         jsonl: jsonl.map(Path::to_path_buf),
         record: record.map(Path::to_path_buf),
         max_frames: None,
@@ -43,26 +47,62 @@ fn config(source: &Path, jsonl: Option<&Path>, record: Option<&Path>) -> LiveCon
 
 #[test]
 fn two_faces_keep_their_tracks_and_pooled_labels_follow_the_expressions() {
-    let Some(data) = common::shared_data("two_faces_keep_their_tracks_and_pooled_labels_follow_the_expressions") else { return };
+    let Some(data) =
+        common::shared_data("two_faces_keep_their_tracks_and_pooled_labels_follow_the_expressions")
+    else {
+        return;
+    };
     let yale = |s: &str| common::read_bgr(&data.join("yalefaces").join(s));
     // Subjects 3 and 10 side by side: happy for frames 0-19, surprised for 20-39.
-    let happy = side_by_side(&yale("happy/subject03.happy.gif"), &yale("happy/subject10.happy.gif"));
-    let surprised = side_by_side(&yale("surprised/subject03.surprised.gif"), &yale("surprised/subject10.surprised.gif"));
-    let frames: Vec<Mat> = (0..40).map(|i| if i < 20 { happy.clone() } else { surprised.clone() }).collect();
+    let happy = side_by_side(
+        &yale("happy/subject03.happy.gif"),
+        &yale("happy/subject10.happy.gif"),
+    );
+    let surprised = side_by_side(
+        &yale("surprised/subject03.surprised.gif"),
+        &yale("surprised/subject10.surprised.gif"),
+    );
+    let frames: Vec<Mat> = (0..40)
+        .map(|i| {
+            if i < 20 {
+                happy.clone()
+            } else {
+                surprised.clone()
+            }
+        })
+        .collect();
     let dir = tempfile::tempdir().unwrap();
-    let (video, jsonl, record) = (dir.path().join("in.avi"), dir.path().join("t.jsonl"), dir.path().join("out.avi"));
+    let (video, jsonl, record) = (
+        dir.path().join("in.avi"),
+        dir.path().join("t.jsonl"),
+        dir.path().join("out.avi"),
+    );
     common::write_video(&video, &frames);
     let (model, pool) = shipped_model();
-    let summary = run(&config(&video, Some(&jsonl), Some(&record)), &pool, &model, &AtomicBool::new(false), &mut |_| {}).unwrap();
+    let summary = run(
+        &config(&video, Some(&jsonl), Some(&record)),
+        &pool,
+        &model,
+        &AtomicBool::new(false),
+        &mut |_| {},
+    )
+    .unwrap();
     assert_eq!(summary.frames, 40);
     assert_eq!(summary.dropped, 0, "a file is read frame by frame");
-    let lines: Vec<FaceRecord> =
-        std::fs::read_to_string(&jsonl).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<FaceRecord> = std::fs::read_to_string(&jsonl)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 80, "two faces in each of 40 frames");
     assert!(!dir.path().join("t.jsonl.partial").exists());
     // Each side keeps one track ID the whole time.
     for (side, left) in [("left", true), ("right", false)] {
-        let ids: std::collections::BTreeSet<u64> = lines.iter().filter(|r| (r.bbox[0] < 320) == left).map(|r| r.track).collect();
+        let ids: std::collections::BTreeSet<u64> = lines
+            .iter()
+            .filter(|r| (r.bbox[0] < 320) == left)
+            .map(|r| r.track)
+            .collect();
         assert_eq!(ids.len(), 1, "{side} face changed track: {ids:?}");
     }
     assert_eq!(summary.tracks.len(), 2);
@@ -73,15 +113,31 @@ fn two_faces_keep_their_tracks_and_pooled_labels_follow_the_expressions() {
             28..=39 => "surprise",
             _ => continue,
         };
-        assert_eq!(r.pooled_label, expect, "frame {} track {}: {r:?}", r.frame, r.track);
-        assert!((r.t - r.frame as f64 / 25.0).abs() < 1e-6, "timestamps from the frame rate");
+        assert_eq!(
+            r.pooled_label, expect,
+            "frame {} track {}: {r:?}",
+            r.frame, r.track
+        );
+        assert!(
+            (r.t - r.frame as f64 / 25.0).abs() < 1e-6,
+            "timestamps from the frame rate"
+        );
     }
     for t in &summary.tracks {
-        let share = |c: &str| t.share.iter().find(|(n, _)| n == c).map_or(0.0, |(_, v)| *v);
+        let share = |c: &str| {
+            t.share
+                .iter()
+                .find(|(n, _)| n == c)
+                .map_or(0.0, |(_, v)| *v)
+        };
         assert!(share("happy") > 0.4 && share("surprise") > 0.3, "{t:?}");
     }
     // The recording has every frame.
-    let mut cap = opencv::videoio::VideoCapture::from_file(record.to_str().unwrap(), opencv::videoio::CAP_ANY).unwrap();
+    let mut cap = opencv::videoio::VideoCapture::from_file(
+        record.to_str().unwrap(),
+        opencv::videoio::CAP_ANY,
+    )
+    .unwrap();
     let n = cap.get(opencv::videoio::CAP_PROP_FRAME_COUNT).unwrap();
     assert_eq!(n as u64, 40);
     let mut first = Mat::default();
@@ -91,23 +147,56 @@ fn two_faces_keep_their_tracks_and_pooled_labels_follow_the_expressions() {
 #[test]
 fn a_still_face_is_one_track_and_frames_without_faces_keep_it_alive() {
     let justin = common::read_bgr(&common::sample("justin.jpg"));
-    let blank = Mat::new_rows_cols_with_default(justin.rows(), justin.cols(), justin.typ(), 0.into()).unwrap();
+    let blank =
+        Mat::new_rows_cols_with_default(justin.rows(), justin.cols(), justin.typ(), 0.into())
+            .unwrap();
     // 10 frames of the face, 5 empty frames, 10 of the face again.
-    let frames: Vec<Mat> = (0..25).map(|i| if (10..15).contains(&i) { blank.clone() } else { justin.clone() }).collect();
+    let frames: Vec<Mat> = (0..25)
+        .map(|i| {
+            if (10..15).contains(&i) {
+                blank.clone()
+            } else {
+                justin.clone()
+            }
+        })
+        .collect();
     let dir = tempfile::tempdir().unwrap();
     let video = dir.path().join("still.avi");
     common::write_video(&video, &frames);
     let (model, pool) = shipped_model();
     let mut seen = Vec::new();
-    let summary = run(&config(&video, None, None), &pool, &model, &AtomicBool::new(false), &mut |r| seen.push(r.faces.len())).unwrap();
+    let summary = run(
+        &config(&video, None, None),
+        &pool,
+        &model,
+        &AtomicBool::new(false),
+        &mut |r| seen.push(r.faces.len()),
+    )
+    .unwrap();
     assert_eq!(seen, [vec![1; 10], vec![0; 5], vec![1; 10]].concat());
     assert_eq!(summary.tracks.len(), 1, "{:?}", summary.tracks);
     assert_eq!(summary.tracks[0].frames, 20);
     // max_frames stops early; a set stop flag stops at once.
     let mut cfg = config(&video, None, None);
     cfg.max_frames = Some(3);
-    assert_eq!(run(&cfg, &pool, &model, &AtomicBool::new(false), &mut |_| {}).unwrap().frames, 3);
-    assert_eq!(run(&config(&video, None, None), &pool, &model, &AtomicBool::new(true), &mut |_| {}).unwrap().frames, 0);
+    assert_eq!(
+        run(&cfg, &pool, &model, &AtomicBool::new(false), &mut |_| {})
+            .unwrap()
+            .frames,
+        3
+    );
+    assert_eq!(
+        run(
+            &config(&video, None, None),
+            &pool,
+            &model,
+            &AtomicBool::new(true),
+            &mut |_| {}
+        )
+        .unwrap()
+        .frames,
+        0
+    );
 }
 
 #[test]
@@ -115,14 +204,35 @@ fn sources_that_cannot_be_opened_are_named_in_the_error() {
     let (model, pool) = shipped_model();
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.avi");
-    let err = run(&config(&missing, None, None), &pool, &model, &AtomicBool::new(false), &mut |_| {}).unwrap_err().to_string();
-    assert!(err.contains("missing.avi") && err.contains("cannot open"), "{err}");
+    let err = run(
+        &config(&missing, None, None),
+        &pool,
+        &model,
+        &AtomicBool::new(false),
+        &mut |_| {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("missing.avi") && err.contains("cannot open"),
+        "{err}"
+    );
     let not_video = dir.path().join("notes.avi");
     std::fs::write(&not_video, b"this is not a video").unwrap();
-    let err = run(&config(&not_video, None, None), &pool, &model, &AtomicBool::new(false), &mut |_| {}).unwrap_err().to_string();
+    let err = run(
+        &config(&not_video, None, None),
+        &pool,
+        &model,
+        &AtomicBool::new(false),
+        &mut |_| {},
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("notes.avi"), "{err}");
     let mut cfg = config(&missing, None, None);
     cfg.source = Source::Camera(97);
-    let err = run(&cfg, &pool, &model, &AtomicBool::new(false), &mut |_| {}).unwrap_err().to_string();
+    let err = run(&cfg, &pool, &model, &AtomicBool::new(false), &mut |_| {})
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("camera 97"), "{err}");
 }

@@ -18,7 +18,11 @@ fn options() -> FitOptions {
 
 fn accuracy(model: &Model, rows: &LabelledRows) -> f64 {
     let probs = model.predict(&rows.x).unwrap();
-    let ok = probs.iter().zip(&rows.y).filter(|(p, y)| fer::train::argmax(p, None) == **y as usize).count();
+    let ok = probs
+        .iter()
+        .zip(&rows.y)
+        .filter(|(p, y)| fer::train::argmax(p, None) == **y as usize)
+        .count();
     ok as f64 / rows.y.len() as f64
 }
 
@@ -46,7 +50,10 @@ fn training_is_reproducible_for_a_seed() {
     let all: Vec<usize> = (0..rows.x.len()).collect();
     let a = fit(&rows, &all, &options(), &mut |_, _, _, _| {}).unwrap();
     let b = fit(&rows, &all, &options(), &mut |_, _, _, _| {}).unwrap();
-    assert_eq!(a.predict(&rows.x[..4]).unwrap(), b.predict(&rows.x[..4]).unwrap());
+    assert_eq!(
+        a.predict(&rows.x[..4]).unwrap(),
+        b.predict(&rows.x[..4]).unwrap()
+    );
 }
 
 #[test]
@@ -60,7 +67,10 @@ fn save_and_load_give_identical_outputs() {
     assert!(!dir.path().join("m.safetensors.partial").exists());
     let loaded = Model::load(&path).unwrap();
     assert_eq!(loaded.header(), model.header());
-    assert_eq!(loaded.predict(&rows.x).unwrap(), model.predict(&rows.x).unwrap());
+    assert_eq!(
+        loaded.predict(&rows.x).unwrap(),
+        model.predict(&rows.x).unwrap()
+    );
 }
 
 #[test]
@@ -76,10 +86,22 @@ fn empty_and_single_class_training_sets_are_refused() {
 #[test]
 fn invalid_hyperparameters_are_refused() {
     for p in [
-        MlpParams { hidden: vec![], ..Default::default() },
-        MlpParams { dropout: 1.0, ..Default::default() },
-        MlpParams { learning_rate: 0.0, ..Default::default() },
-        MlpParams { epochs: 0, ..Default::default() },
+        MlpParams {
+            hidden: vec![],
+            ..Default::default()
+        },
+        MlpParams {
+            dropout: 1.0,
+            ..Default::default()
+        },
+        MlpParams {
+            learning_rate: 0.0,
+            ..Default::default()
+        },
+        MlpParams {
+            epochs: 0,
+            ..Default::default()
+        },
     ] {
         assert!(p.clone().check().is_err(), "{p:?}");
     }
@@ -113,16 +135,27 @@ fn corrupt_truncated_and_foreign_bundles_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (_, bytes) = saved_model(dir.path());
     assert!(load_err(dir.path(), "empty.safetensors", &[]).contains("not a valid safetensors"));
-    assert!(load_err(dir.path(), "truncated.safetensors", &bytes[..bytes.len() / 2]).contains("not a valid safetensors"));
-    assert!(load_err(dir.path(), "header-cut.safetensors", &bytes[..20]).contains("not a valid safetensors"));
+    assert!(load_err(
+        dir.path(),
+        "truncated.safetensors",
+        &bytes[..bytes.len() / 2]
+    )
+    .contains("not a valid safetensors"));
+    assert!(load_err(dir.path(), "header-cut.safetensors", &bytes[..20])
+        .contains("not a valid safetensors"));
     let mut flipped = bytes.clone();
     flipped[10] ^= 0xFF; // inside the JSON header
     load_err(dir.path(), "flipped.safetensors", &flipped);
     load_err(dir.path(), "text.safetensors", b"this is not a model\n");
     // A valid safetensors file from some other tool.
-    let t = candle_core::Tensor::zeros(4, candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
+    let t =
+        candle_core::Tensor::zeros(4, candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
     let other = dir.path().join("other.safetensors");
-    candle_core::safetensors::save(&std::collections::HashMap::from([("w".to_string(), t)]), &other).unwrap();
+    candle_core::safetensors::save(
+        &std::collections::HashMap::from([("w".to_string(), t)]),
+        &other,
+    )
+    .unwrap();
     let err = Model::load(&other).unwrap_err().to_string();
     assert!(err.contains("not a fer model bundle"), "{err}");
 }
@@ -131,7 +164,8 @@ fn corrupt_truncated_and_foreign_bundles_are_refused() {
 fn with_header(bytes: &[u8], edit: impl Fn(&mut serde_json::Value)) -> Vec<u8> {
     let st = safetensors::SafeTensors::deserialize(bytes).unwrap();
     let (_, meta) = safetensors::SafeTensors::read_metadata(bytes).unwrap();
-    let mut header: serde_json::Value = serde_json::from_str(&meta.metadata().as_ref().unwrap()[HEADER_KEY]).unwrap();
+    let mut header: serde_json::Value =
+        serde_json::from_str(&meta.metadata().as_ref().unwrap()[HEADER_KEY]).unwrap();
     edit(&mut header);
     let tensors: Vec<(String, safetensors::tensor::TensorView)> = st.tensors();
     let new_meta = std::collections::HashMap::from([(HEADER_KEY.to_string(), header.to_string())]);
@@ -142,10 +176,18 @@ fn with_header(bytes: &[u8], edit: impl Fn(&mut serde_json::Value)) -> Vec<u8> {
 fn bundles_of_another_schema_are_refused_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let (_, bytes) = saved_model(dir.path());
-    let newer = with_header(&bytes, |h| h["schema_version"] = serde_json::json!(MODEL_SCHEMA_VERSION + 1));
+    let newer = with_header(&bytes, |h| {
+        h["schema_version"] = serde_json::json!(MODEL_SCHEMA_VERSION + 1)
+    });
     let err = load_err(dir.path(), "newer.safetensors", &newer);
-    assert!(err.contains(&format!("schema version {}", MODEL_SCHEMA_VERSION + 1)) && err.contains("retrain"), "{err}");
-    let features = with_header(&bytes, |h| h["feature_schema_version"] = serde_json::json!(99));
+    assert!(
+        err.contains(&format!("schema version {}", MODEL_SCHEMA_VERSION + 1))
+            && err.contains("retrain"),
+        "{err}"
+    );
+    let features = with_header(&bytes, |h| {
+        h["feature_schema_version"] = serde_json::json!(99)
+    });
     let err = load_err(dir.path(), "features.safetensors", &features);
     assert!(err.contains("feature schema 99"), "{err}");
     let no_classes = with_header(&bytes, |h| h["classes"] = serde_json::json!(["happy"]));

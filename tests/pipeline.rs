@@ -24,7 +24,11 @@ fn landmarks_sit_on_the_face_in_anatomical_order() {
     let pts = &f.landmarks;
     let [x, y, w, h] = f.bbox.map(|v| v as f32);
     for (n, q) in POINT_NAMES.iter().zip(pts.iter()) {
-        assert!(q[0] > x && q[0] < x + w && q[1] > y && q[1] < y + h, "{n} {q:?} outside the box {:?}", f.bbox);
+        assert!(
+            q[0] > x && q[0] < x + w && q[1] > y && q[1] < y + h,
+            "{n} {q:?} outside the box {:?}",
+            f.bbox
+        );
     }
     let p = |n: &str| point(n, pts);
     // Left to right.
@@ -35,25 +39,55 @@ fn landmarks_sit_on_the_face_in_anatomical_order() {
     assert!(p("l_nose_wing")[0] < p("r_nose_wing")[0]);
     // Top to bottom.
     for side in ["l", "r"] {
-        let (brow_name, top_name, bottom_name) = (format!("{side}_brow_top"), format!("{side}_eye_top"), format!("{side}_eye_bottom"));
+        let (brow_name, top_name, bottom_name) = (
+            format!("{side}_brow_top"),
+            format!("{side}_eye_top"),
+            format!("{side}_eye_bottom"),
+        );
         let (brow, eye_top, eye_bottom) = (p(&brow_name), p(&top_name), p(&bottom_name));
-        assert!(brow[1] < eye_top[1] && eye_top[1] <= eye_bottom[1], "{side}: brow {brow:?} eye {eye_top:?}/{eye_bottom:?}");
+        assert!(
+            brow[1] < eye_top[1] && eye_top[1] <= eye_bottom[1],
+            "{side}: brow {brow:?} eye {eye_top:?}/{eye_bottom:?}"
+        );
         assert!(eye_bottom[1] < p("nose_tip")[1]);
     }
     assert!(p("nose_tip")[1] < p("mouth_top")[1]);
     assert!(p("mouth_top")[1] < p("mouth_bottom")[1]);
     // The mouth is about as wide as the distance between the eye centres (0.6x to 1.4x).
-    let eye_dist = (p("r_eye_outer")[0] + p("r_eye_inner")[0] - p("l_eye_outer")[0] - p("l_eye_inner")[0]) / 2.0;
+    let eye_dist =
+        (p("r_eye_outer")[0] + p("r_eye_inner")[0] - p("l_eye_outer")[0] - p("l_eye_inner")[0])
+            / 2.0;
     let mouth = p("mouth_right")[0] - p("mouth_left")[0];
-    assert!(mouth > 0.6 * eye_dist && mouth < 1.4 * eye_dist, "mouth {mouth} eyes {eye_dist}");
+    assert!(
+        mouth > 0.6 * eye_dist && mouth < 1.4 * eye_dist,
+        "mouth {mouth} eyes {eye_dist}"
+    );
 }
 
 /// `img` scaled by `s`, then placed at (`dx`, `dy`) on a larger grey canvas.
 fn scaled_and_shifted(img: &GrayImage, s: f64, dx: i32, dy: i32) -> GrayImage {
     let mut scaled = Mat::default();
-    imgproc::resize(img.mat(), &mut scaled, Size::new(0, 0), s, s, imgproc::INTER_CUBIC).unwrap();
+    imgproc::resize(
+        img.mat(),
+        &mut scaled,
+        Size::new(0, 0),
+        s,
+        s,
+        imgproc::INTER_CUBIC,
+    )
+    .unwrap();
     let mut out = Mat::default();
-    opencv::core::copy_make_border(&scaled, &mut out, dy, 40, dx, 40, BORDER_CONSTANT, Scalar::all(128.0)).unwrap();
+    opencv::core::copy_make_border(
+        &scaled,
+        &mut out,
+        dy,
+        40,
+        dx,
+        40,
+        BORDER_CONSTANT,
+        Scalar::all(128.0),
+    )
+    .unwrap();
     GrayImage::from_mat(out).unwrap()
 }
 
@@ -68,15 +102,23 @@ fn features_do_not_change_when_the_face_is_scaled_or_shifted() {
         let f = &moved.faces[0];
         // The face box moves with the image.
         let expect_x = base.bbox[0] as f64 * s + dx as f64;
-        assert!((f.bbox[0] as f64 - expect_x).abs() < 0.1 * base.bbox[2] as f64 * s, "box {:?}", f.bbox);
+        assert!(
+            (f.bbox[0] as f64 - expect_x).abs() < 0.1 * base.bbox[2] as f64 * s,
+            "box {:?}",
+            f.bbox
+        );
         // Geometric features: ratios of distances, equal up to resampling noise.
         let geo = |v: &[f32]| v[..NUM_DISTANCES].to_vec();
         let (a, b) = (geo(&base.features), geo(&f.features));
-        let mean_abs: f32 = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32;
+        let mean_abs: f32 =
+            a.iter().zip(&b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32;
         let mean: f32 = a.iter().sum::<f32>() / a.len() as f32;
         // The face is re-detected and its points re-found on resampled pixels, so the
         // ratios move a little (measured: 4-7% of their mean value on this photo).
-        assert!(mean_abs < 0.09 * mean, "scale {s}: geometric features moved by {mean_abs} (mean value {mean})");
+        assert!(
+            mean_abs < 0.09 * mean,
+            "scale {s}: geometric features moved by {mean_abs} (mean value {mean})"
+        );
         // The whole vector (HOG included) stays close: correlation above 0.95.
         assert!(correlation(&base.features, &f.features) > 0.98, "scale {s}");
     }
@@ -100,11 +142,18 @@ fn a_pre_cropped_face_and_the_same_face_in_a_frame_give_close_features() {
     let in_frame = p.read_image(&img).unwrap().faces.remove(0);
     let [x, y, w, h] = in_frame.bbox;
     let mut crop = Mat::default();
-    Mat::roi(img.mat(), opencv::core::Rect::new(x, y, w, h)).unwrap().copy_to(&mut crop).unwrap();
+    Mat::roi(img.mat(), opencv::core::Rect::new(x, y, w, h))
+        .unwrap()
+        .copy_to(&mut crop)
+        .unwrap();
     let mut cfg = PipelineConfig::default();
     cfg.detect.whole_image = true;
     let mut whole = Pipeline::new(cfg).unwrap();
-    let cropped = whole.read_image(&GrayImage::from_mat(crop).unwrap()).unwrap().faces.remove(0);
+    let cropped = whole
+        .read_image(&GrayImage::from_mat(crop).unwrap())
+        .unwrap()
+        .faces
+        .remove(0);
     assert!(correlation(&in_frame.features, &cropped.features) > 0.9);
 }
 
@@ -114,12 +163,21 @@ fn degenerate_images_do_not_panic() {
     let mut detect = Pipeline::new(cfg).unwrap();
     cfg.detect.whole_image = true;
     let mut whole = Pipeline::new(cfg).unwrap();
-    for (w, h, v) in [(1u32, 1u32, 0u8), (2, 2, 255), (3, 200, 7), (500, 1, 9), (64, 64, 128)] {
+    for (w, h, v) in [
+        (1u32, 1u32, 0u8),
+        (2, 2, 255),
+        (3, 200, 7),
+        (500, 1, 9),
+        (64, 64, 128),
+    ] {
         let img = GrayImage::from_pixels(w, h, &vec![v; (w * h) as usize]).unwrap();
         assert!(detect.read_image(&img).unwrap().faces.is_empty(), "{w}x{h}");
         let r = whole.read_image(&img).unwrap();
         assert_eq!(r.faces.len(), 1);
-        assert!(r.faces[0].features.iter().all(|f| f.is_finite()), "{w}x{h}: non-finite features");
+        assert!(
+            r.faces[0].features.iter().all(|f| f.is_finite()),
+            "{w}x{h}: non-finite features"
+        );
     }
 }
 

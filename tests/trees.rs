@@ -27,7 +27,11 @@ fn blobs(n_per_class: usize, seed: u64) -> LabelledRows {
 
 fn accuracy(model: &Model, rows: &LabelledRows) -> f64 {
     let probs = model.predict(&rows.x).unwrap();
-    let ok = probs.iter().zip(&rows.y).filter(|(p, y)| train::argmax(p, None) == **y as usize).count();
+    let ok = probs
+        .iter()
+        .zip(&rows.y)
+        .filter(|(p, y)| train::argmax(p, None) == **y as usize)
+        .count();
     ok as f64 / rows.y.len() as f64
 }
 
@@ -40,7 +44,13 @@ fn every_kind_learns_a_separable_problem_and_round_trips() {
     let (train_rows, test_rows) = (blobs(60, 1), blobs(30, 2));
     let dir = tempfile::tempdir().unwrap();
     for kind in ModelKind::ALL {
-        let model = fit(&train_rows, &all(&train_rows), &options(kind), &mut |_, _, _, _| {}).unwrap();
+        let model = fit(
+            &train_rows,
+            &all(&train_rows),
+            &options(kind),
+            &mut |_, _, _, _| {},
+        )
+        .unwrap();
         assert_eq!(model.kind(), kind);
         let acc = accuracy(&model, &test_rows);
         assert!(acc >= 0.95, "{kind}: held-out accuracy {acc}");
@@ -52,8 +62,16 @@ fn every_kind_learns_a_separable_problem_and_round_trips() {
         model.save(&path).unwrap();
         let loaded = Model::load(&path).unwrap();
         assert_eq!(loaded.header(), model.header(), "{kind}");
-        assert_eq!(loaded.predict(&test_rows.x).unwrap(), model.predict(&test_rows.x).unwrap(), "{kind}: outputs changed on reload");
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), model.size_on_disk().unwrap(), "{kind}");
+        assert_eq!(
+            loaded.predict(&test_rows.x).unwrap(),
+            model.predict(&test_rows.x).unwrap(),
+            "{kind}: outputs changed on reload"
+        );
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            model.size_on_disk().unwrap(),
+            "{kind}"
+        );
     }
 }
 
@@ -66,7 +84,10 @@ fn a_distilled_soft_tree_learns_from_its_teacher() {
         let model = fit(&train_rows, &all(&train_rows), &opts, &mut |_, _, _, _| {}).unwrap();
         assert_eq!(model.header().trees.distill, Some(teacher));
         let acc = accuracy(&model, &test_rows);
-        assert!(acc >= 0.95, "distilled from {teacher:?}: held-out accuracy {acc}");
+        assert!(
+            acc >= 0.95,
+            "distilled from {teacher:?}: held-out accuracy {acc}"
+        );
     }
 }
 
@@ -76,7 +97,10 @@ fn empty_and_single_class_training_sets_are_refused_by_every_kind() {
     let one_class: Vec<usize> = (0..10).collect();
     for kind in ModelKind::ALL {
         let err = fit(&rows, &[], &options(kind), &mut |_, _, _, _| {}).unwrap_err();
-        assert!(err.to_string().contains("no training samples"), "{kind}: {err}");
+        assert!(
+            err.to_string().contains("no training samples"),
+            "{kind}: {err}"
+        );
         let err = fit(&rows, &one_class, &options(kind), &mut |_, _, _, _| {}).unwrap_err();
         assert!(err.to_string().contains("only 1 class"), "{kind}: {err}");
     }
@@ -85,14 +109,29 @@ fn empty_and_single_class_training_sets_are_refused_by_every_kind() {
 #[test]
 fn a_forest_with_garbage_trees_is_an_error_not_a_crash() {
     let rows = blobs(20, 6);
-    let model = fit(&rows, &all(&rows), &options(ModelKind::Forest), &mut |_, _, _, _| {}).unwrap();
+    let model = fit(
+        &rows,
+        &all(&rows),
+        &options(ModelKind::Forest),
+        &mut |_, _, _, _| {},
+    )
+    .unwrap();
     let mut tensors = std::collections::HashMap::new();
     let (mean, std) = model.norm().unwrap();
     let dim = mean.len();
     let dev = candle_core::Device::Cpu;
-    tensors.insert("norm.mean".to_string(), candle_core::Tensor::from_vec(mean, dim, &dev).unwrap());
-    tensors.insert("norm.std".to_string(), candle_core::Tensor::from_vec(std, dim, &dev).unwrap());
-    tensors.insert(FOREST_TENSOR.to_string(), bytes_tensor(b"[{\"trees\": 7}]".to_vec()).unwrap());
+    tensors.insert(
+        "norm.mean".to_string(),
+        candle_core::Tensor::from_vec(mean, dim, &dev).unwrap(),
+    );
+    tensors.insert(
+        "norm.std".to_string(),
+        candle_core::Tensor::from_vec(std, dim, &dev).unwrap(),
+    );
+    tensors.insert(
+        FOREST_TENSOR.to_string(),
+        bytes_tensor(b"[{\"trees\": 7}]".to_vec()).unwrap(),
+    );
     let err = Model::from_tensors(model.header().clone(), tensors).unwrap_err();
     assert!(err.to_string().contains("forest unreadable"), "{err}");
 }
@@ -102,14 +141,27 @@ fn explanations_follow_the_tree() {
     let rows = blobs(60, 7);
     let dir = tempfile::tempdir().unwrap();
     // Soft tree: one node per level from root to a leaf, a distribution at the leaf.
-    let tree = fit(&rows, &all(&rows), &options(ModelKind::SoftTree), &mut |_, _, _, _| {}).unwrap();
+    let tree = fit(
+        &rows,
+        &all(&rows),
+        &options(ModelKind::SoftTree),
+        &mut |_, _, _, _| {},
+    )
+    .unwrap();
     let e = explain(&tree, &rows.x[0]).unwrap();
     let depth = tree.header().trees.depth;
     assert_eq!(e.nodes.len(), depth);
     assert_eq!(e.nodes[0].node, 0);
     for pair in e.nodes.windows(2) {
-        let child = if pair[0].went == "right" { 2 * pair[0].node + 2 } else { 2 * pair[0].node + 1 };
-        assert_eq!(pair[1].node, child, "path does not follow the branches taken");
+        let child = if pair[0].went == "right" {
+            2 * pair[0].node + 2
+        } else {
+            2 * pair[0].node + 1
+        };
+        assert_eq!(
+            pair[1].node, child,
+            "path does not follow the branches taken"
+        );
     }
     for n in &e.nodes {
         assert_eq!(n.went == "right", n.p_right >= 0.5, "{n:?}");
@@ -122,26 +174,55 @@ fn explanations_follow_the_tree() {
     std::fs::write(dir.path().join("tree.svg"), svg).unwrap();
 
     // DNDT: one bin per selected feature; cut points in feature units, inside the data's range.
-    let dndt = fit(&rows, &all(&rows), &options(ModelKind::Dndt), &mut |_, _, _, _| {}).unwrap();
+    let dndt = fit(
+        &rows,
+        &all(&rows),
+        &options(ModelKind::Dndt),
+        &mut |_, _, _, _| {},
+    )
+    .unwrap();
     let e = explain(&dndt, &rows.x[0]).unwrap();
     assert_eq!(e.bins.len(), dndt.header().trees.dndt_features);
-    let Classifier::Dndt(d) = dndt.classifier() else { panic!("not a dndt") };
+    let Classifier::Dndt(d) = dndt.classifier() else {
+        panic!("not a dndt")
+    };
     for (b, &f) in e.bins.iter().zip(d.features()) {
-        let (lo, hi) = rows.x.iter().map(|r| r[f]).fold((f32::MAX, f32::MIN), |(a, b), v| (a.min(v), b.max(v)));
-        assert!(b.cuts.iter().all(|&c| c > lo && c < hi), "cut {:?} outside [{lo}, {hi}] of {}", b.cuts, b.feature);
-        assert_eq!(b.bin, b.cuts.iter().filter(|&&c| rows.x[0][f] > c).count(), "{b:?}");
+        let (lo, hi) = rows
+            .x
+            .iter()
+            .map(|r| r[f])
+            .fold((f32::MAX, f32::MIN), |(a, b), v| (a.min(v), b.max(v)));
+        assert!(
+            b.cuts.iter().all(|&c| c > lo && c < hi),
+            "cut {:?} outside [{lo}, {hi}] of {}",
+            b.cuts,
+            b.feature
+        );
+        assert_eq!(
+            b.bin,
+            b.cuts.iter().filter(|&&c| rows.x[0][f] > c).count(),
+            "{b:?}"
+        );
     }
     assert!(picture_svg(&dndt, &e).unwrap().contains("<circle"));
 
     // Kinds without a single path are refused with the reason.
-    let forest = fit(&rows, &all(&rows), &options(ModelKind::Forest), &mut |_, _, _, _| {}).unwrap();
+    let forest = fit(
+        &rows,
+        &all(&rows),
+        &options(ModelKind::Forest),
+        &mut |_, _, _, _| {},
+    )
+    .unwrap();
     let err = explain(&forest, &rows.x[0]).unwrap_err().to_string();
     assert!(err.contains("soft-tree and dndt"), "{err}");
 }
 
 #[test]
 fn tree_models_read_ckplus_well_above_chance() {
-    let Some(data) = common::shared_data("tree_models_read_ckplus_well_above_chance") else { return };
+    let Some(data) = common::shared_data("tree_models_read_ckplus_well_above_chance") else {
+        return;
+    };
     let mut cfg = PipelineConfig::default();
     cfg.detect.whole_image = true;
     let samples = fer::dataset::load(&[data.join("ckplus48")], &Default::default()).unwrap();
@@ -154,7 +235,12 @@ fn tree_models_read_ckplus_well_above_chance() {
     for kind in [ModelKind::Forest, ModelKind::SoftTree, ModelKind::Dndt] {
         let mut opts = common::options(kind, cfg);
         opts.params = fer::model::mlp::MlpParams::default().check().unwrap();
-        opts.trees = fer::model::TreeParams { forest_trees: 30, ..Default::default() }.check().unwrap();
+        opts.trees = fer::model::TreeParams {
+            forest_trees: 30,
+            ..Default::default()
+        }
+        .check()
+        .unwrap();
         let mut ok = 0;
         let mut n = 0;
         for (train_rows, test_rows) in &folds {
@@ -173,7 +259,21 @@ fn tree_models_read_ckplus_well_above_chance() {
 fn with_a_deep_teacher_the_networks_learn_its_probabilities_not_the_labels() {
     let (mut train_rows, test_rows) = (blobs(60, 8), blobs(30, 9));
     // A teacher that is sure every face is the *next* class: students that follow it disagree with the labels.
-    let teacher: Vec<Vec<f32>> = train_rows.y.iter().map(|&y| (0..3).map(|c| if c == (y as usize + 1) % 3 { 0.98 } else { 0.01 }).collect()).collect();
+    let teacher: Vec<Vec<f32>> = train_rows
+        .y
+        .iter()
+        .map(|&y| {
+            (0..3)
+                .map(|c| {
+                    if c == (y as usize + 1) % 3 {
+                        0.98
+                    } else {
+                        0.01
+                    }
+                })
+                .collect()
+        })
+        .collect();
     let mut opts = options(ModelKind::Mlp);
     opts.trees = opts.trees.with_distill(Some(Teacher::Deep));
     // Early stopping scores the labels, which this teacher contradicts: keep the last epoch.
@@ -185,7 +285,15 @@ fn with_a_deep_teacher_the_networks_learn_its_probabilities_not_the_labels() {
         opts.kind = kind;
         let model = fit(&train_rows, &all(&train_rows), &opts, &mut |_, _, _, _| {}).unwrap();
         let probs = model.predict(&test_rows.x).unwrap();
-        let follows = probs.iter().zip(&test_rows.y).filter(|(p, &y)| train::argmax(p, None) == (y as usize + 1) % 3).count();
-        assert!(follows as f64 / test_rows.y.len() as f64 > 0.9, "{kind}: {follows} of {} follow the teacher", test_rows.y.len());
+        let follows = probs
+            .iter()
+            .zip(&test_rows.y)
+            .filter(|(p, &y)| train::argmax(p, None) == (y as usize + 1) % 3)
+            .count();
+        assert!(
+            follows as f64 / test_rows.y.len() as f64 > 0.9,
+            "{kind}: {follows} of {} follow the teacher",
+            test_rows.y.len()
+        );
     }
 }

@@ -32,7 +32,9 @@ pub enum Source {
 impl Source {
     /// A number is a camera index; anything else a path or URL.
     pub fn parse(s: &str) -> Source {
-        s.parse::<i32>().map(Source::Camera).unwrap_or_else(|_| Source::Path(s.to_string()))
+        s.parse::<i32>()
+            .map(Source::Camera)
+            .unwrap_or_else(|_| Source::Path(s.to_string()))
     }
 
     /// Cameras, devices and streams are live: stale frames are dropped and a lost
@@ -59,7 +61,9 @@ impl Source {
         };
         let cap = cap.map_err(|e| self.err(format!("cannot open ({e})")))?;
         if !cap.is_opened().unwrap_or(false) {
-            return Err(self.err("cannot open: no such camera, file or stream, or no codec for it".into()));
+            return Err(
+                self.err("cannot open: no such camera, file or stream, or no codec for it".into())
+            );
         }
         Ok(cap)
     }
@@ -117,7 +121,10 @@ impl Capture {
     pub fn start(source: Source, reconnects: u32) -> Result<Capture> {
         let mut cap = source.open()?;
         let fps = cap.get(videoio::CAP_PROP_FPS).unwrap_or(0.0);
-        let size = (cap.get(videoio::CAP_PROP_FRAME_WIDTH).unwrap_or(0.0) as i32, cap.get(videoio::CAP_PROP_FRAME_HEIGHT).unwrap_or(0.0) as i32);
+        let size = (
+            cap.get(videoio::CAP_PROP_FRAME_WIDTH).unwrap_or(0.0) as i32,
+            cap.get(videoio::CAP_PROP_FRAME_HEIGHT).unwrap_or(0.0) as i32,
+        );
         let shared = Arc::new((Mutex::new(Mailbox::default()), Condvar::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let dropped = Arc::new(AtomicU64::new(0));
@@ -131,13 +138,23 @@ impl Capture {
             }
             cv.notify_all();
         });
-        Ok(Capture { shared, stop, dropped, live, fps: if fps.is_finite() { fps } else { 0.0 }, size, thread: Some(thread) })
+        Ok(Capture {
+            shared,
+            stop,
+            dropped,
+            live,
+            fps: if fps.is_finite() { fps } else { 0.0 },
+            size,
+            thread: Some(thread),
+        })
     }
 
     /// The next frame, waiting for it; `Ok(None)` when the source has ended.
     pub fn next(&self) -> Result<Option<Frame>> {
         let (lock, cv) = &*self.shared;
-        let mut m = lock.lock().map_err(|_| FerError::param("source", "capture thread failed"))?;
+        let mut m = lock
+            .lock()
+            .map_err(|_| FerError::param("source", "capture thread failed"))?;
         loop {
             if let Some(mut f) = m.frame.take() {
                 cv.notify_all();
@@ -151,7 +168,9 @@ impl Capture {
                 Some(Err(e)) => return Err(FerError::param("source", e.clone())),
                 None => {}
             }
-            m = cv.wait(m).map_err(|_| FerError::param("source", "capture thread failed"))?;
+            m = cv
+                .wait(m)
+                .map_err(|_| FerError::param("source", "capture thread failed"))?;
         }
     }
 
@@ -177,7 +196,11 @@ pub fn to_gray(frame: &Mat) -> Result<GrayImage> {
         return GrayImage::from_mat(frame.try_clone()?);
     }
     let mut g = Mat::default();
-    let code = if frame.channels() == 4 { imgproc::COLOR_BGRA2GRAY } else { imgproc::COLOR_BGR2GRAY };
+    let code = if frame.channels() == 4 {
+        imgproc::COLOR_BGRA2GRAY
+    } else {
+        imgproc::COLOR_BGR2GRAY
+    };
     imgproc::cvt_color_def(frame, &mut g, code)?;
     GrayImage::from_mat(g)
 }
@@ -191,7 +214,11 @@ fn read_loop(
     dropped: &AtomicU64,
 ) -> Result<()> {
     let live = source.is_live();
-    let fps = cap.get(videoio::CAP_PROP_FPS).ok().filter(|f| f.is_finite()).unwrap_or(0.0);
+    let fps = cap
+        .get(videoio::CAP_PROP_FPS)
+        .ok()
+        .filter(|f| f.is_finite())
+        .unwrap_or(0.0);
     let started = Instant::now();
     let mut index = 0u64;
     let mut attempts = 0u32;
@@ -218,18 +245,32 @@ fn read_loop(
         let grabbed = Instant::now();
         // A file's time is its frame number over its frame rate (OpenCV's
         // CAP_PROP_POS_MSEC read 0 on the last frames of Megamind.avi).
-        let t = if live || fps <= 0.0 { started.elapsed().as_secs_f64() } else { index as f64 / fps };
+        let t = if live || fps <= 0.0 {
+            started.elapsed().as_secs_f64()
+        } else {
+            index as f64 / fps
+        };
         let gray = to_gray(&colour)?;
-        let frame = Frame { index, t, grabbed, gray, colour };
+        let frame = Frame {
+            index,
+            t,
+            grabbed,
+            gray,
+            colour,
+        };
         index += 1;
-        let mut m = lock.lock().map_err(|_| FerError::param("source", "reader failed"))?;
+        let mut m = lock
+            .lock()
+            .map_err(|_| FerError::param("source", "reader failed"))?;
         if live {
             if m.frame.replace(frame).is_some() {
                 dropped.fetch_add(1, Ordering::Relaxed);
             }
         } else {
             while m.frame.is_some() && !stop.load(Ordering::Relaxed) {
-                m = cv.wait(m).map_err(|_| FerError::param("source", "reader failed"))?;
+                m = cv
+                    .wait(m)
+                    .map_err(|_| FerError::param("source", "reader failed"))?;
             }
             m.frame = Some(frame);
         }

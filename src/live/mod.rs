@@ -12,11 +12,11 @@ pub mod window;
 
 use crate::batch::classify;
 use crate::bench::percentile;
-use crate::train::argmax;
 use crate::error::{FerError, Result};
 use crate::model::bundle::tmp_path;
 use crate::model::FaceModel;
 use crate::pipeline::StageTimes;
+use crate::train::argmax;
 use crate::train::PipelinePool;
 use capture::{Capture, Source};
 use opencv::core::{Mat, Point, Rect, Scalar, Size};
@@ -112,12 +112,21 @@ pub fn run(
     stop: &AtomicBool,
     on_frame: &mut dyn FnMut(&FrameReport),
 ) -> Result<LiveSummary> {
-    let mut window = if cfg.window { Some(window::Window::open()?) } else { None };
+    let mut window = if cfg.window {
+        Some(window::Window::open()?)
+    } else {
+        None
+    };
     let capture = Capture::start(cfg.source.clone(), cfg.reconnects)?;
     let classes = model.classes().to_vec();
     let mut tracker = Tracker::new(cfg.tracker);
     let mut timeline = match &cfg.jsonl {
-        Some(p) => Some((p.clone(), std::io::BufWriter::new(std::fs::File::create(tmp_path(p)).map_err(|e| FerError::io(p, e))?))),
+        Some(p) => Some((
+            p.clone(),
+            std::io::BufWriter::new(
+                std::fs::File::create(tmp_path(p)).map_err(|e| FerError::io(p, e))?,
+            ),
+        )),
         None => None,
     };
     let mut writer: Option<VideoWriter> = None;
@@ -128,10 +137,17 @@ pub fn run(
         while !stop.load(Ordering::Relaxed) && cfg.max_frames.is_none_or(|m| frames < m) {
             let Some(frame) = capture.next()? else { break };
             // One bad frame is logged and skipped; the stream goes on.
-            let read = pool.with(|p| p.read_image(&frame.gray)).and_then(|r| r).and_then(|reading| {
-                let (probs, ms) = if reading.faces.is_empty() { (vec![], 0.0) } else { classify(model, &frame.gray, &reading)? };
-                Ok((reading, probs, ms))
-            });
+            let read = pool
+                .with(|p| p.read_image(&frame.gray))
+                .and_then(|r| r)
+                .and_then(|reading| {
+                    let (probs, ms) = if reading.faces.is_empty() {
+                        (vec![], 0.0)
+                    } else {
+                        classify(model, &frame.gray, &reading)?
+                    };
+                    Ok((reading, probs, ms))
+                });
             let (reading, probs, classify_ms) = match read {
                 Ok(r) => r,
                 Err(e) => {
@@ -156,7 +172,8 @@ pub fn run(
                 .collect();
             if let Some((path, w)) = &mut timeline {
                 for r in &records {
-                    let line = serde_json::to_string(r).map_err(|e| FerError::param("jsonl", e.to_string()))?;
+                    let line = serde_json::to_string(r)
+                        .map_err(|e| FerError::param("jsonl", e.to_string()))?;
                     writeln!(w, "{line}").map_err(|e| FerError::io(path.as_path(), e))?;
                 }
             }
@@ -186,7 +203,13 @@ pub fn run(
             }
             times.classify_ms = classify_ms;
             let fps = frames as f64 / started.elapsed().as_secs_f64().max(1e-9);
-            on_frame(&FrameReport { frame: frame.index, faces: &records, times: &times, fps, classes: &classes });
+            on_frame(&FrameReport {
+                frame: frame.index,
+                faces: &records,
+                times: &times,
+                fps,
+                classes: &classes,
+            });
         }
         Ok(())
     })();
@@ -211,8 +234,15 @@ pub fn run(
                 frames: t.frames,
                 first_t: t.first_t,
                 last_t: t.last_t,
-                dominant: classes[(0..t.label_frames.len()).max_by_key(|&i| t.label_frames[i]).unwrap_or(0)].clone(),
-                share: classes.iter().cloned().zip(t.label_frames.iter().map(|&n| n as f64 / total)).collect(),
+                dominant: classes[(0..t.label_frames.len())
+                    .max_by_key(|&i| t.label_frames[i])
+                    .unwrap_or(0)]
+                .clone(),
+                share: classes
+                    .iter()
+                    .cloned()
+                    .zip(t.label_frames.iter().map(|&n| n as f64 / total))
+                    .collect(),
             }
         })
         .collect();
@@ -227,13 +257,33 @@ pub fn run(
 }
 
 fn open_writer(path: &std::path::Path, first: &Mat, fps: f64) -> Result<VideoWriter> {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    let code = if ext == "mp4" { ['m', 'p', '4', 'v'] } else { ['M', 'J', 'P', 'G'] };
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let code = if ext == "mp4" {
+        ['m', 'p', '4', 'v']
+    } else {
+        ['M', 'J', 'P', 'G']
+    };
     let fourcc = VideoWriter::fourcc(code[0], code[1], code[2], code[3])?;
     let fps = if fps > 0.0 { fps } else { DEFAULT_RECORD_FPS };
-    let w = VideoWriter::new(path, fourcc, fps, Size::new(first.cols(), first.rows()), first.channels() == 3)?;
+    let w = VideoWriter::new(
+        path,
+        fourcc,
+        fps,
+        Size::new(first.cols(), first.rows()),
+        first.channels() == 3,
+    )?;
     if !w.is_opened()? {
-        return Err(FerError::param("record", format!("{}: cannot write a video there (no codec for .{ext}?)", path.display())));
+        return Err(FerError::param(
+            "record",
+            format!(
+                "{}: cannot write a video there (no codec for .{ext}?)",
+                path.display()
+            ),
+        ));
     }
     Ok(w)
 }
@@ -244,10 +294,31 @@ pub fn draw(frame: &Mat, faces: &[FaceRecord]) -> Result<Mat> {
     let green = Scalar::new(60.0, 220.0, 60.0, 0.0);
     for f in faces {
         let [x, y, w, h] = f.bbox;
-        imgproc::rectangle(&mut out, Rect::new(x, y, w, h), green, 2, imgproc::LINE_AA, 0)?;
-        let p = f.pooled.get(argmax(&f.pooled, None)).copied().unwrap_or(0.0);
+        imgproc::rectangle(
+            &mut out,
+            Rect::new(x, y, w, h),
+            green,
+            2,
+            imgproc::LINE_AA,
+            0,
+        )?;
+        let p = f
+            .pooled
+            .get(argmax(&f.pooled, None))
+            .copied()
+            .unwrap_or(0.0);
         let caption = format!("#{} {} {:.0}%", f.track, f.pooled_label, 100.0 * p);
-        imgproc::put_text(&mut out, &caption, Point::new(x, (y - 6).max(12)), imgproc::FONT_HERSHEY_SIMPLEX, 0.5, green, 1, imgproc::LINE_AA, false)?;
+        imgproc::put_text(
+            &mut out,
+            &caption,
+            Point::new(x, (y - 6).max(12)),
+            imgproc::FONT_HERSHEY_SIMPLEX,
+            0.5,
+            green,
+            1,
+            imgproc::LINE_AA,
+            false,
+        )?;
     }
     Ok(out)
 }
@@ -262,7 +333,10 @@ impl LiveSummary {
         for t in &self.tracks {
             let mut share: Vec<&(String, f64)> = t.share.iter().filter(|(_, v)| *v > 0.0).collect();
             share.sort_by(|a, b| b.1.total_cmp(&a.1));
-            let parts: Vec<String> = share.iter().map(|(c, v)| format!("{c} {:.0}%", 100.0 * v)).collect();
+            let parts: Vec<String> = share
+                .iter()
+                .map(|(c, v)| format!("{c} {:.0}%", 100.0 * v))
+                .collect();
             s += &format!(
                 "track {}: {} frames, {:.2}-{:.2} s, mostly {} ({})\n",
                 t.track,

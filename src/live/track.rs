@@ -35,14 +35,22 @@ pub struct TrackerConfig {
 
 impl Default for TrackerConfig {
     fn default() -> Self {
-        TrackerConfig { min_iou: 0.3, max_missed: 15, window: 15, pooling: Pooling::Mean }
+        TrackerConfig {
+            min_iou: 0.3,
+            max_missed: 15,
+            window: 15,
+            pooling: Pooling::Mean,
+        }
     }
 }
 
 /// Intersection over union of two `[x, y, w, h]` boxes.
 pub fn iou(a: [i32; 4], b: [i32; 4]) -> f64 {
     let (x0, y0) = (a[0].max(b[0]), a[1].max(b[1]));
-    let (x1, y1) = ((a[0] + a[2]).min(b[0] + b[2]), (a[1] + a[3]).min(b[1] + b[3]));
+    let (x1, y1) = (
+        (a[0] + a[2]).min(b[0] + b[2]),
+        (a[1] + a[3]).min(b[1] + b[3]),
+    );
     let inter = ((x1 - x0).max(0) as f64) * ((y1 - y0).max(0) as f64);
     let union = (a[2] as f64 * a[3] as f64) + (b[2] as f64 * b[3] as f64) - inter;
     if union > 0.0 {
@@ -107,7 +115,12 @@ pub struct Tracker {
 
 impl Tracker {
     pub fn new(cfg: TrackerConfig) -> Self {
-        Tracker { cfg, next_id: 1, tracks: Vec::new(), retired: Vec::new() }
+        Tracker {
+            cfg,
+            next_id: 1,
+            tracks: Vec::new(),
+            retired: Vec::new(),
+        }
     }
 
     /// Live tracks.
@@ -177,13 +190,21 @@ impl Tracker {
                 track.recent.pop_front();
             }
             let pooled = pool(&track.recent, self.cfg.pooling);
-            if let Some(n) = track.label_frames.get_mut(crate::train::argmax(&pooled, None)) {
+            if let Some(n) = track
+                .label_frames
+                .get_mut(crate::train::argmax(&pooled, None))
+            {
                 *n += 1;
             }
-            out.push(Assigned { face: fi, track: track.id, pooled });
+            out.push(Assigned {
+                face: fi,
+                track: track.id,
+                pooled,
+            });
         }
         let max_missed = self.cfg.max_missed;
-        let (keep, gone): (Vec<Track>, Vec<Track>) = self.tracks.drain(..).partition(|t| t.missed <= max_missed);
+        let (keep, gone): (Vec<Track>, Vec<Track>) =
+            self.tracks.drain(..).partition(|t| t.missed <= max_missed);
         self.tracks = keep;
         self.retired.extend(gone);
         out
@@ -196,15 +217,31 @@ mod tests {
 
     #[test]
     fn tracks_keep_their_ids_and_retire_after_missing_frames() {
-        let cfg = TrackerConfig { max_missed: 2, window: 3, ..Default::default() };
+        let cfg = TrackerConfig {
+            max_missed: 2,
+            window: 3,
+            ..Default::default()
+        };
         let mut t = Tracker::new(cfg);
         let happy = vec![0.9f32, 0.1];
         let sad = vec![0.1f32, 0.9];
         // Two faces; the right one moves a little each frame.
-        let a = t.update(&[[0, 0, 50, 50], [100, 0, 50, 50]], &[happy.clone(), sad.clone()], 0.0);
+        let a = t.update(
+            &[[0, 0, 50, 50], [100, 0, 50, 50]],
+            &[happy.clone(), sad.clone()],
+            0.0,
+        );
         assert_eq!((a[0].track, a[1].track), (1, 2));
-        let a = t.update(&[[104, 2, 50, 50], [2, 1, 50, 50]], &[sad.clone(), happy.clone()], 0.1);
-        assert_eq!((a[0].track, a[1].track), (2, 1), "matched by overlap, not by order");
+        let a = t.update(
+            &[[104, 2, 50, 50], [2, 1, 50, 50]],
+            &[sad.clone(), happy.clone()],
+            0.1,
+        );
+        assert_eq!(
+            (a[0].track, a[1].track),
+            (2, 1),
+            "matched by overlap, not by order"
+        );
         // One odd frame does not flip the pooled label of track 1.
         let a = t.update(&[[3, 1, 50, 50]], std::slice::from_ref(&sad), 0.2);
         assert_eq!(a[0].track, 1);
@@ -215,7 +252,10 @@ mod tests {
         assert_eq!(t.tracks().len(), 1);
         let a = t.update(&[[104, 2, 50, 50]], std::slice::from_ref(&sad), 0.5);
         assert_eq!(a[0].track, 3);
-        assert_eq!(t.all_tracks().iter().map(|t| t.id).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(
+            t.all_tracks().iter().map(|t| t.id).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
     }
 
     #[test]
@@ -223,6 +263,9 @@ mod tests {
         let set: VecDeque<Vec<f32>> = [vec![0.8f32, 0.2], vec![0.4, 0.6]].into_iter().collect();
         assert_eq!(pool(&set, Pooling::Mean), vec![0.6, 0.4]);
         let m = pool(&set, Pooling::Max);
-        assert!((m[0] - 0.8 / 1.4).abs() < 1e-6 && (m[1] - 0.6 / 1.4).abs() < 1e-6, "{m:?}");
+        assert!(
+            (m[0] - 0.8 / 1.4).abs() < 1e-6 && (m[1] - 0.6 / 1.4).abs() < 1e-6,
+            "{m:?}"
+        );
     }
 }

@@ -39,9 +39,16 @@ pub fn render(f: &mut Frame, r: &FrameReport, source: &str) {
     ];
     let area = f.area();
     let mut constraints = vec![Constraint::Length(header.len() as u16)];
-    constraints.extend(r.faces.iter().map(|_| Constraint::Length(panel_height(r.classes.len()))));
+    constraints.extend(
+        r.faces
+            .iter()
+            .map(|_| Constraint::Length(panel_height(r.classes.len()))),
+    );
     constraints.push(Constraint::Min(0));
-    let rows = Layout::default().direction(Direction::Vertical).constraints(constraints).split(area);
+    let rows = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints(constraints)
+        .split(area);
     f.render_widget(Paragraph::new(header), rows[0]);
     for (i, face) in r.faces.iter().enumerate() {
         let Some(&rect) = rows.get(i + 1) else { break };
@@ -50,16 +57,36 @@ pub fn render(f: &mut Frame, r: &FrameReport, source: &str) {
 }
 
 fn render_face(f: &mut Frame, face: &crate::live::FaceRecord, classes: &[String], rect: Rect) {
-    let title = format!(" #{} {} (this frame: {}) ", face.track, face.pooled_label, face.label);
+    let title = format!(
+        " #{} {} (this frame: {}) ",
+        face.track, face.pooled_label, face.label
+    );
     let lines: Vec<Line> = classes
         .iter()
         .zip(&face.pooled)
         .map(|(c, &p)| {
-            let style = if *c == face.pooled_label { Style::default().fg(Color::Green).add_modifier(Modifier::BOLD) } else { Style::default() };
-            Line::from(vec![Span::styled(format!("{c:<9}"), style), Span::styled(bar(p, BAR_WIDTH), style), Span::raw(format!(" {:>5.1}%", 100.0 * p))])
+            let style = if *c == face.pooled_label {
+                Style::default()
+                    .fg(Color::Green)
+                    .add_modifier(Modifier::BOLD)
+            } else {
+                Style::default()
+            };
+            Line::from(vec![
+                Span::styled(format!("{c:<9}"), style),
+                Span::styled(bar(p, BAR_WIDTH), style),
+                Span::raw(format!(" {:>5.1}%", 100.0 * p)),
+            ])
         })
         .collect();
-    f.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::TOP | Borders::BOTTOM).title(title)), rect);
+    f.render_widget(
+        Paragraph::new(lines).block(
+            Block::default()
+                .borders(Borders::TOP | Borders::BOTTOM)
+                .title(title),
+        ),
+        rect,
+    );
 }
 
 #[cfg(test)]
@@ -75,7 +102,11 @@ mod tests {
         term.draw(|f| render(f, r, "cam")).expect("draw");
         let buf = term.backend().buffer().clone();
         (0..buf.area.height)
-            .map(|y| (0..buf.area.width).map(|x| buf[(x, y)].symbol().to_string()).collect::<String>())
+            .map(|y| {
+                (0..buf.area.width)
+                    .map(|x| buf[(x, y)].symbol().to_string())
+                    .collect::<String>()
+            })
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -89,20 +120,52 @@ mod tests {
             track,
             bbox: [0, 0, 10, 10],
             label: label.into(),
-            pooled_label: classes[(0..3).max_by(|&a, &b| pooled[a].total_cmp(&pooled[b])).unwrap_or(0)].clone(),
+            pooled_label: classes[(0..3)
+                .max_by(|&a, &b| pooled[a].total_cmp(&pooled[b]))
+                .unwrap_or(0)]
+            .clone(),
             raw: pooled.clone(),
             pooled,
         };
-        let faces = vec![face(1, "sad", vec![0.75, 0.2, 0.05]), face(4, "neutral", vec![0.1, 0.1, 0.8])];
-        let times = StageTimes { detect_ms: 21.5, classify_ms: 0.4, ..Default::default() };
-        let s = screen(&FrameReport { frame: 7, faces: &faces, times: &times, fps: 29.5, classes: &classes });
+        let faces = vec![
+            face(1, "sad", vec![0.75, 0.2, 0.05]),
+            face(4, "neutral", vec![0.1, 0.1, 0.8]),
+        ];
+        let times = StageTimes {
+            detect_ms: 21.5,
+            classify_ms: 0.4,
+            ..Default::default()
+        };
+        let s = screen(&FrameReport {
+            frame: 7,
+            faces: &faces,
+            times: &times,
+            fps: 29.5,
+            classes: &classes,
+        });
         assert!(s.contains("frame 7") && s.contains("29.5 fps"), "{s}");
-        assert!(s.contains("detect 21.5") && s.contains("classify 0.4"), "{s}");
-        assert!(s.contains("#1 happy (this frame: sad)") && s.contains("#4 neutral (this frame: neutral)"), "{s}");
+        assert!(
+            s.contains("detect 21.5") && s.contains("classify 0.4"),
+            "{s}"
+        );
+        assert!(
+            s.contains("#1 happy (this frame: sad)")
+                && s.contains("#4 neutral (this frame: neutral)"),
+            "{s}"
+        );
         // 75% of a 30-cell bar is 23 (rounded) full cells.
-        let happy_row = s.lines().find(|l| l.starts_with("happy") && l.contains("75.0%")).unwrap_or_else(|| panic!("{s}"));
+        let happy_row = s
+            .lines()
+            .find(|l| l.starts_with("happy") && l.contains("75.0%"))
+            .unwrap_or_else(|| panic!("{s}"));
         assert_eq!(happy_row.matches('█').count(), 23, "{happy_row}");
-        let empty = screen(&FrameReport { frame: 8, faces: &[], times: &times, fps: 30.0, classes: &classes });
+        let empty = screen(&FrameReport {
+            frame: 8,
+            faces: &[],
+            times: &times,
+            fps: 30.0,
+            classes: &classes,
+        });
         assert!(empty.contains("no face"), "{empty}");
     }
 }

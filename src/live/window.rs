@@ -19,10 +19,14 @@ impl Window {
     pub fn open() -> Result<Window> {
         // Without a display OpenCV's Qt backend aborts the process; refuse first.
         if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
-            return Err(FerError::param("window", "no display to open a window on (DISPLAY and WAYLAND_DISPLAY are unset)"));
+            return Err(FerError::param(
+                "window",
+                "no display to open a window on (DISPLAY and WAYLAND_DISPLAY are unset)",
+            ));
         }
-        opencv::highgui::named_window(WINDOW_TITLE, opencv::highgui::WINDOW_AUTOSIZE)
-            .map_err(|e| FerError::param("window", format!("cannot open a window (no display?): {e}")))?;
+        opencv::highgui::named_window(WINDOW_TITLE, opencv::highgui::WINDOW_AUTOSIZE).map_err(
+            |e| FerError::param("window", format!("cannot open a window (no display?): {e}")),
+        )?;
         Ok(Window { _private: () })
     }
 

@@ -36,12 +36,23 @@ fn column_major(x: &[f32], rows: &[usize], dim: usize) -> Vec<f64> {
 
 impl Boost {
     /// Fit on `rows` of the row-major `x` `[*, dim]`.
-    pub fn fit(x: &[f32], y: &[u32], rows: &[usize], dim: usize, classes: usize, params: &ValidTreeParams, seed: u64) -> Result<Self> {
+    pub fn fit(
+        x: &[f32],
+        y: &[u32],
+        rows: &[usize],
+        dim: usize,
+        classes: usize,
+        params: &ValidTreeParams,
+        seed: u64,
+    ) -> Result<Self> {
         let data = column_major(x, rows, dim);
         let matrix = Matrix::new(&data, rows.len(), dim);
         let mut boosters = Vec::with_capacity(classes);
         for c in 0..classes {
-            let target: Vec<f64> = rows.iter().map(|&r| if y[r] as usize == c { 1.0 } else { 0.0 }).collect();
+            let target: Vec<f64> = rows
+                .iter()
+                .map(|&r| if y[r] as usize == c { 1.0 } else { 0.0 })
+                .collect();
             let mut b = PerpetualBooster::default()
                 .set_objective(Objective::LogLoss)
                 .set_budget(params.boost_budget)
@@ -49,7 +60,8 @@ impl Boost {
                 .set_max_bin(params.boost_max_bin)
                 .set_seed(seed);
             if target.iter().any(|&t| t > 0.0) {
-                b.fit(&matrix, &target, None, None).map_err(|e| FerError::Training(format!("boosting class {c}: {e}")))?;
+                b.fit(&matrix, &target, None, None)
+                    .map_err(|e| FerError::Training(format!("boosting class {c}: {e}")))?;
             }
             // A class absent from the rows keeps an unfitted booster; its output is masked below.
             boosters.push(b);
@@ -69,7 +81,10 @@ impl Boost {
             }
             let p = b.predict_proba(&matrix, false, false);
             if p.len() != n {
-                return Err(FerError::Training(format!("booster {c} gave {} outputs for {n} rows", p.len())));
+                return Err(FerError::Training(format!(
+                    "booster {c} gave {} outputs for {n} rows",
+                    p.len()
+                )));
             }
             for (row, v) in out.iter_mut().zip(p) {
                 row[c] = v as f32;
@@ -89,20 +104,31 @@ impl Boost {
         let parts = self
             .boosters
             .iter()
-            .map(|b| b.json_dump().map_err(|e| FerError::Training(format!("saving the booster: {e}"))))
+            .map(|b| {
+                b.json_dump()
+                    .map_err(|e| FerError::Training(format!("saving the booster: {e}")))
+            })
             .collect::<Result<Vec<String>>>()?;
-        serde_json::to_vec(&parts).map_err(|e| FerError::Training(format!("saving the booster: {e}")))
+        serde_json::to_vec(&parts)
+            .map_err(|e| FerError::Training(format!("saving the booster: {e}")))
     }
 
     /// Read boosters written by [`Boost::to_bytes`].
     pub fn from_bytes(bytes: &[u8], classes: usize) -> Result<Self> {
-        let parts: Vec<String> = serde_json::from_slice(bytes).map_err(|e| FerError::Training(format!("booster unreadable: {e}")))?;
+        let parts: Vec<String> = serde_json::from_slice(bytes)
+            .map_err(|e| FerError::Training(format!("booster unreadable: {e}")))?;
         if parts.len() != classes {
-            return Err(FerError::Training(format!("{} boosters for {classes} classes", parts.len())));
+            return Err(FerError::Training(format!(
+                "{} boosters for {classes} classes",
+                parts.len()
+            )));
         }
         let boosters = parts
             .iter()
-            .map(|p| PerpetualBooster::from_json(p).map_err(|e| FerError::Training(format!("booster unreadable: {e}"))))
+            .map(|p| {
+                PerpetualBooster::from_json(p)
+                    .map_err(|e| FerError::Training(format!("booster unreadable: {e}")))
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(Boost { boosters })
     }

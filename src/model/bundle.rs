@@ -90,7 +90,10 @@ pub struct Model {
 
 impl std::fmt::Debug for Model {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Model").field("kind", &self.header.kind).field("classes", &self.header.classes).finish_non_exhaustive()
+        f.debug_struct("Model")
+            .field("kind", &self.header.kind)
+            .field("classes", &self.header.classes)
+            .finish_non_exhaustive()
     }
 }
 
@@ -99,16 +102,28 @@ impl Model {
     pub fn from_tensors(header: ModelHeader, tensors: HashMap<String, Tensor>) -> Result<Self> {
         let dim = header.feature_dim;
         let get = |name: &str| -> Result<Tensor> {
-            let t = tensors.get(name).ok_or_else(|| FerError::Training(format!("tensor {name} missing")))?;
+            let t = tensors
+                .get(name)
+                .ok_or_else(|| FerError::Training(format!("tensor {name} missing")))?;
             if t.dims() != [dim] {
-                return Err(FerError::Training(format!("tensor {name} has shape {:?}, expected [{dim}]", t.dims())));
+                return Err(FerError::Training(format!(
+                    "tensor {name} has shape {:?}, expected [{dim}]",
+                    t.dims()
+                )));
             }
             Ok(t.clone())
         };
         let (mean, std) = (get("norm.mean")?, get("norm.std")?);
         let kind: ModelKind = header.kind.parse()?;
         let classifier = Classifier::from_tensors(kind, &header, &tensors)?;
-        Ok(Model { header, kind, classifier, mean, std, tensors })
+        Ok(Model {
+            header,
+            kind,
+            classifier,
+            mean,
+            std,
+            tensors,
+        })
     }
 
     /// The model kind.
@@ -129,9 +144,16 @@ impl Model {
         let mut flat = Vec::with_capacity(rows.len() * dim);
         for r in rows {
             if r.len() != dim {
-                return Err(FerError::param("features", format!("model expects {dim} features, got {}", r.len())));
+                return Err(FerError::param(
+                    "features",
+                    format!("model expects {dim} features, got {}", r.len()),
+                ));
             }
-            flat.extend(r.iter().zip(mean.iter().zip(&std)).map(|(v, (m, s))| (v - m) / s));
+            flat.extend(
+                r.iter()
+                    .zip(mean.iter().zip(&std))
+                    .map(|(v, (m, s))| (v - m) / s),
+            );
         }
         Ok(flat)
     }
@@ -162,15 +184,20 @@ impl Model {
             return Ok(Vec::new());
         }
         let flat = self.standardise(rows)?;
-        self.classifier.probabilities(&flat, rows.len(), self.header.feature_dim)
+        self.classifier
+            .probabilities(&flat, rows.len(), self.header.feature_dim)
     }
 
     fn to_bytes(&self, path: &Path) -> Result<Vec<u8>> {
-        let header = serde_json::to_string(&self.header).map_err(|e| model_err(path, e.to_string()))?;
+        let header =
+            serde_json::to_string(&self.header).map_err(|e| model_err(path, e.to_string()))?;
         let meta = HashMap::from([(HEADER_KEY.to_string(), header)]);
         let mut names: Vec<&String> = self.tensors.keys().collect();
         names.sort();
-        let data: Vec<(&str, &Tensor)> = names.iter().map(|n| (n.as_str(), &self.tensors[*n])).collect();
+        let data: Vec<(&str, &Tensor)> = names
+            .iter()
+            .map(|n| (n.as_str(), &self.tensors[*n]))
+            .collect();
         safetensors::serialize(data, Some(meta)).map_err(|e| model_err(path, e.to_string()))
     }
 
@@ -183,7 +210,13 @@ impl Model {
     pub fn load(path: &Path) -> Result<Self> {
         let meta = std::fs::metadata(path).map_err(|e| model_err(path, e.to_string()))?;
         if meta.len() > MAX_MODEL_BYTES {
-            return Err(model_err(path, format!("file is {} bytes, over the {MAX_MODEL_BYTES}-byte limit", meta.len())));
+            return Err(model_err(
+                path,
+                format!(
+                    "file is {} bytes, over the {MAX_MODEL_BYTES}-byte limit",
+                    meta.len()
+                ),
+            ));
         }
         let bytes = std::fs::read(path).map_err(|e| model_err(path, e.to_string()))?;
         let (_, st_meta) = safetensors::SafeTensors::read_metadata(&bytes)
@@ -192,22 +225,37 @@ impl Model {
             .metadata()
             .as_ref()
             .and_then(|m| m.get(HEADER_KEY))
-            .ok_or_else(|| model_err(path, format!("no `{HEADER_KEY}` header: not a fer model bundle")))?;
-        let value: serde_json::Value =
-            serde_json::from_str(header_json).map_err(|e| model_err(path, format!("header is not JSON ({e})")))?;
+            .ok_or_else(|| {
+                model_err(
+                    path,
+                    format!("no `{HEADER_KEY}` header: not a fer model bundle"),
+                )
+            })?;
+        let value: serde_json::Value = serde_json::from_str(header_json)
+            .map_err(|e| model_err(path, format!("header is not JSON ({e})")))?;
         let format = value.get("format").and_then(|v| v.as_str()).unwrap_or("");
         if format != MODEL_FORMAT {
-            return Err(model_err(path, format!("header format is `{format}`, expected `{MODEL_FORMAT}`")));
+            return Err(model_err(
+                path,
+                format!("header format is `{format}`, expected `{MODEL_FORMAT}`"),
+            ));
         }
-        let version = value.get("schema_version").and_then(|v| v.as_u64()).unwrap_or(0);
+        let version = value
+            .get("schema_version")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0);
         if version != MODEL_SCHEMA_VERSION as u64 {
             return Err(model_err(
                 path,
                 format!("bundle schema version {version}; this build of fer reads version {MODEL_SCHEMA_VERSION}: retrain with `fer train`"),
             ));
         }
-        let header: ModelHeader =
-            serde_json::from_value(value).map_err(|e| model_err(path, format!("header does not match schema {MODEL_SCHEMA_VERSION} ({e})")))?;
+        let header: ModelHeader = serde_json::from_value(value).map_err(|e| {
+            model_err(
+                path,
+                format!("header does not match schema {MODEL_SCHEMA_VERSION} ({e})"),
+            )
+        })?;
         if header.feature_schema_version != FEATURE_SCHEMA_VERSION {
             return Err(model_err(
                 path,
@@ -217,26 +265,50 @@ impl Model {
                 ),
             ));
         }
-        header.pipeline.check().map_err(|e| model_err(path, format!("pipeline config in header: {e}")))?;
+        header
+            .pipeline
+            .check()
+            .map_err(|e| model_err(path, format!("pipeline config in header: {e}")))?;
         if header.classes.len() < 2 {
             return Err(model_err(path, "fewer than 2 classes"));
         }
-        if header.pipeline.features.names(header.pipeline.align.size).len() != header.feature_dim {
-            return Err(model_err(path, "feature_dim does not match the pipeline's feature layout"));
+        if header
+            .pipeline
+            .features
+            .names(header.pipeline.align.size)
+            .len()
+            != header.feature_dim
+        {
+            return Err(model_err(
+                path,
+                "feature_dim does not match the pipeline's feature layout",
+            ));
         }
         let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
             .map_err(|e| model_err(path, format!("weights unreadable ({e})")))?;
         let tensors = tensors
             .into_iter()
             // Byte strings (forest, booster) stay bytes; weights of any float type become f32.
-            .map(|(k, t)| Ok((k, if t.dtype() == DType::U8 { t } else { t.to_dtype(DType::F32)? })))
+            .map(|(k, t)| {
+                Ok((
+                    k,
+                    if t.dtype() == DType::U8 {
+                        t
+                    } else {
+                        t.to_dtype(DType::F32)?
+                    },
+                ))
+            })
             .collect::<Result<HashMap<_, _>>>()?;
         Model::from_tensors(header, tensors).map_err(|e| model_err(path, e.to_string()))
     }
 }
 
 fn model_err(path: &Path, reason: impl Into<String>) -> FerError {
-    FerError::Model { path: path.to_path_buf(), reason: reason.into() }
+    FerError::Model {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
 }
 
 /// Write `bytes` to `path` atomically: to [`tmp_path`] first, then renamed.

@@ -44,37 +44,93 @@ pub fn bytes_tensor(bytes: Vec<u8>) -> Result<Tensor> {
 }
 
 fn tensor_bytes(tensors: &HashMap<String, Tensor>, name: &str) -> Result<Vec<u8>> {
-    let t = tensors.get(name).ok_or_else(|| FerError::Training(format!("tensor {name} missing")))?;
+    let t = tensors
+        .get(name)
+        .ok_or_else(|| FerError::Training(format!("tensor {name} missing")))?;
     if t.dtype() != DType::U8 || t.rank() != 1 {
-        return Err(FerError::Training(format!("tensor {name} is not a byte string")));
+        return Err(FerError::Training(format!(
+            "tensor {name} is not a byte string"
+        )));
     }
     Ok(t.to_vec1::<u8>()?)
 }
 
 impl Classifier {
     /// Build the classifier of `kind` from bundle tensors.
-    pub fn from_tensors(kind: ModelKind, header: &ModelHeader, tensors: &HashMap<String, Tensor>) -> Result<Self> {
+    pub fn from_tensors(
+        kind: ModelKind,
+        header: &ModelHeader,
+        tensors: &HashMap<String, Tensor>,
+    ) -> Result<Self> {
         let (dim, classes, trees) = (header.feature_dim, header.classes.len(), &header.trees);
         let vb = VarBuilder::from_tensors(tensors.clone(), DType::F32, &Device::Cpu);
         Ok(match kind {
-            ModelKind::Mlp => Classifier::Mlp(Mlp::new(vb.pp("mlp"), dim, &header.mlp.hidden, classes, header.mlp.dropout)?),
-            ModelKind::Forest => Classifier::Forest(Forest::from_bytes(&tensor_bytes(tensors, FOREST_TENSOR)?, classes)?),
-            ModelKind::Boost => Classifier::Boost(Boost::from_bytes(&tensor_bytes(tensors, BOOST_TENSOR)?, classes)?),
-            ModelKind::SoftTree => Classifier::SoftTree(SoftTree::new(vb.pp("tree"), dim, trees.depth, classes, trees.penalty)?),
+            ModelKind::Mlp => Classifier::Mlp(Mlp::new(
+                vb.pp("mlp"),
+                dim,
+                &header.mlp.hidden,
+                classes,
+                header.mlp.dropout,
+            )?),
+            ModelKind::Forest => Classifier::Forest(Forest::from_bytes(
+                &tensor_bytes(tensors, FOREST_TENSOR)?,
+                classes,
+            )?),
+            ModelKind::Boost => Classifier::Boost(Boost::from_bytes(
+                &tensor_bytes(tensors, BOOST_TENSOR)?,
+                classes,
+            )?),
+            ModelKind::SoftTree => Classifier::SoftTree(SoftTree::new(
+                vb.pp("tree"),
+                dim,
+                trees.depth,
+                classes,
+                trees.penalty,
+            )?),
             ModelKind::Ndf => {
-                let hidden = header.mlp.hidden.first().copied().ok_or_else(|| FerError::Training("ndf needs a hidden layer size".into()))?;
-                Classifier::Ndf(Ndf::new(vb.pp("ndf"), dim, hidden, trees.ndf_trees, trees.ndf_depth, classes, header.mlp.dropout)?)
+                let hidden =
+                    header.mlp.hidden.first().copied().ok_or_else(|| {
+                        FerError::Training("ndf needs a hidden layer size".into())
+                    })?;
+                Classifier::Ndf(Ndf::new(
+                    vb.pp("ndf"),
+                    dim,
+                    hidden,
+                    trees.ndf_trees,
+                    trees.ndf_depth,
+                    classes,
+                    header.mlp.dropout,
+                )?)
             }
             ModelKind::Dndt => {
-                let t = tensors.get(DNDT_FEATURES_TENSOR).ok_or_else(|| FerError::Training(format!("tensor {DNDT_FEATURES_TENSOR} missing")))?;
-                let features: Vec<usize> = t.to_dtype(DType::F32)?.to_vec1::<f32>()?.into_iter().map(|f| f as usize).collect();
+                let t = tensors.get(DNDT_FEATURES_TENSOR).ok_or_else(|| {
+                    FerError::Training(format!("tensor {DNDT_FEATURES_TENSOR} missing"))
+                })?;
+                let features: Vec<usize> = t
+                    .to_dtype(DType::F32)?
+                    .to_vec1::<f32>()?
+                    .into_iter()
+                    .map(|f| f as usize)
+                    .collect();
                 if features.len() != trees.dndt_features || features.iter().any(|&f| f >= dim) {
-                    return Err(FerError::Training(format!("{DNDT_FEATURES_TENSOR} does not name {} features below {dim}", trees.dndt_features)));
+                    return Err(FerError::Training(format!(
+                        "{DNDT_FEATURES_TENSOR} does not name {} features below {dim}",
+                        trees.dndt_features
+                    )));
                 }
-                Classifier::Dndt(Dndt::new(vb.pp("dndt"), features, trees.dndt_cuts, classes, trees.dndt_tau)?)
+                Classifier::Dndt(Dndt::new(
+                    vb.pp("dndt"),
+                    features,
+                    trees.dndt_cuts,
+                    classes,
+                    trees.dndt_tau,
+                )?)
             }
             ModelKind::Ensemble => Classifier::Ensemble(
-                ENSEMBLE_MEMBERS.iter().map(|&k| Classifier::from_tensors(k, header, tensors).map(Arc::new)).collect::<Result<Vec<_>>>()?,
+                ENSEMBLE_MEMBERS
+                    .iter()
+                    .map(|&k| Classifier::from_tensors(k, header, tensors).map(Arc::new))
+                    .collect::<Result<Vec<_>>>()?,
             ),
         })
     }
@@ -110,20 +166,28 @@ impl Classifier {
                     if sum.is_empty() {
                         sum = p;
                     } else {
-                        sum.iter_mut().zip(&p).for_each(|(s, q)| s.iter_mut().zip(q).for_each(|(a, b)| *a += b));
+                        sum.iter_mut()
+                            .zip(&p)
+                            .for_each(|(s, q)| s.iter_mut().zip(q).for_each(|(a, b)| *a += b));
                     }
                 }
                 let k = members.len().max(1) as f32;
-                sum.iter_mut().for_each(|r| r.iter_mut().for_each(|v| *v /= k));
+                sum.iter_mut()
+                    .for_each(|r| r.iter_mut().for_each(|v| *v /= k));
                 Ok(sum)
             }
-            _ => Err(FerError::Training("classifier has no prediction path".into())),
+            _ => Err(FerError::Training(
+                "classifier has no prediction path".into(),
+            )),
         }
     }
 }
 
 /// Run `f`, turning a panic inside a third-party model into an error.
 fn guard<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
-        .unwrap_or_else(|_| Err(FerError::Training(format!("the {what} in this bundle is malformed"))))
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(FerError::Training(format!(
+            "the {what} in this bundle is malformed"
+        )))
+    })
 }

@@ -50,17 +50,41 @@ pub struct Dndt {
 
 impl Dndt {
     /// Build (or load) the weights from `vb` for the given input feature indices.
-    pub fn new(vb: VarBuilder, features: Vec<usize>, cuts: usize, classes: usize, tau: f32) -> Result<Self> {
+    pub fn new(
+        vb: VarBuilder,
+        features: Vec<usize>,
+        cuts: usize,
+        classes: usize,
+        tau: f32,
+    ) -> Result<Self> {
         let k = features.len();
         if k == 0 || cuts == 0 {
-            return Err(FerError::Training("a DNDT needs at least one feature and one cut point".into()));
+            return Err(FerError::Training(
+                "a DNDT needs at least one feature and one cut point".into(),
+            ));
         }
         let leaves = (cuts + 1).pow(k as u32);
         let cut_start = vb.get((k, 1), "cut_start")?;
-        let cut_gaps = if cuts > 1 { Some(vb.get((k, cuts - 1), "cut_gaps")?) } else { None };
+        let cut_gaps = if cuts > 1 {
+            Some(vb.get((k, cuts - 1), "cut_gaps")?)
+        } else {
+            None
+        };
         let leaf = candle_nn::linear(leaves, classes, vb.pp("leaf"))?;
-        let index = Tensor::from_vec(features.iter().map(|&f| f as u32).collect::<Vec<_>>(), k, &Device::Cpu)?;
-        Ok(Dndt { features, index, cut_start, cut_gaps, leaf, cuts, tau })
+        let index = Tensor::from_vec(
+            features.iter().map(|&f| f as u32).collect::<Vec<_>>(),
+            k,
+            &Device::Cpu,
+        )?;
+        Ok(Dndt {
+            features,
+            index,
+            cut_start,
+            cut_gaps,
+            leaf,
+            cuts,
+            tau,
+        })
     }
 
     /// Indices of the binned input features.
@@ -88,7 +112,13 @@ impl Dndt {
         let mut out = Vec::with_capacity(self.features.len());
         for j in 0..self.features.len() {
             let xj = xs.narrow(1, j, 1)?;
-            let b = Tensor::cat(&[&Tensor::zeros((1, 1), x.dtype(), x.device())?, &cuts.get(j)?.cumsum(0)?.neg()?.unsqueeze(0)?], 1)?;
+            let b = Tensor::cat(
+                &[
+                    &Tensor::zeros((1, 1), x.dtype(), x.device())?,
+                    &cuts.get(j)?.cumsum(0)?.neg()?.unsqueeze(0)?,
+                ],
+                1,
+            )?;
             let logits = (xj.broadcast_mul(&w)?.broadcast_add(&b)? / self.tau as f64)?;
             out.push(candle_nn::ops::softmax(&logits, D::Minus1)?);
         }
@@ -109,10 +139,15 @@ impl Dndt {
     pub fn leaves(&self, x: &Tensor) -> Result<Tensor> {
         let n = x.dim(0)?;
         let mut bins = self.bins(x)?.into_iter();
-        let mut h = bins.next().ok_or_else(|| FerError::Training("DNDT without features".into()))?;
+        let mut h = bins
+            .next()
+            .ok_or_else(|| FerError::Training("DNDT without features".into()))?;
         for b in bins {
             let width = h.dim(1)? * b.dim(1)?;
-            h = h.unsqueeze(2)?.broadcast_mul(&b.unsqueeze(1)?)?.reshape((n, width))?;
+            h = h
+                .unsqueeze(2)?
+                .broadcast_mul(&b.unsqueeze(1)?)?
+                .reshape((n, width))?;
         }
         Ok(h)
     }
@@ -120,7 +155,10 @@ impl Dndt {
 
 impl Net for Dndt {
     fn log_probs(&self, x: &Tensor, _rng: Option<&mut StdRng>) -> Result<Tensor> {
-        Ok(candle_nn::ops::log_softmax(&self.leaf.forward(&self.leaves(x)?)?, D::Minus1)?)
+        Ok(candle_nn::ops::log_softmax(
+            &self.leaf.forward(&self.leaves(x)?)?,
+            D::Minus1,
+        )?)
     }
 }
 
@@ -151,7 +189,10 @@ pub fn f_scores(x: &[f32], y: &[u32], rows: &[usize], dim: usize, classes: usize
     (0..dim)
         .map(|j| {
             let grand = total[j] / n;
-            let between: f64 = (0..classes).filter(|&c| count[c] > 0.0).map(|c| count[c] * (sum[c * dim + j] / count[c] - grand).powi(2)).sum();
+            let between: f64 = (0..classes)
+                .filter(|&c| count[c] > 0.0)
+                .map(|c| count[c] * (sum[c * dim + j] / count[c] - grand).powi(2))
+                .sum();
             let (df_b, df_w) = ((present - 1.0).max(1.0), (n - present).max(1.0));
             if within[j] <= f64::EPSILON {
                 0.0
@@ -184,8 +225,17 @@ fn correlation(x: &[f32], rows: &[usize], dim: usize, a: usize, b: usize) -> f64
 /// turn takes the feature with the best one-vs-rest F-score for that class,
 /// skipping near copies of features already chosen. (Ranking by the overall
 /// F-score alone tends to pick features that all separate the same classes.)
-pub fn select_features(x: &[f32], y: &[u32], rows: &[usize], dim: usize, classes: usize, k: usize) -> Vec<usize> {
-    let present: Vec<u32> = (0..classes as u32).filter(|c| rows.iter().any(|&r| y[r] == *c)).collect();
+pub fn select_features(
+    x: &[f32],
+    y: &[u32],
+    rows: &[usize],
+    dim: usize,
+    classes: usize,
+    k: usize,
+) -> Vec<usize> {
+    let present: Vec<u32> = (0..classes as u32)
+        .filter(|c| rows.iter().any(|&r| y[r] == *c))
+        .collect();
     let rankings: Vec<Vec<usize>> = present
         .iter()
         .map(|&c| {
@@ -207,7 +257,9 @@ pub fn select_features(x: &[f32], y: &[u32], rows: &[usize], dim: usize, classes
                 let f = ranked[*pos];
                 *pos += 1;
                 let fresh = !chosen.contains(&f)
-                    && chosen.iter().all(|&c| correlation(x, rows, dim, c, f).abs() <= MAX_FEATURE_CORRELATION);
+                    && chosen
+                        .iter()
+                        .all(|&c| correlation(x, rows, dim, c, f).abs() <= MAX_FEATURE_CORRELATION);
                 if fresh {
                     chosen.push(f);
                     break;
@@ -220,13 +272,23 @@ pub fn select_features(x: &[f32], y: &[u32], rows: &[usize], dim: usize, classes
 
 /// Initial `(cut_start [k, 1], cut_gaps [k, cuts - 1])` values: the feature's
 /// training quantiles at `i / (cuts + 1)`.
-pub fn initial_cuts(x: &[f32], rows: &[usize], dim: usize, features: &[usize], cuts: usize) -> (Vec<f32>, Vec<f32>) {
+pub fn initial_cuts(
+    x: &[f32],
+    rows: &[usize],
+    dim: usize,
+    features: &[usize],
+    cuts: usize,
+) -> (Vec<f32>, Vec<f32>) {
     let mut start = Vec::with_capacity(features.len());
     let mut gaps = Vec::with_capacity(features.len() * cuts.saturating_sub(1));
     for &f in features {
         let mut v: Vec<f32> = rows.iter().map(|&r| x[r * dim + f]).collect();
         v.sort_by(|a, b| a.total_cmp(b));
-        let q = |i: usize| v.get((v.len() * i / (cuts + 1)).min(v.len().saturating_sub(1))).copied().unwrap_or(0.0);
+        let q = |i: usize| {
+            v.get((v.len() * i / (cuts + 1)).min(v.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or(0.0)
+        };
         let points: Vec<f32> = (1..=cuts).map(q).collect();
         start.push(points[0]);
         for w in points.windows(2) {
@@ -243,7 +305,9 @@ mod tests {
     #[test]
     fn f_score_prefers_the_separating_feature() {
         // feature 0 separates the classes, feature 1 is noise, feature 2 copies feature 0.
-        let x = [0.0f32, 5.0, 0.1, 0.2, 1.0, 0.3, 3.0, 4.0, 3.1, 3.2, 2.0, 3.3];
+        let x = [
+            0.0f32, 5.0, 0.1, 0.2, 1.0, 0.3, 3.0, 4.0, 3.1, 3.2, 2.0, 3.3,
+        ];
         let y = [0u32, 0, 1, 1];
         let rows = [0, 1, 2, 3];
         let s = f_scores(&x, &y, &rows, 3, 2);
@@ -254,10 +318,16 @@ mod tests {
     #[test]
     fn selection_takes_turns_over_the_classes() {
         // Three classes; features 0 and 1 both single out class 0 (strongly), feature 2 class 1 (weakly).
-        let x = [9.0f32, 9.5, 0.0, 9.2, 8.9, 0.1, 0.0, 0.1, 3.0, 0.2, 0.3, 3.2, 0.1, 0.0, 0.0, 0.3, 0.2, 0.1];
+        let x = [
+            9.0f32, 9.5, 0.0, 9.2, 8.9, 0.1, 0.0, 0.1, 3.0, 0.2, 0.3, 3.2, 0.1, 0.0, 0.0, 0.3, 0.2,
+            0.1,
+        ];
         let y = [0u32, 0, 1, 1, 2, 2];
         let rows = [0, 1, 2, 3, 4, 5];
         let chosen = select_features(&x, &y, &rows, 3, 3, 2);
-        assert!(chosen.contains(&2), "class 1's feature is skipped: {chosen:?}");
+        assert!(
+            chosen.contains(&2),
+            "class 1's feature is skipped: {chosen:?}"
+        );
     }
 }

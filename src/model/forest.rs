@@ -10,7 +10,9 @@
 use crate::error::{FerError, Result};
 use crate::model::params::ValidTreeParams;
 use rayon::prelude::*;
-use smartcore::ensemble::random_forest_classifier::{RandomForestClassifier, RandomForestClassifierParameters};
+use smartcore::ensemble::random_forest_classifier::{
+    RandomForestClassifier, RandomForestClassifierParameters,
+};
 use smartcore::linalg::basic::matrix::DenseMatrix;
 
 type OneTree = RandomForestClassifier<f32, u32, DenseMatrix<f32>, Vec<u32>>;
@@ -22,12 +24,21 @@ pub struct Forest {
 }
 
 fn matrix(x: &[f32], n: usize, dim: usize) -> Result<DenseMatrix<f32>> {
-    DenseMatrix::new(n, dim, x.to_vec(), false).map_err(|e| FerError::Training(format!("forest input: {e}")))
+    DenseMatrix::new(n, dim, x.to_vec(), false)
+        .map_err(|e| FerError::Training(format!("forest input: {e}")))
 }
 
 impl Forest {
     /// Grow `params.forest_trees` trees on `rows` of the row-major `x` `[*, dim]`.
-    pub fn fit(x: &[f32], y: &[u32], rows: &[usize], dim: usize, classes: usize, params: &ValidTreeParams, seed: u64) -> Result<Self> {
+    pub fn fit(
+        x: &[f32],
+        y: &[u32],
+        rows: &[usize],
+        dim: usize,
+        classes: usize,
+        params: &ValidTreeParams,
+        seed: u64,
+    ) -> Result<Self> {
         let mut xs = Vec::with_capacity(rows.len() * dim);
         for &r in rows {
             xs.extend_from_slice(&x[r * dim..(r + 1) * dim]);
@@ -38,7 +49,11 @@ impl Forest {
         let base = RandomForestClassifierParameters::default()
             .with_n_trees(1)
             .with_min_samples_leaf(params.forest_min_leaf);
-        let base = if params.forest_max_depth > 0 { base.with_max_depth(params.forest_max_depth) } else { base };
+        let base = if params.forest_max_depth > 0 {
+            base.with_max_depth(params.forest_max_depth)
+        } else {
+            base
+        };
         let trees = (0..params.forest_trees as u64)
             .into_par_iter()
             .map(|t| {
@@ -54,7 +69,9 @@ impl Forest {
         let xm = matrix(x, n, dim)?;
         let mut votes = vec![vec![0f32; self.classes]; n];
         for tree in &self.trees {
-            let pred = tree.predict(&xm).map_err(|e| FerError::Training(format!("random forest: {e}")))?;
+            let pred = tree
+                .predict(&xm)
+                .map_err(|e| FerError::Training(format!("random forest: {e}")))?;
             for (v, &c) in votes.iter_mut().zip(&pred) {
                 if let Some(slot) = v.get_mut(c as usize) {
                     *slot += 1.0;
@@ -62,7 +79,9 @@ impl Forest {
             }
         }
         let n_trees = self.trees.len().max(1) as f32;
-        votes.iter_mut().for_each(|v| v.iter_mut().for_each(|p| *p /= n_trees));
+        votes
+            .iter_mut()
+            .for_each(|v| v.iter_mut().for_each(|p| *p /= n_trees));
         Ok(votes)
     }
 
@@ -78,12 +97,14 @@ impl Forest {
 
     /// Serialise the trees.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        serde_json::to_vec(&self.trees).map_err(|e| FerError::Training(format!("saving the forest: {e}")))
+        serde_json::to_vec(&self.trees)
+            .map_err(|e| FerError::Training(format!("saving the forest: {e}")))
     }
 
     /// Read trees written by [`Forest::to_bytes`].
     pub fn from_bytes(bytes: &[u8], classes: usize) -> Result<Self> {
-        let trees: Vec<OneTree> = serde_json::from_slice(bytes).map_err(|e| FerError::Training(format!("forest unreadable: {e}")))?;
+        let trees: Vec<OneTree> = serde_json::from_slice(bytes)
+            .map_err(|e| FerError::Training(format!("forest unreadable: {e}")))?;
         if trees.is_empty() {
             return Err(FerError::Training("forest has no trees".into()));
         }

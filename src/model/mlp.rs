@@ -66,7 +66,10 @@ impl std::ops::Deref for ValidMlpParams {
 impl ValidMlpParams {
     /// The same settings at `scale` times the learning rate (kept below 1).
     pub fn with_learning_rate_scale(&self, scale: f64) -> ValidMlpParams {
-        ValidMlpParams(MlpParams { learning_rate: (self.learning_rate * scale).min(0.5), ..self.0.clone() })
+        ValidMlpParams(MlpParams {
+            learning_rate: (self.learning_rate * scale).min(0.5),
+            ..self.0.clone()
+        })
     }
 }
 
@@ -74,10 +77,16 @@ impl MlpParams {
     /// Validate once, before training.
     pub fn check(self) -> Result<ValidMlpParams> {
         if self.hidden.is_empty() || self.hidden.iter().any(|&h| h == 0 || h > 65_536) {
-            return Err(FerError::param("mlp.hidden", "needs 1 or more layers of 1..=65536 units"));
+            return Err(FerError::param(
+                "mlp.hidden",
+                "needs 1 or more layers of 1..=65536 units",
+            ));
         }
         if !(0.0..0.95).contains(&self.dropout) {
-            return Err(FerError::param("mlp.dropout", format!("must be in [0, 0.95), got {}", self.dropout)));
+            return Err(FerError::param(
+                "mlp.dropout",
+                format!("must be in [0, 0.95), got {}", self.dropout),
+            ));
         }
         if !(self.learning_rate > 0.0 && self.learning_rate < 1.0) {
             return Err(FerError::param("mlp.learning_rate", "must be in (0, 1)"));
@@ -86,7 +95,10 @@ impl MlpParams {
             return Err(FerError::param("mlp.weight_decay", "must be >= 0"));
         }
         if self.epochs == 0 || self.batch_size == 0 || self.patience == 0 {
-            return Err(FerError::param("mlp.epochs", "epochs, batch size and patience must be positive"));
+            return Err(FerError::param(
+                "mlp.epochs",
+                "epochs, batch size and patience must be positive",
+            ));
         }
         Ok(ValidMlpParams(self))
     }
@@ -100,7 +112,13 @@ pub struct Mlp {
 
 impl Mlp {
     /// Build (or load) the layers from `vb`.
-    pub fn new(vb: VarBuilder, input: usize, hidden: &[usize], classes: usize, dropout: f32) -> Result<Self> {
+    pub fn new(
+        vb: VarBuilder,
+        input: usize,
+        hidden: &[usize],
+        classes: usize,
+        dropout: f32,
+    ) -> Result<Self> {
         let mut layers = Vec::with_capacity(hidden.len() + 1);
         let mut prev = input;
         for (i, &h) in hidden.iter().chain(std::iter::once(&classes)).enumerate() {
@@ -131,16 +149,21 @@ impl Mlp {
         }
         Ok(h)
     }
-
 }
 
 impl Net for Mlp {
     fn log_probs(&self, x: &Tensor, rng: Option<&mut StdRng>) -> Result<Tensor> {
-        Ok(candle_nn::ops::log_softmax(&self.forward_t(x, rng)?, D::Minus1)?)
+        Ok(candle_nn::ops::log_softmax(
+            &self.forward_t(x, rng)?,
+            D::Minus1,
+        )?)
     }
 
     fn probabilities(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(candle_nn::ops::softmax(&self.forward_t(x, None)?, D::Minus1)?)
+        Ok(candle_nn::ops::softmax(
+            &self.forward_t(x, None)?,
+            D::Minus1,
+        )?)
     }
 }
 
@@ -157,9 +180,16 @@ pub fn train(
 ) -> Result<(Mlp, TrainReport)> {
     let mut rng = StdRng::seed_from_u64(params.seed);
     let vb = VarBuilder::from_varmap(varmap, DType::F32, &Device::Cpu);
-    let mlp = Mlp::new(vb.pp("mlp"), set.dim, &params.hidden, classes, params.dropout)?;
+    let mlp = Mlp::new(
+        vb.pp("mlp"),
+        set.dim,
+        &params.hidden,
+        classes,
+        params.dropout,
+    )?;
     seeded_init(varmap, &mut rng)?;
-    let report = net::fit_net(&mlp, varmap, params, set, classes, train_rows, val_rows, &mut rng, on_epoch)?;
+    let report = net::fit_net(
+        &mlp, varmap, params, set, classes, train_rows, val_rows, &mut rng, on_epoch,
+    )?;
     Ok((mlp, report))
 }
-

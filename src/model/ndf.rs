@@ -32,11 +32,26 @@ pub struct Ndf {
 
 impl Ndf {
     /// Build (or load) the weights from `vb`.
-    pub fn new(vb: VarBuilder, dim: usize, hidden: usize, trees: usize, depth: usize, classes: usize, dropout: f32) -> Result<Self> {
+    pub fn new(
+        vb: VarBuilder,
+        dim: usize,
+        hidden: usize,
+        trees: usize,
+        depth: usize,
+        classes: usize,
+        dropout: f32,
+    ) -> Result<Self> {
         let fc = candle_nn::linear(dim, hidden, vb.pp("fc0"))?;
         let route = candle_nn::linear(hidden, trees * inner_nodes(depth), vb.pp("route"))?;
         let leaf = vb.get((trees, 1 << depth, classes), "leaf")?;
-        Ok(Ndf { fc, route, leaf, trees, depth, dropout })
+        Ok(Ndf {
+            fc,
+            route,
+            leaf,
+            trees,
+            depth,
+            dropout,
+        })
     }
 }
 
@@ -64,7 +79,9 @@ impl Net for Ndf {
                 None => p,
             });
         }
-        let mean = (sum.ok_or_else(|| crate::error::FerError::Training("forest without trees".into()))? / self.trees as f64)?;
+        let mean = (sum
+            .ok_or_else(|| crate::error::FerError::Training("forest without trees".into()))?
+            / self.trees as f64)?;
         Ok(mean.clamp(MIN_PROB, 1.0)?.log()?)
     }
 }

@@ -48,7 +48,13 @@ pub struct TrainReport {
 impl TrainReport {
     /// The report of a model not trained by epochs (forest, boosting).
     pub fn single_pass() -> Self {
-        TrainReport { epochs_run: 1, best_epoch: 1, val_accuracy: 0.0, train_loss: vec![], val_accuracy_curve: vec![] }
+        TrainReport {
+            epochs_run: 1,
+            best_epoch: 1,
+            val_accuracy: 0.0,
+            train_loss: vec![],
+            val_accuracy_curve: vec![],
+        }
     }
 }
 
@@ -77,10 +83,19 @@ impl TrainSet<'_> {
             xs.extend_from_slice(&self.x[r * self.dim..(r + 1) * self.dim]);
             ys.push(self.y[r]);
         }
-        Ok((Tensor::from_vec(xs, (rows.len(), self.dim), dev)?, Tensor::from_vec(ys, rows.len(), dev)?))
+        Ok((
+            Tensor::from_vec(xs, (rows.len(), self.dim), dev)?,
+            Tensor::from_vec(ys, rows.len(), dev)?,
+        ))
     }
 
-    fn soft_tensor(&self, soft: &[f32], rows: &[usize], classes: usize, dev: &Device) -> Result<Tensor> {
+    fn soft_tensor(
+        &self,
+        soft: &[f32],
+        rows: &[usize],
+        classes: usize,
+        dev: &Device,
+    ) -> Result<Tensor> {
         let mut t = Vec::with_capacity(rows.len() * classes);
         for &r in rows {
             t.extend_from_slice(&soft[r * classes..(r + 1) * classes]);
@@ -96,7 +111,11 @@ pub fn accuracy(net: &dyn Net, set: &TrainSet, rows: &[usize], dev: &Device) -> 
     }
     let (x, y) = set.tensors(rows, dev)?;
     let pred = net.log_probs(&x, None)?.argmax(D::Minus1)?;
-    let correct = pred.eq(&y)?.to_dtype(DType::F32)?.sum_all()?.to_scalar::<f32>()?;
+    let correct = pred
+        .eq(&y)?
+        .to_dtype(DType::F32)?
+        .sum_all()?
+        .to_scalar::<f32>()?;
     Ok(correct / rows.len() as f32)
 }
 
@@ -126,17 +145,33 @@ pub fn fit_net(
     }
     let weights: Vec<f32> = counts
         .iter()
-        .map(|&c| if params.class_balanced && c > 0 { train_rows.len() as f32 / (classes as f32 * c as f32) } else { 1.0 })
+        .map(|&c| {
+            if params.class_balanced && c > 0 {
+                train_rows.len() as f32 / (classes as f32 * c as f32)
+            } else {
+                1.0
+            }
+        })
         .collect();
     let class_w = Tensor::from_vec(weights, classes, &dev)?;
     let mut opt = AdamW::new(
         varmap.all_vars(),
-        ParamsAdamW { lr: params.learning_rate, weight_decay: params.weight_decay, ..Default::default() },
+        ParamsAdamW {
+            lr: params.learning_rate,
+            weight_decay: params.weight_decay,
+            ..Default::default()
+        },
     )?;
     let mut order = train_rows.to_vec();
     // (validation accuracy, epoch, weights) of the best epoch so far.
     let mut best: Option<(f32, usize, Snapshot)> = None;
-    let mut report = TrainReport { epochs_run: 0, best_epoch: 0, val_accuracy: 0.0, train_loss: vec![], val_accuracy_curve: vec![] };
+    let mut report = TrainReport {
+        epochs_run: 0,
+        best_epoch: 0,
+        val_accuracy: 0.0,
+        train_loss: vec![],
+        val_accuracy_curve: vec![],
+    };
     for epoch in 1..=params.epochs {
         order.shuffle(rng);
         let mut loss_sum = 0.0f32;
@@ -164,9 +199,15 @@ pub fn fit_net(
         }
         let train_loss = loss_sum / batches.max(1) as f32;
         if !train_loss.is_finite() {
-            return Err(FerError::Training(format!("training diverged at epoch {epoch} (loss {train_loss}): lower the learning rate")));
+            return Err(FerError::Training(format!(
+                "training diverged at epoch {epoch} (loss {train_loss}): lower the learning rate"
+            )));
         }
-        let val_acc = if val_rows.is_empty() { accuracy(net, set, train_rows, &dev)? } else { accuracy(net, set, val_rows, &dev)? };
+        let val_acc = if val_rows.is_empty() {
+            accuracy(net, set, train_rows, &dev)?
+        } else {
+            accuracy(net, set, val_rows, &dev)?
+        };
         report.epochs_run = epoch;
         report.train_loss.push(train_loss);
         report.val_accuracy_curve.push(val_acc);
@@ -198,12 +239,20 @@ pub fn fit_net(
 type Snapshot = Vec<(String, Tensor)>;
 
 fn snapshot(varmap: &VarMap) -> Result<Snapshot> {
-    let data = varmap.data().lock().map_err(|_| FerError::Training("weight store poisoned".into()))?;
-    data.iter().map(|(k, v)| Ok((k.clone(), v.as_tensor().copy()?))).collect()
+    let data = varmap
+        .data()
+        .lock()
+        .map_err(|_| FerError::Training("weight store poisoned".into()))?;
+    data.iter()
+        .map(|(k, v)| Ok((k.clone(), v.as_tensor().copy()?)))
+        .collect()
 }
 
 fn restore(varmap: &VarMap, weights: &[(String, Tensor)]) -> Result<()> {
-    let data = varmap.data().lock().map_err(|_| FerError::Training("weight store poisoned".into()))?;
+    let data = varmap
+        .data()
+        .lock()
+        .map_err(|_| FerError::Training("weight store poisoned".into()))?;
     for (k, t) in weights {
         if let Some(var) = data.get(k) {
             var.set(t)?;
@@ -214,15 +263,26 @@ fn restore(varmap: &VarMap, weights: &[(String, Tensor)]) -> Result<()> {
 
 /// Every weight in `varmap`, by name (what a bundle stores).
 pub fn weights(varmap: &VarMap) -> Result<Vec<(String, Tensor)>> {
-    let data = varmap.data().lock().map_err(|_| FerError::Training("weight store poisoned".into()))?;
-    Ok(data.iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect())
+    let data = varmap
+        .data()
+        .lock()
+        .map_err(|_| FerError::Training("weight store poisoned".into()))?;
+    Ok(data
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+        .collect())
 }
 
 /// Set the weight `name` in `varmap` (after [`seeded_init`], for weights that
 /// need a data-dependent start such as cut points).
 pub fn set_weight(varmap: &VarMap, name: &str, value: &Tensor) -> Result<()> {
-    let data = varmap.data().lock().map_err(|_| FerError::Training("weight store poisoned".into()))?;
-    let var = data.get(name).ok_or_else(|| FerError::Training(format!("weight {name} missing")))?;
+    let data = varmap
+        .data()
+        .lock()
+        .map_err(|_| FerError::Training("weight store poisoned".into()))?;
+    let var = data
+        .get(name)
+        .ok_or_else(|| FerError::Training(format!("weight {name} missing")))?;
     var.set(value)?;
     Ok(())
 }
@@ -230,7 +290,15 @@ pub fn set_weight(varmap: &VarMap, name: &str, value: &Tensor) -> Result<()> {
 /// Inverted dropout with a mask drawn from `rng`.
 pub fn dropout(x: &Tensor, p: f32, rng: &mut StdRng) -> Result<Tensor> {
     let keep = 1.0 - p;
-    let mask: Vec<f32> = (0..x.elem_count()).map(|_| if rng.random::<f32>() < keep { 1.0 / keep } else { 0.0 }).collect();
+    let mask: Vec<f32> = (0..x.elem_count())
+        .map(|_| {
+            if rng.random::<f32>() < keep {
+                1.0 / keep
+            } else {
+                0.0
+            }
+        })
+        .collect();
     Ok((x * Tensor::from_vec(mask, x.shape(), x.device())?)?)
 }
 
@@ -238,7 +306,10 @@ pub fn dropout(x: &Tensor, p: f32, rng: &mut StdRng) -> Result<Tensor> {
 /// fan-in being a weight's second dimension) from a seeded generator, in name
 /// order, so that a seed fixes the whole run.
 pub fn seeded_init(varmap: &VarMap, rng: &mut StdRng) -> Result<()> {
-    let data = varmap.data().lock().map_err(|_| FerError::Training("weight store poisoned".into()))?;
+    let data = varmap
+        .data()
+        .lock()
+        .map_err(|_| FerError::Training("weight store poisoned".into()))?;
     let mut names: Vec<&String> = data.keys().collect();
     names.sort();
     for name in names {
@@ -250,7 +321,9 @@ pub fn seeded_init(varmap: &VarMap, rng: &mut StdRng) -> Result<()> {
             var.dims().last().copied().unwrap_or(1)
         };
         let bound = 1.0 / (fan_in as f32).sqrt();
-        let values: Vec<f32> = (0..var.elem_count()).map(|_| rng.random_range(-bound..bound)).collect();
+        let values: Vec<f32> = (0..var.elem_count())
+            .map(|_| rng.random_range(-bound..bound))
+            .collect();
         var.set(&Tensor::from_vec(values, var.shape(), var.device())?)?;
     }
     Ok(())

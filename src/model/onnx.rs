@@ -70,14 +70,18 @@ impl std::str::FromStr for DnnDevice {
             "cpu" => Ok(DnnDevice::Cpu),
             "cuda" => Ok(DnnDevice::Cuda),
             "auto" => Ok(DnnDevice::Auto),
-            _ => Err(FerError::param("device", format!("`{s}` is not one of cpu, cuda, auto"))),
+            _ => Err(FerError::param(
+                "device",
+                format!("`{s}` is not one of cpu, cuda, auto"),
+            )),
         }
     }
 }
 
 /// Whether OpenCV's `dnn` can run networks on a CUDA device.
 pub fn cuda_available() -> bool {
-    dnn::get_available_targets(dnn::Backend::DNN_BACKEND_CUDA).is_ok_and(|t| t.iter().any(|x| x == dnn::Target::DNN_TARGET_CUDA))
+    dnn::get_available_targets(dnn::Backend::DNN_BACKEND_CUDA)
+        .is_ok_and(|t| t.iter().any(|x| x == dnn::Target::DNN_TARGET_CUDA))
 }
 
 fn one() -> usize {
@@ -88,33 +92,63 @@ fn one() -> usize {
 pub const MAX_BATCH: usize = 1024;
 
 fn model_err(path: &Path, reason: impl Into<String>) -> FerError {
-    FerError::Model { path: path.to_path_buf(), reason: reason.into() }
+    FerError::Model {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
 }
 
 impl OnnxSpec {
     /// Validate a sidecar read from `path`.
     pub fn check(&self, path: &Path) -> Result<()> {
         if self.format != ONNX_FORMAT {
-            return Err(model_err(path, format!("sidecar format is `{}`, expected `{ONNX_FORMAT}`", self.format)));
+            return Err(model_err(
+                path,
+                format!(
+                    "sidecar format is `{}`, expected `{ONNX_FORMAT}`",
+                    self.format
+                ),
+            ));
         }
         if !(8..=MAX_INPUT_SIDE).contains(&self.input_size) {
-            return Err(model_err(path, format!("input_size {} outside 8..={MAX_INPUT_SIDE}", self.input_size)));
+            return Err(model_err(
+                path,
+                format!(
+                    "input_size {} outside 8..={MAX_INPUT_SIDE}",
+                    self.input_size
+                ),
+            ));
         }
         if self.channels != 1 {
-            return Err(model_err(path, format!("{} input channels; the pipeline feeds grey faces (1 channel)", self.channels)));
+            return Err(model_err(
+                path,
+                format!(
+                    "{} input channels; the pipeline feeds grey faces (1 channel)",
+                    self.channels
+                ),
+            ));
         }
         if !(self.scale.is_finite() && self.scale != 0.0 && self.mean.is_finite()) {
-            return Err(model_err(path, "mean and scale must be finite, scale non-zero"));
+            return Err(model_err(
+                path,
+                "mean and scale must be finite, scale non-zero",
+            ));
         }
         if !(1..=MAX_BATCH).contains(&self.max_batch) {
-            return Err(model_err(path, format!("max_batch {} outside 1..={MAX_BATCH}", self.max_batch)));
+            return Err(model_err(
+                path,
+                format!("max_batch {} outside 1..={MAX_BATCH}", self.max_batch),
+            ));
         }
         if self.classes.len() < 2 {
             return Err(model_err(path, "fewer than 2 classes"));
         }
         for c in &self.classes {
             if crate::dataset::normalise_label(c) != Some(c.as_str()) {
-                return Err(model_err(path, format!("class `{c}` is not a canonical class name")));
+                return Err(model_err(
+                    path,
+                    format!("class `{c}` is not a canonical class name"),
+                ));
             }
         }
         Ok(())
@@ -140,29 +174,47 @@ impl OnnxModel {
             return Err(model_err(path, "sidecar too large"));
         }
         let text = std::fs::read_to_string(path).map_err(|e| model_err(path, e.to_string()))?;
-        let spec: OnnxSpec = serde_json::from_str(&text).map_err(|e| model_err(path, format!("not a fer-onnx sidecar ({e})")))?;
+        let spec: OnnxSpec = serde_json::from_str(&text)
+            .map_err(|e| model_err(path, format!("not a fer-onnx sidecar ({e})")))?;
         spec.check(path)?;
         let onnx_path = path.parent().unwrap_or(Path::new(".")).join(&spec.onnx);
-        let size = std::fs::metadata(&onnx_path).map_err(|e| model_err(&onnx_path, e.to_string()))?.len();
+        let size = std::fs::metadata(&onnx_path)
+            .map_err(|e| model_err(&onnx_path, e.to_string()))?
+            .len();
         if size > MAX_ONNX_BYTES {
-            return Err(model_err(&onnx_path, format!("{size} bytes, over the {MAX_ONNX_BYTES}-byte limit")));
+            return Err(model_err(
+                &onnx_path,
+                format!("{size} bytes, over the {MAX_ONNX_BYTES}-byte limit"),
+            ));
         }
         let cuda = device != DnnDevice::Cpu && cuda_available();
         let runs_on = if cuda { "cuda" } else { "cpu" };
         if device != DnnDevice::Cpu && !cuda {
             tracing::info!("deep model runs on the CPU: this OpenCV offers no CUDA target (built without CUDA, or no device)");
         }
-        let model = OnnxModel { spec, onnx_path, device, fp16, nets: WorkerPool::default(), runs_on };
+        let model = OnnxModel {
+            spec,
+            onnx_path,
+            device,
+            fp16,
+            nets: WorkerPool::default(),
+            runs_on,
+        };
         let net = model.open()?;
         model.nets.with(|| Ok(net), |_| ())?;
         Ok(model)
     }
 
     fn open(&self) -> Result<Net> {
-        let mut net = dnn::read_net_from_onnx(&self.onnx_path).map_err(|e| model_err(&self.onnx_path, format!("OpenCV cannot read it ({e})")))?;
+        let mut net = dnn::read_net_from_onnx(&self.onnx_path)
+            .map_err(|e| model_err(&self.onnx_path, format!("OpenCV cannot read it ({e})")))?;
         if self.runs_on == "cuda" {
             net.set_preferable_backend(dnn::DNN_BACKEND_CUDA)?;
-            net.set_preferable_target(if self.fp16 { dnn::DNN_TARGET_CUDA_FP16 } else { dnn::DNN_TARGET_CUDA })?;
+            net.set_preferable_target(if self.fp16 {
+                dnn::DNN_TARGET_CUDA_FP16
+            } else {
+                dnn::DNN_TARGET_CUDA
+            })?;
         } else {
             net.set_preferable_backend(dnn::DNN_BACKEND_OPENCV)?;
             net.set_preferable_target(dnn::DNN_TARGET_CPU)?;
@@ -177,7 +229,11 @@ impl OnnxModel {
 
     /// Bytes of the sidecar and the network on disk.
     pub fn size_on_disk(&self, sidecar: &Path) -> u64 {
-        [sidecar, self.onnx_path.as_path()].iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum()
+        [sidecar, self.onnx_path.as_path()]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
     }
 
     /// The device asked for.
@@ -195,7 +251,13 @@ impl OnnxModel {
         for b in boxes {
             let r = Rect::new(b[0], b[1], b[2], b[3]) & full;
             if r.width <= 0 || r.height <= 0 {
-                return Err(FerError::param("face box", format!("{b:?} lies outside the {}x{} frame", full.width, full.height)));
+                return Err(FerError::param(
+                    "face box",
+                    format!(
+                        "{b:?} lies outside the {}x{} frame",
+                        full.width, full.height
+                    ),
+                ));
             }
             crops.push(Mat::roi(frame.mat(), r)?.try_clone()?);
         }
@@ -209,7 +271,14 @@ impl OnnxModel {
         let mut resized = Vec::with_capacity(crops.len());
         for c in crops.iter() {
             let mut r = Mat::default();
-            opencv::imgproc::resize(&c, &mut r, Size::new(side, side), 0.0, 0.0, opencv::imgproc::INTER_LINEAR)?;
+            opencv::imgproc::resize(
+                &c,
+                &mut r,
+                Size::new(side, side),
+                0.0,
+                0.0,
+                opencv::imgproc::INTER_LINEAR,
+            )?;
             resized.push(r);
         }
         let mut out = Vec::with_capacity(resized.len());
@@ -223,7 +292,15 @@ impl OnnxModel {
     fn forward(&self, resized: &Vector<Mat>) -> Result<Vec<Vec<f32>>> {
         let side = self.spec.input_size;
         let m = self.spec.mean;
-        let blob = dnn::blob_from_images(resized, self.spec.scale, Size::new(side, side), Scalar::new(m, m, m, 0.0), false, false, CV_32F)?;
+        let blob = dnn::blob_from_images(
+            resized,
+            self.spec.scale,
+            Size::new(side, side),
+            Scalar::new(m, m, m, 0.0),
+            false,
+            false,
+            CV_32F,
+        )?;
         let out = self.nets.with(
             || self.open(),
             |net| -> Result<Mat> {
@@ -235,7 +312,13 @@ impl OnnxModel {
         let n = resized.len();
         let flat: Vec<f32> = out.data_typed::<f32>()?.to_vec();
         if flat.len() != n * k {
-            return Err(model_err(&self.onnx_path, format!("network gave {} outputs for {n} faces of {k} classes", flat.len())));
+            return Err(model_err(
+                &self.onnx_path,
+                format!(
+                    "network gave {} outputs for {n} faces of {k} classes",
+                    flat.len()
+                ),
+            ));
         }
         Ok(flat.chunks(k).map(|c| c.to_vec()).collect())
     }

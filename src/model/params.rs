@@ -30,10 +30,25 @@ pub enum ModelKind {
 
 impl ModelKind {
     /// Every kind, in the order `fer compare` lists them.
-    pub const ALL: [ModelKind; 7] =
-        [ModelKind::Mlp, ModelKind::Forest, ModelKind::Boost, ModelKind::SoftTree, ModelKind::Ndf, ModelKind::Dndt, ModelKind::Ensemble];
+    pub const ALL: [ModelKind; 7] = [
+        ModelKind::Mlp,
+        ModelKind::Forest,
+        ModelKind::Boost,
+        ModelKind::SoftTree,
+        ModelKind::Ndf,
+        ModelKind::Dndt,
+        ModelKind::Ensemble,
+    ];
     /// Names as written on the command line and in bundle headers.
-    pub const NAMES: [&'static str; 7] = ["mlp", "forest", "boost", "soft-tree", "ndf", "dndt", "ensemble"];
+    pub const NAMES: [&'static str; 7] = [
+        "mlp",
+        "forest",
+        "boost",
+        "soft-tree",
+        "ndf",
+        "dndt",
+        "ensemble",
+    ];
 
     /// The name of this kind.
     pub fn name(self) -> &'static str {
@@ -43,7 +58,14 @@ impl ModelKind {
 
     /// Whether the model is trained by gradient with early stopping on a validation split.
     pub fn uses_validation(self) -> bool {
-        matches!(self, ModelKind::Mlp | ModelKind::SoftTree | ModelKind::Ndf | ModelKind::Dndt | ModelKind::Ensemble)
+        matches!(
+            self,
+            ModelKind::Mlp
+                | ModelKind::SoftTree
+                | ModelKind::Ndf
+                | ModelKind::Dndt
+                | ModelKind::Ensemble
+        )
     }
 }
 
@@ -60,7 +82,12 @@ impl FromStr for ModelKind {
             .iter()
             .position(|n| *n == s)
             .map(|i| ModelKind::ALL[i])
-            .ok_or_else(|| FerError::param("model kind", format!("`{s}` is not one of {}", ModelKind::NAMES.join(", "))))
+            .ok_or_else(|| {
+                FerError::param(
+                    "model kind",
+                    format!("`{s}` is not one of {}", ModelKind::NAMES.join(", ")),
+                )
+            })
     }
 }
 
@@ -84,7 +111,10 @@ impl FromStr for Teacher {
             "mlp" => Ok(Teacher::Mlp),
             "ensemble" => Ok(Teacher::Ensemble),
             "deep" => Ok(Teacher::Deep),
-            _ => Err(FerError::param("distill", format!("teacher `{s}` is not one of mlp, ensemble, deep"))),
+            _ => Err(FerError::param(
+                "distill",
+                format!("teacher `{s}` is not one of mlp, ensemble, deep"),
+            )),
         }
     }
 }
@@ -164,7 +194,10 @@ impl std::ops::Deref for ValidTreeParams {
 impl ValidTreeParams {
     /// The same parameters with another distillation teacher (which cannot make them invalid).
     pub fn with_distill(&self, distill: Option<Teacher>) -> ValidTreeParams {
-        ValidTreeParams(TreeParams { distill, ..self.0.clone() })
+        ValidTreeParams(TreeParams {
+            distill,
+            ..self.0.clone()
+        })
     }
 }
 
@@ -172,43 +205,70 @@ impl TreeParams {
     /// Validate once, before training.
     pub fn check(self) -> Result<ValidTreeParams> {
         if !(1..=10_000).contains(&self.forest_trees) {
-            return Err(FerError::param("forest_trees", format!("must be 1..=10000, got {}", self.forest_trees)));
+            return Err(FerError::param(
+                "forest_trees",
+                format!("must be 1..=10000, got {}", self.forest_trees),
+            ));
         }
         if self.forest_min_leaf == 0 {
             return Err(FerError::param("forest_min_leaf", "must be at least 1"));
         }
         if !(self.boost_budget > 0.0 && self.boost_budget <= 10.0) {
-            return Err(FerError::param("boost_budget", format!("must be in (0, 10], got {}", self.boost_budget)));
+            return Err(FerError::param(
+                "boost_budget",
+                format!("must be in (0, 10], got {}", self.boost_budget),
+            ));
         }
         if !(2..=1024).contains(&self.boost_max_bin) {
-            return Err(FerError::param("boost_max_bin", format!("must be 2..=1024, got {}", self.boost_max_bin)));
+            return Err(FerError::param(
+                "boost_max_bin",
+                format!("must be 2..=1024, got {}", self.boost_max_bin),
+            ));
         }
         for (name, depth) in [("depth", self.depth), ("ndf_depth", self.ndf_depth)] {
             if !(1..=MAX_TREE_DEPTH).contains(&depth) {
-                return Err(FerError::param(name, format!("must be 1..={MAX_TREE_DEPTH}, got {depth}")));
+                return Err(FerError::param(
+                    name,
+                    format!("must be 1..={MAX_TREE_DEPTH}, got {depth}"),
+                ));
             }
         }
         if !(self.penalty >= 0.0 && self.penalty.is_finite()) {
             return Err(FerError::param("penalty", "must be >= 0"));
         }
         if !(self.temperature >= 1.0 && self.temperature <= 100.0) {
-            return Err(FerError::param("temperature", format!("must be in [1, 100], got {}", self.temperature)));
+            return Err(FerError::param(
+                "temperature",
+                format!("must be in [1, 100], got {}", self.temperature),
+            ));
         }
         if !(1..=100).contains(&self.ndf_trees) {
-            return Err(FerError::param("ndf_trees", format!("must be 1..=100, got {}", self.ndf_trees)));
+            return Err(FerError::param(
+                "ndf_trees",
+                format!("must be 1..=100, got {}", self.ndf_trees),
+            ));
         }
         if self.dndt_features == 0 || self.dndt_cuts == 0 {
-            return Err(FerError::param("dndt_features", "features and cuts must be at least 1"));
+            return Err(FerError::param(
+                "dndt_features",
+                "features and cuts must be at least 1",
+            ));
         }
         let leaves = (self.dndt_cuts + 1).checked_pow(self.dndt_features as u32);
         if leaves.is_none_or(|l| l > MAX_DNDT_LEAVES) {
             return Err(FerError::param(
                 "dndt_features",
-                format!("(cuts + 1)^features = ({} + 1)^{} leaves is over {MAX_DNDT_LEAVES}", self.dndt_cuts, self.dndt_features),
+                format!(
+                    "(cuts + 1)^features = ({} + 1)^{} leaves is over {MAX_DNDT_LEAVES}",
+                    self.dndt_cuts, self.dndt_features
+                ),
             ));
         }
         if !(self.dndt_tau > 0.0 && self.dndt_tau <= 10.0) {
-            return Err(FerError::param("dndt_tau", format!("must be in (0, 10], got {}", self.dndt_tau)));
+            return Err(FerError::param(
+                "dndt_tau",
+                format!("must be in (0, 10], got {}", self.dndt_tau),
+            ));
         }
         Ok(ValidTreeParams(self))
     }
@@ -222,15 +282,35 @@ mod tests {
     fn names_round_trip() {
         for k in ModelKind::ALL {
             assert_eq!(k.name().parse::<ModelKind>().ok(), Some(k));
-            assert_eq!(serde_json::to_string(&k).ok(), Some(format!("\"{}\"", k.name())));
+            assert_eq!(
+                serde_json::to_string(&k).ok(),
+                Some(format!("\"{}\"", k.name()))
+            );
         }
         assert!("tree".parse::<ModelKind>().is_err());
     }
 
     #[test]
     fn too_many_dndt_leaves_are_refused() {
-        assert!(TreeParams { dndt_features: 13, dndt_cuts: 1, ..Default::default() }.check().is_err());
-        assert!(TreeParams { dndt_features: 12, dndt_cuts: 1, ..Default::default() }.check().is_ok());
-        assert!(TreeParams { depth: 0, ..Default::default() }.check().is_err());
+        assert!(TreeParams {
+            dndt_features: 13,
+            dndt_cuts: 1,
+            ..Default::default()
+        }
+        .check()
+        .is_err());
+        assert!(TreeParams {
+            dndt_features: 12,
+            dndt_cuts: 1,
+            ..Default::default()
+        }
+        .check()
+        .is_ok());
+        assert!(TreeParams {
+            depth: 0,
+            ..Default::default()
+        }
+        .check()
+        .is_err());
     }
 }

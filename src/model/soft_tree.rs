@@ -54,11 +54,18 @@ pub fn route(gates: &Tensor, depth: usize) -> Result<(Tensor, Tensor)> {
 }
 
 /// Frosst & Hinton's balance penalty for one tree: `reach` and `gates` `[n, inner]`.
-pub fn balance_penalty(reach: &Tensor, gates: &Tensor, depth: usize, lambda: f32) -> Result<Tensor> {
+pub fn balance_penalty(
+    reach: &Tensor,
+    gates: &Tensor,
+    depth: usize,
+    lambda: f32,
+) -> Result<Tensor> {
     let num = (reach * gates)?.sum(0)?;
     let den = (reach.sum(0)? + BALANCE_EPS)?;
     let alpha = (num / den)?.clamp(BALANCE_EPS, 1.0 - BALANCE_EPS)?;
-    let decay: Vec<f32> = (0..depth).flat_map(|level| std::iter::repeat_n(0.5f32.powi(level as i32), 1 << level)).collect();
+    let decay: Vec<f32> = (0..depth)
+        .flat_map(|level| std::iter::repeat_n(0.5f32.powi(level as i32), 1 << level))
+        .collect();
     let decay = Tensor::from_vec(decay, inner_nodes(depth), gates.device())?;
     let both = (alpha.log()? + alpha.affine(-1.0, 1.0)?.log()?)?;
     Ok(((both * decay)?.sum_all()? * (-0.5 * lambda as f64))?)
@@ -74,10 +81,21 @@ pub struct SoftTree {
 
 impl SoftTree {
     /// Build (or load) the weights from `vb`.
-    pub fn new(vb: VarBuilder, dim: usize, depth: usize, classes: usize, penalty: f32) -> Result<Self> {
+    pub fn new(
+        vb: VarBuilder,
+        dim: usize,
+        depth: usize,
+        classes: usize,
+        penalty: f32,
+    ) -> Result<Self> {
         let gate = candle_nn::linear(dim, inner_nodes(depth), vb.pp("gate"))?;
         let leaf = vb.get((1 << depth, classes), "leaf")?;
-        Ok(SoftTree { gate, leaf, depth, penalty })
+        Ok(SoftTree {
+            gate,
+            leaf,
+            depth,
+            penalty,
+        })
     }
 
     /// Depth of the tree.
@@ -104,7 +122,10 @@ impl SoftTree {
 impl Net for SoftTree {
     fn log_probs(&self, x: &Tensor, _rng: Option<&mut StdRng>) -> Result<Tensor> {
         let (_, leaves) = route(&self.gates(x)?, self.depth)?;
-        Ok(leaves.matmul(&self.leaf_distributions()?)?.clamp(MIN_PROB, 1.0)?.log()?)
+        Ok(leaves
+            .matmul(&self.leaf_distributions()?)?
+            .clamp(MIN_PROB, 1.0)?
+            .log()?)
     }
 
     fn penalty(&self, x: &Tensor) -> Result<Option<Tensor>> {
@@ -113,7 +134,12 @@ impl Net for SoftTree {
         }
         let gates = self.gates(x)?;
         let (reach, _) = route(&gates, self.depth)?;
-        Ok(Some(balance_penalty(&reach, &gates, self.depth, self.penalty)?))
+        Ok(Some(balance_penalty(
+            &reach,
+            &gates,
+            self.depth,
+            self.penalty,
+        )?))
     }
 }
 
@@ -133,7 +159,10 @@ mod tests {
             assert!((a - b).abs() < 1e-6, "{leaves:?}");
         }
         let reach = reach.to_vec2::<f32>()?;
-        assert!((reach[0][1] - 0.2).abs() < 1e-6 && (reach[0][2] - 0.8).abs() < 1e-6, "{reach:?}");
+        assert!(
+            (reach[0][1] - 0.2).abs() < 1e-6 && (reach[0][2] - 0.8).abs() < 1e-6,
+            "{reach:?}"
+        );
         Ok(())
     }
 }

@@ -32,7 +32,11 @@ pub struct AlignConfig {
 impl Default for AlignConfig {
     fn default() -> Self {
         // The same proportions as BOX_EYES, so a box-aligned face is barely resampled.
-        AlignConfig { size: 96, eye_y: 0.39, eye_distance: 0.38 }
+        AlignConfig {
+            size: 96,
+            eye_y: 0.39,
+            eye_distance: 0.38,
+        }
     }
 }
 
@@ -40,13 +44,22 @@ impl AlignConfig {
     /// Validate the parameters.
     pub fn check(&self) -> Result<()> {
         if !(32..=512).contains(&self.size) {
-            return Err(FerError::param("align.size", format!("must be 32..=512, got {}", self.size)));
+            return Err(FerError::param(
+                "align.size",
+                format!("must be 32..=512, got {}", self.size),
+            ));
         }
         if !(0.2..=0.6).contains(&self.eye_y) {
-            return Err(FerError::param("align.eye_y", format!("must be 0.2..=0.6, got {}", self.eye_y)));
+            return Err(FerError::param(
+                "align.eye_y",
+                format!("must be 0.2..=0.6, got {}", self.eye_y),
+            ));
         }
         if !(0.2..=0.6).contains(&self.eye_distance) {
-            return Err(FerError::param("align.eye_distance", format!("must be 0.2..=0.6, got {}", self.eye_distance)));
+            return Err(FerError::param(
+                "align.eye_distance",
+                format!("must be 0.2..=0.6, got {}", self.eye_distance),
+            ));
         }
         Ok(())
     }
@@ -55,7 +68,10 @@ impl AlignConfig {
     pub fn canonical_eyes(&self) -> [[f32; 2]; 2] {
         let s = self.size as f32;
         let half = self.eye_distance * s / 2.0;
-        [[s / 2.0 - half, self.eye_y * s], [s / 2.0 + half, self.eye_y * s]]
+        [
+            [s / 2.0 - half, self.eye_y * s],
+            [s / 2.0 + half, self.eye_y * s],
+        ]
     }
 }
 
@@ -107,7 +123,11 @@ const AREA_RESIZE_BELOW: f64 = 0.75;
 
 /// Warp `img` so that `eyes` land on the canonical eyes; returns the crop and the map
 /// from image to crop coordinates.
-pub fn align(img: &GrayImage, eyes: [[f32; 2]; 2], cfg: &AlignConfig) -> Result<(GrayImage, Affine)> {
+pub fn align(
+    img: &GrayImage,
+    eyes: [[f32; 2]; 2],
+    cfg: &AlignConfig,
+) -> Result<(GrayImage, Affine)> {
     let m = eye_transform(eyes, cfg);
     let [a, b, ..] = m.0;
     let scale = (a * a + b * b).sqrt();
@@ -116,16 +136,33 @@ pub fn align(img: &GrayImage, eyes: [[f32; 2]; 2], cfg: &AlignConfig) -> Result<
     let s = cfg.size as f32;
     let corners = [[0.0, 0.0], [s, 0.0], [0.0, s], [s, s]].map(|p| inv.apply(p));
     let (iw, ih) = (img.width() as i32, img.height() as i32);
-    let x0 = (corners.iter().map(|p| p[0]).fold(f32::MAX, f32::min).floor() as i32 - 1).clamp(0, iw - 1);
-    let y0 = (corners.iter().map(|p| p[1]).fold(f32::MAX, f32::min).floor() as i32 - 1).clamp(0, ih - 1);
-    let x1 = (corners.iter().map(|p| p[0]).fold(f32::MIN, f32::max).ceil() as i32 + 2).clamp(x0 + 1, iw);
-    let y1 = (corners.iter().map(|p| p[1]).fold(f32::MIN, f32::max).ceil() as i32 + 2).clamp(y0 + 1, ih);
+    let x0 = (corners
+        .iter()
+        .map(|p| p[0])
+        .fold(f32::MAX, f32::min)
+        .floor() as i32
+        - 1)
+    .clamp(0, iw - 1);
+    let y0 = (corners
+        .iter()
+        .map(|p| p[1])
+        .fold(f32::MAX, f32::min)
+        .floor() as i32
+        - 1)
+    .clamp(0, ih - 1);
+    let x1 =
+        (corners.iter().map(|p| p[0]).fold(f32::MIN, f32::max).ceil() as i32 + 2).clamp(x0 + 1, iw);
+    let y1 =
+        (corners.iter().map(|p| p[1]).fold(f32::MIN, f32::max).ceil() as i32 + 2).clamp(y0 + 1, ih);
     let roi = Mat::roi(img.mat(), Rect::new(x0, y0, x1 - x0, y1 - y0))?;
     // Crop coordinates from ROI coordinates: shift by the ROI origin, then maybe shrink.
     let mut pre = 1.0;
     let mut src = Mat::default();
     if scale < AREA_RESIZE_BELOW {
-        let size = Size::new(((x1 - x0) as f64 * scale).ceil().max(1.0) as i32, ((y1 - y0) as f64 * scale).ceil().max(1.0) as i32);
+        let size = Size::new(
+            ((x1 - x0) as f64 * scale).ceil().max(1.0) as i32,
+            ((y1 - y0) as f64 * scale).ceil().max(1.0) as i32,
+        );
         pre = scale;
         imgproc::resize(&roi, &mut src, size, 0.0, 0.0, imgproc::INTER_AREA)?;
     } else {
@@ -146,6 +183,14 @@ pub fn align(img: &GrayImage, eyes: [[f32; 2]; 2], cfg: &AlignConfig) -> Result<
         *mat.at_2d_mut::<f64>((i / 3) as i32, (i % 3) as i32)? = *v;
     }
     let mut out = Mat::default();
-    imgproc::warp_affine(&src, &mut out, &mat, Size::new(cfg.size, cfg.size), imgproc::INTER_LINEAR, BORDER_REPLICATE, Scalar::all(0.0))?;
+    imgproc::warp_affine(
+        &src,
+        &mut out,
+        &mat,
+        Size::new(cfg.size, cfg.size),
+        imgproc::INTER_LINEAR,
+        BORDER_REPLICATE,
+        Scalar::all(0.0),
+    )?;
     Ok((GrayImage::from_mat(out)?, m))
 }

@@ -12,8 +12,8 @@ use crate::error::{FerError, Result};
 use crate::gray::GrayImage;
 use image::{ImageDecoder, ImageReader};
 use opencv::core::{Mat, Scalar, Vector, CV_8UC3};
-use opencv::imgproc;
 use opencv::imgcodecs;
+use opencv::imgproc;
 use opencv::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::io::{BufReader, Cursor, Read};
@@ -35,7 +35,10 @@ pub struct DecodeConfig {
 
 impl Default for DecodeConfig {
     fn default() -> Self {
-        DecodeConfig { max_pixels: DEFAULT_MAX_PIXELS, max_file_bytes: DEFAULT_MAX_FILE_BYTES }
+        DecodeConfig {
+            max_pixels: DEFAULT_MAX_PIXELS,
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+        }
     }
 }
 
@@ -55,7 +58,9 @@ impl DecodeConfig {
 /// Read and decode one file to grey.
 pub fn decode_file(path: &Path, cfg: &DecodeConfig) -> Result<GrayImage> {
     let bytes = read_bytes(path, cfg)?;
-    decode(&bytes, cfg, false).map(|(grey, _)| grey).map_err(|e| name_file(e, path))
+    decode(&bytes, cfg, false)
+        .map(|(grey, _)| grey)
+        .map_err(|e| name_file(e, path))
 }
 
 /// Read and decode one file once, to grey for the pipeline and to colour (BGR,
@@ -79,7 +84,10 @@ pub fn decode_bytes(bytes: &[u8], cfg: &DecodeConfig) -> Result<GrayImage> {
 }
 
 fn read_bytes(path: &Path, cfg: &DecodeConfig) -> Result<Vec<u8>> {
-    let err = |reason: String| FerError::Decode { path: path.to_path_buf(), reason };
+    let err = |reason: String| FerError::Decode {
+        path: path.to_path_buf(),
+        reason,
+    };
     let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
     if !meta.is_file() {
         return Err(err("not a regular file".into()));
@@ -88,7 +96,11 @@ fn read_bytes(path: &Path, cfg: &DecodeConfig) -> Result<Vec<u8>> {
         return Err(err("empty file (0 bytes)".into()));
     }
     if meta.len() > cfg.max_file_bytes {
-        return Err(err(format!("file is {} bytes, over the limit of {}", meta.len(), cfg.max_file_bytes)));
+        return Err(err(format!(
+            "file is {} bytes, over the limit of {}",
+            meta.len(),
+            cfg.max_file_bytes
+        )));
     }
     let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
     let mut bytes = Vec::with_capacity(meta.len() as usize);
@@ -102,17 +114,33 @@ fn read_bytes(path: &Path, cfg: &DecodeConfig) -> Result<Vec<u8>> {
 /// Put the file's name into an error raised on its bytes.
 fn name_file(e: FerError, path: &Path) -> FerError {
     match e {
-        FerError::Decode { reason, .. } => FerError::Decode { path: path.to_path_buf(), reason },
-        FerError::TooLarge { width, height, pixels, limit, .. } => {
-            FerError::TooLarge { path: path.to_path_buf(), width, height, pixels, limit }
-        }
+        FerError::Decode { reason, .. } => FerError::Decode {
+            path: path.to_path_buf(),
+            reason,
+        },
+        FerError::TooLarge {
+            width,
+            height,
+            pixels,
+            limit,
+            ..
+        } => FerError::TooLarge {
+            path: path.to_path_buf(),
+            width,
+            height,
+            pixels,
+            limit,
+        },
         other => other,
     }
 }
 
 /// Decode once to grey and, with `colour`, to BGR too.
 fn decode(bytes: &[u8], cfg: &DecodeConfig, colour: bool) -> Result<(GrayImage, Option<Mat>)> {
-    let err = |reason: String| FerError::Decode { path: "<memory>".into(), reason };
+    let err = |reason: String| FerError::Decode {
+        path: "<memory>".into(),
+        reason,
+    };
     if bytes.is_empty() {
         return Err(err("empty file (0 bytes)".into()));
     }
@@ -120,7 +148,9 @@ fn decode(bytes: &[u8], cfg: &DecodeConfig, colour: bool) -> Result<(GrayImage, 
         .with_guessed_format()
         .map_err(|e| err(e.to_string()))?;
     let Some(format) = reader.format() else {
-        return Err(err("not a recognised image format (PNG, JPEG, GIF, TIFF, BMP, WebP)".into()));
+        return Err(err(
+            "not a recognised image format (PNG, JPEG, GIF, TIFF, BMP, WebP)".into(),
+        ));
     };
     if format == image::ImageFormat::Jpeg && !has_jpeg_end(bytes) {
         // The JPEG decoder fills a cut-off scan with grey instead of failing.
@@ -131,7 +161,9 @@ fn decode(bytes: &[u8], cfg: &DecodeConfig, colour: bool) -> Result<(GrayImage, 
         if let Err(e) = check_pixels(width as u64, height as u64, cfg) {
             return Ok(Err(e));
         }
-        let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+        let orientation = decoder
+            .orientation()
+            .unwrap_or(image::metadata::Orientation::NoTransforms);
         let mut limits = image::Limits::default();
         // Allow what the pixel limit allows, at up to 8 bytes a pixel (16-bit RGBA).
         limits.max_alloc = Some(cfg.max_pixels.saturating_mul(8).max(1 << 20));
@@ -144,7 +176,11 @@ fn decode(bytes: &[u8], cfg: &DecodeConfig, colour: bool) -> Result<(GrayImage, 
         Ok(Ok(img)) => {
             let luma = img.to_luma8();
             let grey = GrayImage::from_pixels(luma.width(), luma.height(), luma.as_raw())?;
-            let bgr = if colour && img.color().has_color() { Some(rgb_to_bgr_mat(&img.to_rgb8())?) } else { None };
+            let bgr = if colour && img.color().has_color() {
+                Some(rgb_to_bgr_mat(&img.to_rgb8())?)
+            } else {
+                None
+            };
             Ok((grey, bgr))
         }
         Ok(Err(too_large)) => Err(too_large),
@@ -155,7 +191,8 @@ fn decode(bytes: &[u8], cfg: &DecodeConfig, colour: bool) -> Result<(GrayImage, 
                 .and_then(|mut d| d.dimensions())
                 .map_err(|te| err(format!("Tiff: {te}")))?;
             check_pixels(width as u64, height as u64, cfg)?;
-            let grey = decode_with_opencv(bytes).map_err(|cv| err(format!("Tiff: {e}; OpenCV fallback: {cv}")))?;
+            let grey = decode_with_opencv(bytes)
+                .map_err(|cv| err(format!("Tiff: {e}; OpenCV fallback: {cv}")))?;
             Ok((grey, None))
         }
         Err(e) => Err(err(format!("{format:?}: {e}"))),
@@ -182,10 +219,19 @@ fn has_jpeg_end(bytes: &[u8]) -> bool {
 fn check_pixels(width: u64, height: u64, cfg: &DecodeConfig) -> Result<()> {
     let pixels = width.saturating_mul(height);
     if width == 0 || height == 0 {
-        return Err(FerError::Decode { path: "<memory>".into(), reason: format!("image is {width}x{height}") });
+        return Err(FerError::Decode {
+            path: "<memory>".into(),
+            reason: format!("image is {width}x{height}"),
+        });
     }
     if pixels > cfg.max_pixels {
-        return Err(FerError::TooLarge { path: "<memory>".into(), width, height, pixels, limit: cfg.max_pixels });
+        return Err(FerError::TooLarge {
+            path: "<memory>".into(),
+            width,
+            height,
+            pixels,
+            limit: cfg.max_pixels,
+        });
     }
     Ok(())
 }

@@ -21,7 +21,10 @@ pub struct DenoiseConfig {
 
 impl Default for DenoiseConfig {
     fn default() -> Self {
-        DenoiseConfig { kernel: 3, sigma: 0.0 }
+        DenoiseConfig {
+            kernel: 3,
+            sigma: 0.0,
+        }
     }
 }
 
@@ -29,10 +32,16 @@ impl DenoiseConfig {
     /// Validate the parameters.
     pub fn check(&self) -> Result<()> {
         if self.kernel < 1 || self.kernel % 2 == 0 || self.kernel > MAX_KERNEL {
-            return Err(FerError::param("denoise.kernel", format!("must be odd, 1..={MAX_KERNEL}, got {}", self.kernel)));
+            return Err(FerError::param(
+                "denoise.kernel",
+                format!("must be odd, 1..={MAX_KERNEL}, got {}", self.kernel),
+            ));
         }
         if !(self.sigma.is_finite() && self.sigma >= 0.0) {
-            return Err(FerError::param("denoise.sigma", format!("must be >= 0, got {}", self.sigma)));
+            return Err(FerError::param(
+                "denoise.sigma",
+                format!("must be >= 0, got {}", self.sigma),
+            ));
         }
         Ok(())
     }
@@ -44,6 +53,13 @@ pub fn denoise(img: &GrayImage, cfg: &DenoiseConfig) -> Result<GrayImage> {
         return img.try_clone();
     }
     let mut out = Mat::default();
-    imgproc::gaussian_blur(img.mat(), &mut out, Size::new(cfg.kernel, cfg.kernel), cfg.sigma, cfg.sigma, BORDER_DEFAULT)?;
+    imgproc::gaussian_blur(
+        img.mat(),
+        &mut out,
+        Size::new(cfg.kernel, cfg.kernel),
+        cfg.sigma,
+        cfg.sigma,
+        BORDER_DEFAULT,
+    )?;
     GrayImage::from_mat(out)
 }

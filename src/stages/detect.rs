@@ -9,7 +9,10 @@
 
 use crate::error::{FerError, Result};
 use crate::gray::GrayImage;
-use opencv::core::{FileStorage, FileStorage_FORMAT_XML, FileStorage_MEMORY, FileStorage_READ, Mat, Rect, Size, Vector};
+use opencv::core::{
+    FileStorage, FileStorage_FORMAT_XML, FileStorage_MEMORY, FileStorage_READ, Mat, Rect, Size,
+    Vector,
+};
 use opencv::imgproc;
 use opencv::objdetect::CascadeClassifier;
 use opencv::prelude::*;
@@ -52,7 +55,15 @@ pub struct DetectConfig {
 
 impl Default for DetectConfig {
     fn default() -> Self {
-        DetectConfig { scale_factor: 1.1, min_neighbors: 5, min_size: 30, max_size: 0, max_side: 0, eyes: true, whole_image: false }
+        DetectConfig {
+            scale_factor: 1.1,
+            min_neighbors: 5,
+            min_size: 30,
+            max_size: 0,
+            max_side: 0,
+            eyes: true,
+            whole_image: false,
+        }
     }
 }
 
@@ -60,19 +71,31 @@ impl DetectConfig {
     /// Validate the parameters.
     pub fn check(&self) -> Result<()> {
         if !(self.scale_factor > 1.0 && self.scale_factor <= 2.0) {
-            return Err(FerError::param("detect.scale_factor", format!("must be in (1, 2], got {}", self.scale_factor)));
+            return Err(FerError::param(
+                "detect.scale_factor",
+                format!("must be in (1, 2], got {}", self.scale_factor),
+            ));
         }
         if self.min_neighbors < 0 {
             return Err(FerError::param("detect.min_neighbors", "must be >= 0"));
         }
         if self.min_size < FACE_WINDOW {
-            return Err(FerError::param("detect.min_size", format!("must be >= {FACE_WINDOW} (the cascade window)")));
+            return Err(FerError::param(
+                "detect.min_size",
+                format!("must be >= {FACE_WINDOW} (the cascade window)"),
+            ));
         }
         if self.max_size != 0 && self.max_size < self.min_size {
-            return Err(FerError::param("detect.max_size", "must be 0 or >= min_size"));
+            return Err(FerError::param(
+                "detect.max_size",
+                "must be 0 or >= min_size",
+            ));
         }
         if self.max_side != 0 && self.max_side < 4 * FACE_WINDOW {
-            return Err(FerError::param("detect.max_side", format!("must be 0 or >= {}", 4 * FACE_WINDOW)));
+            return Err(FerError::param(
+                "detect.max_side",
+                format!("must be 0 or >= {}", 4 * FACE_WINDOW),
+            ));
         }
         Ok(())
     }
@@ -95,11 +118,18 @@ pub struct Detector {
 }
 
 fn load_cascade(xml: &str, name: &str) -> Result<CascadeClassifier> {
-    let fs = FileStorage::new(xml, FileStorage_READ | FileStorage_MEMORY | FileStorage_FORMAT_XML, "")?;
+    let fs = FileStorage::new(
+        xml,
+        FileStorage_READ | FileStorage_MEMORY | FileStorage_FORMAT_XML,
+        "",
+    )?;
     let mut cascade = CascadeClassifier::default()?;
     let ok = cascade.read(&fs.get_first_top_level_node()?)?;
     if !ok || cascade.empty()? {
-        return Err(FerError::param("cascade", format!("built-in cascade {name} failed to load")));
+        return Err(FerError::param(
+            "cascade",
+            format!("built-in cascade {name} failed to load"),
+        ));
     }
     Ok(cascade)
 }
@@ -131,21 +161,34 @@ impl Detector {
         // the cascade window: the minimum face size holds in original pixels.
         let floor = FACE_WINDOW as f64 / self.cfg.min_size as f64;
         let scale = if self.cfg.max_side > 0 && longer > self.cfg.max_side {
-            (self.cfg.max_side as f64 / longer as f64).max(floor).min(1.0)
+            (self.cfg.max_side as f64 / longer as f64)
+                .max(floor)
+                .min(1.0)
         } else {
             1.0
         };
         let small;
         let src: &Mat = if scale < 1.0 {
             let mut m = Mat::default();
-            imgproc::resize(img.mat(), &mut m, Size::new(0, 0), scale, scale, imgproc::INTER_AREA)?;
+            imgproc::resize(
+                img.mat(),
+                &mut m,
+                Size::new(0, 0),
+                scale,
+                scale,
+                imgproc::INTER_AREA,
+            )?;
             small = m;
             &small
         } else {
             img.mat()
         };
         let min_side = ((self.cfg.min_size as f64 * scale).round() as i32).max(FACE_WINDOW);
-        let max_side = if self.cfg.max_size > 0 { (self.cfg.max_size as f64 * scale).round() as i32 } else { 0 };
+        let max_side = if self.cfg.max_size > 0 {
+            (self.cfg.max_size as f64 * scale).round() as i32
+        } else {
+            0
+        };
         let mut found = Vector::<Rect>::new();
         self.face.detect_multi_scale(
             src,
@@ -176,7 +219,11 @@ impl Detector {
         let boxes = self.detect_boxes(img)?;
         let mut faces = Vec::with_capacity(boxes.len());
         for bbox in boxes {
-            let eyes = if self.cfg.eyes { self.find_eyes(img, bbox)? } else { None };
+            let eyes = if self.cfg.eyes {
+                self.find_eyes(img, bbox)?
+            } else {
+                None
+            };
             faces.push(Face { bbox, eyes });
         }
         Ok(faces)
@@ -199,9 +246,24 @@ impl Detector {
         }
         let roi = Mat::roi(img.mat(), band)?;
         let mut up = Mat::default();
-        imgproc::resize(&roi, &mut up, Size::new(0, 0), scale, scale, imgproc::INTER_LINEAR)?;
+        imgproc::resize(
+            &roi,
+            &mut up,
+            Size::new(0, 0),
+            scale,
+            scale,
+            imgproc::INTER_LINEAR,
+        )?;
         let mut found = Vector::<Rect>::new();
-        self.eye.detect_multi_scale(&up, &mut found, 1.1, 3, 0, Size::new(min_eye, min_eye), Size::new(max_eye, max_eye))?;
+        self.eye.detect_multi_scale(
+            &up,
+            &mut found,
+            1.1,
+            3,
+            0,
+            Size::new(min_eye, min_eye),
+            Size::new(max_eye, max_eye),
+        )?;
         // Candidate centres in face-box fractions.
         let centres: Vec<(f32, f32)> = found
             .iter()
@@ -224,7 +286,9 @@ impl Detector {
                 })
                 .copied()
         };
-        let (Some(l), Some(r)) = (pick(true), pick(false)) else { return Ok(None) };
+        let (Some(l), Some(r)) = (pick(true), pick(false)) else {
+            return Ok(None);
+        };
         let (dx, dy) = ((r.0 - l.0) * bw as f32, (r.1 - l.1) * bh as f32);
         let dist = (dx * dx + dy * dy).sqrt() / bw as f32;
         let tilt = dy.atan2(dx).to_degrees().abs();

@@ -23,7 +23,10 @@ pub struct ClaheConfig {
 
 impl Default for ClaheConfig {
     fn default() -> Self {
-        ClaheConfig { clip_limit: 2.0, grid: 8 }
+        ClaheConfig {
+            clip_limit: 2.0,
+            grid: 8,
+        }
     }
 }
 
@@ -31,10 +34,16 @@ impl ClaheConfig {
     /// Validate the parameters.
     pub fn check(&self) -> Result<()> {
         if !(self.clip_limit.is_finite() && self.clip_limit >= 0.0) {
-            return Err(FerError::param("clahe.clip_limit", format!("must be >= 0, got {}", self.clip_limit)));
+            return Err(FerError::param(
+                "clahe.clip_limit",
+                format!("must be >= 0, got {}", self.clip_limit),
+            ));
         }
         if self.grid < 1 || self.grid > MAX_GRID {
-            return Err(FerError::param("clahe.grid", format!("must be 1..={MAX_GRID}, got {}", self.grid)));
+            return Err(FerError::param(
+                "clahe.grid",
+                format!("must be 1..={MAX_GRID}, got {}", self.grid),
+            ));
         }
         Ok(())
     }

@@ -36,7 +36,11 @@ pub struct FeatureConfig {
 
 impl Default for FeatureConfig {
     fn default() -> Self {
-        FeatureConfig { hog: true, hog_cell: 12, hog_bins: 9 }
+        FeatureConfig {
+            hog: true,
+            hog_cell: 12,
+            hog_bins: 9,
+        }
     }
 }
 
@@ -44,14 +48,18 @@ impl FeatureConfig {
     /// Validate against the crop side.
     pub fn check(&self, crop_size: i32) -> Result<()> {
         if self.hog {
-            if self.hog_cell < 4 || crop_size % self.hog_cell != 0 || crop_size / self.hog_cell < 2 {
+            if self.hog_cell < 4 || crop_size % self.hog_cell != 0 || crop_size / self.hog_cell < 2
+            {
                 return Err(FerError::param(
                     "features.hog_cell",
                     format!("must be >= 4 and divide the crop side {crop_size} into at least 2 cells, got {}", self.hog_cell),
                 ));
             }
             if !(2..=36).contains(&self.hog_bins) {
-                return Err(FerError::param("features.hog_bins", format!("must be 2..=36, got {}", self.hog_bins)));
+                return Err(FerError::param(
+                    "features.hog_bins",
+                    format!("must be 2..=36, got {}", self.hog_bins),
+                ));
             }
         }
         Ok(())
@@ -148,9 +156,17 @@ impl HogExtractor {
 
     /// HOG of the aligned crop (empty when disabled).
     pub fn compute(&self, face: &GrayImage) -> Result<Vec<f32>> {
-        let Some(hog) = &self.hog else { return Ok(Vec::new()) };
+        let Some(hog) = &self.hog else {
+            return Ok(Vec::new());
+        };
         let mut desc = Vector::<f32>::new();
-        hog.compute(face.mat(), &mut desc, Size::new(0, 0), Size::new(0, 0), &Vector::<Point>::new())?;
+        hog.compute(
+            face.mat(),
+            &mut desc,
+            Size::new(0, 0),
+            Size::new(0, 0),
+            &Vector::<Point>::new(),
+        )?;
         Ok(desc.to_vec())
     }
 }
@@ -161,11 +177,15 @@ mod tests {
 
     #[test]
     fn distances_are_invariant_to_similarity_transforms() {
-        let pts: [[f32; 2]; NUM_POINTS] = std::array::from_fn(|i| [(i * 7 % 13) as f32 * 3.1, (i * 5 % 11) as f32 * 2.3]);
+        let pts: [[f32; 2]; NUM_POINTS] =
+            std::array::from_fn(|i| [(i * 7 % 13) as f32 * 3.1, (i * 5 % 11) as f32 * 2.3]);
         let base = geometric_features(&pts, 36.0);
         let (s, angle, dx, dy) = (2.5f32, 0.3f32, 40.0, -17.0);
         let moved = pts.map(|[x, y]| {
-            [s * (angle.cos() * x - angle.sin() * y) + dx, s * (angle.sin() * x + angle.cos() * y) + dy]
+            [
+                s * (angle.cos() * x - angle.sin() * y) + dx,
+                s * (angle.sin() * x + angle.cos() * y) + dy,
+            ]
         });
         let other = geometric_features(&moved, 36.0 * s);
         assert_eq!(base.len(), NUM_DISTANCES);
@@ -181,7 +201,13 @@ mod tests {
         let names = cfg.names(96);
         assert!(names[0].contains("inter-ocular"));
         // 8x8 cells of 12 px make 7x7 blocks; the second block down the first column starts at y 12.
-        assert_eq!(names[NUM_DISTANCES], "HOG block (0,0) cell x0-12 y0-12 at 0-20 deg");
-        assert_eq!(names[NUM_DISTANCES + 4 * 9 + 9 + 1], "HOG block (0,1) cell x0-12 y24-36 at 20-40 deg");
+        assert_eq!(
+            names[NUM_DISTANCES],
+            "HOG block (0,0) cell x0-12 y0-12 at 0-20 deg"
+        );
+        assert_eq!(
+            names[NUM_DISTANCES + 4 * 9 + 9 + 1],
+            "HOG block (0,1) cell x0-12 y24-36 at 20-40 deg"
+        );
     }
 }

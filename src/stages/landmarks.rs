@@ -23,12 +23,27 @@ use opencv::prelude::*;
 
 /// Names of the points, in output order.
 pub const POINT_NAMES: [&str; 21] = [
-    "l_brow_outer", "l_brow_top", "l_brow_inner",
-    "r_brow_inner", "r_brow_top", "r_brow_outer",
-    "l_eye_outer", "l_eye_top", "l_eye_inner", "l_eye_bottom",
-    "r_eye_inner", "r_eye_top", "r_eye_outer", "r_eye_bottom",
-    "nose_tip", "l_nose_wing", "r_nose_wing",
-    "mouth_left", "mouth_top", "mouth_right", "mouth_bottom",
+    "l_brow_outer",
+    "l_brow_top",
+    "l_brow_inner",
+    "r_brow_inner",
+    "r_brow_top",
+    "r_brow_outer",
+    "l_eye_outer",
+    "l_eye_top",
+    "l_eye_inner",
+    "l_eye_bottom",
+    "r_eye_inner",
+    "r_eye_top",
+    "r_eye_outer",
+    "r_eye_bottom",
+    "nose_tip",
+    "l_nose_wing",
+    "r_nose_wing",
+    "mouth_left",
+    "mouth_top",
+    "mouth_right",
+    "mouth_bottom",
 ];
 /// Number of points.
 pub const NUM_POINTS: usize = POINT_NAMES.len();
@@ -62,12 +77,40 @@ impl Gradients {
     fn new(face: &GrayImage) -> Result<Self> {
         let mut gx = Mat::default();
         let mut gy = Mat::default();
-        imgproc::sobel(face.mat(), &mut gx, CV_32F, 1, 0, 3, 1.0, 0.0, BORDER_DEFAULT)?;
-        imgproc::sobel(face.mat(), &mut gy, CV_32F, 0, 1, 3, 1.0, 0.0, BORDER_DEFAULT)?;
+        imgproc::sobel(
+            face.mat(),
+            &mut gx,
+            CV_32F,
+            1,
+            0,
+            3,
+            1.0,
+            0.0,
+            BORDER_DEFAULT,
+        )?;
+        imgproc::sobel(
+            face.mat(),
+            &mut gy,
+            CV_32F,
+            0,
+            1,
+            3,
+            1.0,
+            0.0,
+            BORDER_DEFAULT,
+        )?;
         let gx: &[f32] = gx.data_typed()?;
         let gy: Vec<f32> = gy.data_typed::<f32>()?.iter().map(|v| v.abs()).collect();
-        let mag = gx.iter().zip(&gy).map(|(x, y)| (x * x + y * y).sqrt()).collect();
-        Ok(Gradients { size: face.width() as i32, mag, gy })
+        let mag = gx
+            .iter()
+            .zip(&gy)
+            .map(|(x, y)| (x * x + y * y).sqrt())
+            .collect();
+        Ok(Gradients {
+            size: face.width() as i32,
+            mag,
+            gy,
+        })
     }
 
     fn pixels(&self, r: Region) -> (i32, i32, i32, i32) {
@@ -82,14 +125,17 @@ impl Gradients {
     /// The strongest `EDGE_FRACTION` of pixels of `map` inside `r`, as (x, y).
     fn strong(&self, map: &[f32], r: Region) -> Vec<(f32, f32)> {
         let (x0, y0, x1, y1) = self.pixels(r);
-        let mut vals: Vec<(f32, f32, f32)> = Vec::with_capacity(((x1 - x0) * (y1 - y0)).max(0) as usize);
+        let mut vals: Vec<(f32, f32, f32)> =
+            Vec::with_capacity(((x1 - x0) * (y1 - y0)).max(0) as usize);
         for y in y0..y1 {
             for x in x0..x1 {
                 vals.push((map[(y * self.size + x) as usize], x as f32, y as f32));
             }
         }
         vals.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let keep = ((vals.len() as f32 * EDGE_FRACTION).ceil() as usize).max(1).min(vals.len());
+        let keep = ((vals.len() as f32 * EDGE_FRACTION).ceil() as usize)
+            .max(1)
+            .min(vals.len());
         vals.truncate(keep);
         vals.into_iter().map(|(_, x, y)| (x, y)).collect()
     }
@@ -112,25 +158,59 @@ fn median(v: Vec<f32>) -> f32 {
 /// y the median of the edge pixels within two pixels of that x.
 fn end_point(edges: &[(f32, f32)], q: f32) -> [f32; 2] {
     let x = percentile(edges.iter().map(|p| p.0).collect(), q);
-    let ys: Vec<f32> = edges.iter().filter(|p| (p.0 - x).abs() <= 2.0).map(|p| p.1).collect();
+    let ys: Vec<f32> = edges
+        .iter()
+        .filter(|p| (p.0 - x).abs() <= 2.0)
+        .map(|p| p.1)
+        .collect();
     [x, median(ys)]
 }
 
 /// Top (q small) or bottom (q large) of the edge pixels in the central column band of `r`.
-fn vertical_point(g: &Gradients, edges: &[(f32, f32)], r: Region, centre_x: f32, q: f32) -> [f32; 2] {
+fn vertical_point(
+    g: &Gradients,
+    edges: &[(f32, f32)],
+    r: Region,
+    centre_x: f32,
+    q: f32,
+) -> [f32; 2] {
     let band = CENTRAL_BAND * (r[2] - r[0]) * g.size as f32;
-    let ys: Vec<f32> = edges.iter().filter(|p| (p.0 - centre_x).abs() <= band).map(|p| p.1).collect();
-    let ys = if ys.is_empty() { edges.iter().map(|p| p.1).collect() } else { ys };
+    let ys: Vec<f32> = edges
+        .iter()
+        .filter(|p| (p.0 - centre_x).abs() <= band)
+        .map(|p| p.1)
+        .collect();
+    let ys = if ys.is_empty() {
+        edges.iter().map(|p| p.1).collect()
+    } else {
+        ys
+    };
     [centre_x, percentile(ys, q)]
 }
 
 /// Shi-Tomasi corners inside `r`, in crop coordinates.
 fn corners(face: &GrayImage, g: &Gradients, r: Region) -> Result<Vec<[f32; 2]>> {
     let (x0, y0, x1, y1) = g.pixels(r);
-    let roi = Mat::roi(face.mat(), Rect::new(x0, y0, (x1 - x0).max(1), (y1 - y0).max(1)))?;
+    let roi = Mat::roi(
+        face.mat(),
+        Rect::new(x0, y0, (x1 - x0).max(1), (y1 - y0).max(1)),
+    )?;
     let mut found = Vector::<Point2f>::new();
-    imgproc::good_features_to_track(&roi, &mut found, 12, 0.05, 2.0, &Mat::default(), 3, false, 0.04)?;
-    Ok(found.iter().map(|p| [p.x + x0 as f32, p.y + y0 as f32]).collect())
+    imgproc::good_features_to_track(
+        &roi,
+        &mut found,
+        12,
+        0.05,
+        2.0,
+        &Mat::default(),
+        3,
+        false,
+        0.04,
+    )?;
+    Ok(found
+        .iter()
+        .map(|p| [p.x + x0 as f32, p.y + y0 as f32])
+        .collect())
 }
 
 /// Move `p` half-way to the nearest corner within `radius`: a full snap jumps
@@ -157,7 +237,11 @@ struct Part {
 fn part(face: &GrayImage, g: &Gradients, r: Region, use_corners: bool) -> Result<Part> {
     let edges = g.strong(&g.mag, r);
     let vedges = g.strong(&g.gy, r);
-    let cs = if use_corners { corners(face, g, r)? } else { Vec::new() };
+    let cs = if use_corners {
+        corners(face, g, r)?
+    } else {
+        Vec::new()
+    };
     let radius = SNAP_RADIUS * g.size as f32;
     let left = snap(end_point(&edges, 0.05), &cs, radius);
     let right = snap(end_point(&edges, 0.95), &cs, radius);
@@ -184,14 +268,32 @@ pub fn find_landmarks(face: &GrayImage) -> Result<[[f32; 2]; NUM_POINTS]> {
     let wing_edges = g.strong(&g.mag, lower_nose);
     let l_wing = end_point(&wing_edges, 0.05);
     let r_wing = end_point(&wing_edges, 0.95);
-    let nose_tip = [(l_wing[0] + r_wing[0]) / 2.0, median(g.strong(&g.gy, NOSE).iter().map(|p| p.1).collect())];
+    let nose_tip = [
+        (l_wing[0] + r_wing[0]) / 2.0,
+        median(g.strong(&g.gy, NOSE).iter().map(|p| p.1).collect()),
+    ];
     Ok([
-        lb.left, lb.top, lb.right,
-        rb.left, rb.top, rb.right,
-        le.left, le.top, le.right, le.bottom,
-        re.left, re.top, re.right, re.bottom,
-        nose_tip, l_wing, r_wing,
-        mouth.left, mouth.top, mouth.right, mouth.bottom,
+        lb.left,
+        lb.top,
+        lb.right,
+        rb.left,
+        rb.top,
+        rb.right,
+        le.left,
+        le.top,
+        le.right,
+        le.bottom,
+        re.left,
+        re.top,
+        re.right,
+        re.bottom,
+        nose_tip,
+        l_wing,
+        r_wing,
+        mouth.left,
+        mouth.top,
+        mouth.right,
+        mouth.bottom,
     ])
 }
 

@@ -1,8 +1,8 @@
 //! The pipeline's stages, one module each, in pipeline order.
+pub mod align;
 pub mod decode;
 pub mod denoise;
-pub mod enhance;
 pub mod detect;
-pub mod align;
-pub mod landmarks;
+pub mod enhance;
 pub mod features;
+pub mod landmarks;

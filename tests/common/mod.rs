@@ -13,11 +13,25 @@ use std::path::{Path, PathBuf};
 pub fn blobs(cfg: &PipelineConfig, n_per_class: usize, classes: usize, seed: u64) -> LabelledRows {
     let dim = cfg.features.names(cfg.align.size).len();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut rows = LabelledRows { x: vec![], y: vec![], groups: vec![], mirrored: vec![], sample: vec![], teacher: None, classes: vec![], skipped: 0 };
-    rows.classes = ["angry", "happy", "sad", "surprise"][..classes].iter().map(|s| s.to_string()).collect();
+    let mut rows = LabelledRows {
+        x: vec![],
+        y: vec![],
+        groups: vec![],
+        mirrored: vec![],
+        sample: vec![],
+        teacher: None,
+        classes: vec![],
+        skipped: 0,
+    };
+    rows.classes = ["angry", "happy", "sad", "surprise"][..classes]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     for c in 0..classes {
         for i in 0..n_per_class {
-            let x: Vec<f32> = (0..dim).map(|j| rng.random_range(-1.0..1.0) + if j % classes == c { 1.5 } else { 0.0 }).collect();
+            let x: Vec<f32> = (0..dim)
+                .map(|j| rng.random_range(-1.0..1.0) + if j % classes == c { 1.5 } else { 0.0 })
+                .collect();
             rows.sample.push(rows.x.len());
             rows.x.push(x);
             rows.y.push(c as u32);
@@ -30,9 +44,29 @@ pub fn blobs(cfg: &PipelineConfig, n_per_class: usize, classes: usize, seed: u64
 
 /// Small, quick training options for a model of `kind`.
 pub fn options(kind: ModelKind, pipeline: PipelineConfig) -> FitOptions {
-    let params = MlpParams { epochs: 30, hidden: vec![32], ..Default::default() }.check().unwrap();
-    let trees = TreeParams { forest_trees: 20, depth: 3, dndt_features: 6, ..Default::default() }.check().unwrap();
-    FitOptions { kind, params, trees, val_fraction: 0.2, pipeline, sources: vec!["synthetic".into()] }
+    let params = MlpParams {
+        epochs: 30,
+        hidden: vec![32],
+        ..Default::default()
+    }
+    .check()
+    .unwrap();
+    let trees = TreeParams {
+        forest_trees: 20,
+        depth: 3,
+        dndt_features: 6,
+        ..Default::default()
+    }
+    .check()
+    .unwrap();
+    FitOptions {
+        kind,
+        params,
+        trees,
+        val_fraction: 0.2,
+        pipeline,
+        sources: vec!["synthetic".into()],
+    }
 }
 
 /// The repository root.
@@ -48,7 +82,10 @@ pub fn shared_data(test: &str) -> Option<PathBuf> {
     } else {
         // Straight to the stderr handle: libtest captures `eprintln!` of passing tests.
         use std::io::Write;
-        let _ = writeln!(std::io::stderr(), "SKIPPED {test}: ../shared/data is absent on this machine");
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED {test}: ../shared/data is absent on this machine"
+        );
         None
     }
 }
@@ -74,7 +111,11 @@ pub fn dlib_boxes(xml: &Path) -> Vec<(String, [i32; 4])> {
         if line.starts_with("<image ") {
             file = attr(line, "file").unwrap_or_default();
         } else if line.starts_with("<box ") {
-            let n = |k| attr(line, k).and_then(|v| v.parse::<i32>().ok()).unwrap_or(0);
+            let n = |k| {
+                attr(line, k)
+                    .and_then(|v| v.parse::<i32>().ok())
+                    .unwrap_or(0)
+            };
             out.push((file.clone(), [n("left"), n("top"), n("width"), n("height")]));
         }
     }
@@ -89,7 +130,11 @@ pub fn iou(a: [i32; 4], b: [i32; 4]) -> f64 {
     let y1 = (a[1] + a[3]).min(b[1] + b[3]);
     let inter = ((x1 - x0).max(0) * (y1 - y0).max(0)) as f64;
     let union = (a[2] * a[3] + b[2] * b[3]) as f64 - inter;
-    if union > 0.0 { inter / union } else { 0.0 }
+    if union > 0.0 {
+        inter / union
+    } else {
+        0.0
+    }
 }
 
 /// A ground-truth box counts as found when a detection's centre lies inside it
@@ -97,8 +142,12 @@ pub fn iou(a: [i32; 4], b: [i32; 4]) -> f64 {
 pub fn matches(truth: [i32; 4], det: [i32; 4]) -> bool {
     let cx = det[0] + det[2] / 2;
     let cy = det[1] + det[3] / 2;
-    cx >= truth[0] && cx <= truth[0] + truth[2] && cy >= truth[1] && cy <= truth[1] + truth[3]
-        && det[2] < 3 * truth[2] && truth[2] < 3 * det[2]
+    cx >= truth[0]
+        && cx <= truth[0] + truth[2]
+        && cy >= truth[1]
+        && cy <= truth[1] + truth[3]
+        && det[2] < 3 * truth[2]
+        && truth[2] < 3 * det[2]
 }
 
 /// A PNG whose header announces `w` x `h` pixels, with valid CRCs and a few bytes of
@@ -109,7 +158,11 @@ pub fn png_header_only(w: u32, h: u32) -> Vec<u8> {
         for &b in data {
             crc ^= b as u32;
             for _ in 0..8 {
-                crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
             }
         }
         !crc
@@ -118,9 +171,15 @@ pub fn png_header_only(w: u32, h: u32) -> Vec<u8> {
     let mut ihdr = w.to_be_bytes().to_vec();
     ihdr.extend_from_slice(&h.to_be_bytes());
     ihdr.extend_from_slice(&[8, 0, 0, 0, 0]); // 8-bit grey
-    // A zlib stream of a few zero bytes.
-    let idat = [0x78, 0x9c, 0x63, 0x60, 0x60, 0x60, 0x00, 0x00, 0x00, 0x04, 0x00, 0x01];
-    for (kind, data) in [(&b"IHDR"[..], &ihdr[..]), (b"IDAT", &idat[..]), (b"IEND", &[][..])] {
+                                              // A zlib stream of a few zero bytes.
+    let idat = [
+        0x78, 0x9c, 0x63, 0x60, 0x60, 0x60, 0x00, 0x00, 0x00, 0x04, 0x00, 0x01,
+    ];
+    for (kind, data) in [
+        (&b"IHDR"[..], &ihdr[..]),
+        (b"IDAT", &idat[..]),
+        (b"IEND", &[][..]),
+    ] {
         let mut chunk = kind.to_vec();
         chunk.extend_from_slice(data);
         out.extend_from_slice(&(data.len() as u32).to_be_bytes());
@@ -129,7 +188,6 @@ pub fn png_header_only(w: u32, h: u32) -> Vec<u8> {
     }
     out
 }
-
 
 /// An image file as a BGR frame (as `VideoCapture` gives them).
 pub fn read_bgr(path: &Path) -> opencv::core::Mat {
