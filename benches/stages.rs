@@ -8,7 +8,7 @@ use fer::stages::align::align;
 use fer::stages::align::AlignConfig;
 use fer::stages::decode::{decode_file, DecodeConfig};
 use fer::stages::denoise::{denoise, DenoiseConfig};
-use fer::stages::detect::{DetectConfig, Detector};
+use fer::stages::detect::{DetectConfig, Detector, Search};
 use fer::stages::enhance::{enhance, ClaheConfig};
 use fer::stages::features::{geometric_features, FeatureConfig, HogExtractor};
 use fer::stages::landmarks::find_landmarks;
@@ -40,6 +40,25 @@ fn stages(c: &mut Criterion) {
     });
     c.bench_function("detect (faces + eyes)", |b| {
         b.iter(|| detector.detect(black_box(&smooth)))
+    });
+    // The two face searches on their own, without eyes: coarse to fine (the default) and
+    // one full-resolution search (what `fer bench` calls bare Haar).
+    let mut proposal = Detector::new(DetectConfig {
+        eyes: false,
+        ..Default::default()
+    })
+    .expect("cascades");
+    c.bench_function("detect faces (proposal search)", |b| {
+        b.iter(|| proposal.detect_boxes(black_box(&smooth)))
+    });
+    let mut full = Detector::new(DetectConfig {
+        eyes: false,
+        search: Search::Full,
+        ..Default::default()
+    })
+    .expect("cascades");
+    c.bench_function("detect faces (full search)", |b| {
+        b.iter(|| full.detect_boxes(black_box(&smooth)))
     });
     c.bench_function("align (96x96 crop)", |b| {
         b.iter(|| align(black_box(&smooth), eyes, &align_cfg))

@@ -2,7 +2,7 @@
 //! images are decoded once; the pipeline then runs over them `repeat` times, single
 //! threaded for the per-stage statistics and with each requested thread count for
 //! throughput. As a reference ceiling, OpenCV's bare `detectMultiScale` (same
-//! cascade and parameters, full resolution, no eyes) runs on the same frames.
+//! cascade and parameters, one full-resolution search, no eyes) runs on the same frames.
 
 use crate::batch::classify;
 use crate::error::{FerError, Result};
@@ -10,7 +10,7 @@ use crate::gray::GrayImage;
 use crate::model::FaceModel;
 use crate::pipeline::StageTimes;
 use crate::stages::decode::decode_file;
-use crate::stages::detect::{DetectConfig, Detector};
+use crate::stages::detect::{DetectConfig, Detector, Search};
 use crate::train::{PipelinePool, WorkerPool};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -70,6 +70,9 @@ pub struct Throughput {
     pub bare_haar_images_per_s: f64,
     /// Pipeline throughput divided by bare detection throughput.
     pub ratio_to_bare_haar: f64,
+    /// The other way to use the cores: one pipeline worker, with OpenCV's own
+    /// threads (`cv::setNumThreads`) parallelising inside each call; `None` for 1 thread.
+    pub opencv_threads_images_per_s: Option<f64>,
 }
 
 /// The whole report.
@@ -141,6 +144,7 @@ fn bare_haar(
         eyes: false,
         whole_image: false,
         max_side: 0,
+        search: Search::Full,
         ..cfg
     };
     let pool = thread_pool(threads)?;
@@ -160,6 +164,32 @@ fn bare_haar(
     let secs = t.elapsed().as_secs_f64();
     let total: usize = counts.into_iter().collect::<Result<Vec<_>>>()?.iter().sum();
     Ok(((repeat * frames.len()) as f64 / secs, total / repeat))
+}
+
+/// Images and faces per second of the whole pipeline over `repeat` passes, with
+/// `threads` workers.
+fn pipeline_rate(
+    frames: &[GrayImage],
+    repeat: usize,
+    threads: usize,
+    pool: &PipelinePool,
+    model: &dyn FaceModel,
+) -> Result<(f64, f64)> {
+    let tp = thread_pool(threads)?;
+    let t = Instant::now();
+    let results: Vec<Result<usize>> = tp.install(|| {
+        (0..repeat * frames.len())
+            .into_par_iter()
+            .map(|i| read_frame(pool, model, &frames[i % frames.len()]).map(|r| r.1.len()))
+            .collect()
+    });
+    let secs = t.elapsed().as_secs_f64();
+    let faces: usize = results
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?
+        .iter()
+        .sum();
+    Ok(((repeat * frames.len()) as f64 / secs, faces as f64 / secs))
 }
 
 /// Decode the inputs once, then measure.
@@ -223,29 +253,25 @@ pub fn run(cfg: &BenchConfig, pool: &PipelinePool, model: &dyn FaceModel) -> Res
     let mut throughput = Vec::new();
     let mut bare_faces = 0;
     for &threads in &cfg.threads {
-        let tp = thread_pool(threads)?;
-        let t = Instant::now();
-        let results: Vec<Result<usize>> = tp.install(|| {
-            (0..cfg.repeat * frames.len())
-                .into_par_iter()
-                .map(|i| read_frame(pool, model, &frames[i % frames.len()]).map(|r| r.1.len()))
-                .collect()
-        });
-        let secs = t.elapsed().as_secs_f64();
-        let faces: usize = results
-            .into_iter()
-            .collect::<Result<Vec<_>>>()?
-            .iter()
-            .sum();
+        let (images_per_s, faces_per_s) = pipeline_rate(&frames, cfg.repeat, threads, pool, model)?;
         let (bare_rate, found) = bare_haar(&frames, pool.config().detect, threads, cfg.repeat)?;
         bare_faces = found;
-        let images_per_s = (cfg.repeat * frames.len()) as f64 / secs;
+        let opencv_threads_images_per_s = if threads > 1 {
+            opencv::core::set_num_threads(threads as i32)?;
+            let rate = pipeline_rate(&frames, cfg.repeat, 1, pool, model);
+            // Back to one OpenCV thread per worker, the setting everything else runs with.
+            opencv::core::set_num_threads(1)?;
+            Some(rate?.0)
+        } else {
+            None
+        };
         throughput.push(Throughput {
             threads,
             images_per_s,
-            faces_per_s: faces as f64 / secs,
+            faces_per_s,
             bare_haar_images_per_s: bare_rate,
             ratio_to_bare_haar: images_per_s / bare_rate,
+            opencv_threads_images_per_s,
         });
     }
     Ok(BenchReport {
@@ -283,17 +309,21 @@ impl BenchReport {
             );
         }
         s += &format!(
-            "\n{:>7} {:>10} {:>10} {:>14} {:>9}\n",
-            "threads", "images/s", "faces/s", "bare Haar im/s", "ratio"
+            "\n{:>7} {:>10} {:>10} {:>14} {:>9} {:>17}\n",
+            "threads", "images/s", "faces/s", "bare Haar im/s", "ratio", "OpenCV threads im/s"
         );
         for t in &self.throughput {
+            let inner = t
+                .opencv_threads_images_per_s
+                .map_or("-".to_string(), |r| format!("{r:.1}"));
             s += &format!(
-                "{:>7} {:>10.1} {:>10.1} {:>14.1} {:>9.2}\n",
+                "{:>7} {:>10.1} {:>10.1} {:>14.1} {:>9.2} {:>19}\n",
                 t.threads,
                 t.images_per_s,
                 t.faces_per_s,
                 t.bare_haar_images_per_s,
-                t.ratio_to_bare_haar
+                t.ratio_to_bare_haar,
+                inner
             );
         }
         if let Some(m) = self.peak_memory_mib {

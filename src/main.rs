@@ -10,6 +10,7 @@ use fer::model::mlp::MlpParams;
 use fer::model::onnx::OnnxModel;
 use fer::model::{FaceModel, Model, ModelKind, Teacher, TreeParams};
 use fer::pipeline::PipelineConfig;
+use fer::stages::detect::Search;
 use fer::train::{self, FitOptions, LabelledRows, PipelinePool};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
@@ -253,6 +254,10 @@ struct DetectArgs {
     /// Detect on a copy downscaled to at most this many pixels on its longer side (0: full size).
     #[arg(long)]
     detect_max_side: Option<i32>,
+    /// Face search: `proposal` (a coarse pass proposes, the configured search confirms
+    /// around each proposal; about twice as fast) or `full` (one search of the whole frame).
+    #[arg(long, value_parser = Search::NAMES)]
+    search: Option<String>,
     /// Do not look for eyes; align faces from their boxes.
     #[arg(long)]
     no_eyes: bool,
@@ -262,7 +267,7 @@ struct DetectArgs {
 }
 
 impl DetectArgs {
-    fn apply(&self, cfg: &mut PipelineConfig) {
+    fn apply(&self, cfg: &mut PipelineConfig) -> Result<()> {
         let d = &mut cfg.detect;
         // Per run, not per model: a model trained on pre-cropped faces reads full frames too.
         d.whole_image = self.no_detect;
@@ -282,9 +287,13 @@ impl DetectArgs {
         if let Some(v) = self.detect_max_side {
             d.max_side = v;
         }
+        if let Some(v) = &self.search {
+            d.search = v.parse()?;
+        }
         if let Some(v) = self.max_pixels {
             cfg.decode.max_pixels = v;
         }
+        Ok(())
     }
 }
 
@@ -315,7 +324,7 @@ struct StageArgs {
 }
 
 impl StageArgs {
-    fn config(&self, detect: &DetectArgs) -> PipelineConfig {
+    fn config(&self, detect: &DetectArgs) -> Result<PipelineConfig> {
         let mut cfg = PipelineConfig::default();
         cfg.denoise.kernel = self.blur_kernel;
         cfg.denoise.sigma = self.blur_sigma;
@@ -324,8 +333,8 @@ impl StageArgs {
         cfg.align.size = self.crop_size;
         cfg.features.hog = !self.no_hog;
         cfg.features.hog_cell = self.hog_cell;
-        detect.apply(&mut cfg);
-        cfg
+        detect.apply(&mut cfg)?;
+        Ok(cfg)
     }
 }
 
@@ -537,7 +546,7 @@ struct RecipeArgs {
 impl RecipeArgs {
     /// Validated pipeline and training options for a model of `kind`.
     fn options(&self, data: &DataArgs, kind: ModelKind) -> Result<FitOptions> {
-        let cfg = self.stages.config(&self.detect);
+        let cfg = self.stages.config(&self.detect)?;
         cfg.check()?;
         Ok(FitOptions {
             kind,
@@ -659,7 +668,7 @@ fn model_and_pool(path: &Path, detect: &DetectArgs) -> Result<(Model, PipelinePo
 /// Pipelines with the model's configuration and the run's detection options.
 fn pool_for(model: &dyn FaceModel, detect: &DetectArgs) -> Result<PipelinePool> {
     let mut cfg = model.pipeline();
-    detect.apply(&mut cfg);
+    detect.apply(&mut cfg)?;
     Ok(PipelinePool::new(cfg)?)
 }
 

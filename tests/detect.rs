@@ -4,7 +4,7 @@ mod common;
 
 use fer::stages::decode::{decode_file, DecodeConfig};
 use fer::stages::denoise::{denoise, DenoiseConfig};
-use fer::stages::detect::{DetectConfig, Detector};
+use fer::stages::detect::{DetectConfig, Detector, Search};
 use fer::GrayImage;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -131,11 +131,8 @@ fn invalid_detection_parameters_are_refused() {
     }
 }
 
-#[test]
-fn group_photos_recall_matches_bare_haar() {
-    let Some(data) = common::shared_data("group_photos_recall_matches_bare_haar") else {
-        return;
-    };
+/// Faces found among the 43 ground-truth boxes of the 9 group photos, and false hits.
+fn group_photo_recall(data: &Path, cfg: DetectConfig) -> (usize, usize) {
     let dir = data.join("detection/dlib-faces");
     let mut truth: BTreeMap<String, Vec<[i32; 4]>> = BTreeMap::new();
     for xml in ["training.xml", "testing.xml"] {
@@ -145,7 +142,7 @@ fn group_photos_recall_matches_bare_haar() {
     }
     let total: usize = truth.values().map(Vec::len).sum();
     assert_eq!(total, 43);
-    let mut det = Detector::new(DetectConfig::default()).unwrap();
+    let mut det = Detector::new(cfg).unwrap();
     let (mut found, mut false_hits) = (0, 0);
     for (file, boxes) in &truth {
         let faces = det.detect_boxes(&prepared(&dir.join(file))).unwrap();
@@ -158,9 +155,89 @@ fn group_photos_recall_matches_bare_haar() {
             .filter(|d| !boxes.iter().any(|t| common::matches(*t, **d)))
             .count();
     }
-    eprintln!("group photos: {found}/43 faces found, {false_hits} false hits");
+    (found, false_hits)
+}
+
+#[test]
+fn group_photos_recall_matches_bare_haar() {
+    let Some(data) = common::shared_data("group_photos_recall_matches_bare_haar") else {
+        return;
+    };
+    let full = group_photo_recall(
+        &data,
+        DetectConfig {
+            search: Search::Full,
+            ..Default::default()
+        },
+    );
+    let proposal = group_photo_recall(&data, DetectConfig::default());
+    eprintln!("group photos (found of 43, false hits): full search {full:?}, proposal search {proposal:?}");
     // Bare full-resolution Haar finds 38 with 2 false hits (shared data README);
-    // on the denoised image the pipeline finds 38 with 0.
-    assert!(found >= 36, "found {found} of 43");
-    assert!(false_hits <= 2, "{false_hits} false hits");
+    // on the denoised image the full search finds 38 with 0, and so must the
+    // coarse-to-fine search that the pipeline uses by default.
+    assert!(full.0 >= 36 && full.1 <= 2, "full search {full:?}");
+    assert!(
+        proposal.0 >= full.0,
+        "the proposal search found {} faces, the full search {}",
+        proposal.0,
+        full.0
+    );
+    assert!(
+        proposal.1 <= full.1,
+        "the proposal search made {} false hits, the full search {}",
+        proposal.1,
+        full.1
+    );
+}
+
+#[test]
+fn proposal_search_finds_the_yale_faces_the_full_search_finds() {
+    let Some(data) =
+        common::shared_data("proposal_search_finds_the_yale_faces_the_full_search_finds")
+    else {
+        return;
+    };
+    let mut full = Detector::new(DetectConfig {
+        search: Search::Full,
+        ..Default::default()
+    })
+    .unwrap();
+    let mut proposal = Detector::new(DetectConfig::default()).unwrap();
+    let (mut frames, mut same) = (0, 0);
+    for entry in walkdir::WalkDir::new(data.join("yalefaces")).sort_by_file_name() {
+        let path = entry.unwrap().into_path();
+        if !path.is_file() {
+            continue;
+        }
+        let img = prepared(&path);
+        let (a, b) = (
+            full.detect_boxes(&img).unwrap(),
+            proposal.detect_boxes(&img).unwrap(),
+        );
+        frames += 1;
+        // The same faces: as many, each overlapping its counterpart well.
+        if a.len() == b.len()
+            && a.iter()
+                .all(|x| b.iter().any(|y| common::iou(*x, *y) > 0.6))
+        {
+            same += 1;
+        }
+    }
+    eprintln!("yale: the two searches agree on {same} of {frames} frames");
+    assert_eq!(frames, 164);
+    assert!(
+        same >= frames - 2,
+        "the searches agree on only {same} of {frames} frames"
+    );
+}
+
+#[test]
+fn the_search_is_named_on_the_command_line() {
+    assert_eq!("full".parse::<Search>().unwrap(), Search::Full);
+    assert_eq!("proposal".parse::<Search>().unwrap(), Search::Proposal);
+    assert!("fast"
+        .parse::<Search>()
+        .unwrap_err()
+        .to_string()
+        .contains("proposal, full"));
 }
