@@ -6,6 +6,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use fer::batch::{self, BatchConfig, OutputFormat};
 use fer::dataset::{self, DataFilter};
 use fer::metrics::Report;
+use fer::model::cnn::{CnnArch, CnnHeader, CnnModel, CNN_FORMAT, CNN_SCHEMA_VERSION};
+use fer::model::cnn_train::{self, CnnParams, CnnTrainingSummary, GitLoss, ValidCnnParams};
 use fer::model::mlp::MlpParams;
 use fer::model::onnx::OnnxModel;
 use fer::model::{FaceModel, Model, ModelKind, Teacher, TreeParams};
@@ -38,6 +40,8 @@ enum Command {
     Batch(BatchArgs),
     /// Train a model on labelled folders or manifests and save it as one bundle.
     Train(TrainArgs),
+    /// Train our own CNN from scratch on face crops (GroupNorm, warmup + cosine, label smoothing, mixup, optional Git loss).
+    TrainCnn(TrainCnnArgs),
     /// Evaluate a model on labelled data, or cross-validate training with --cv.
     Eval(EvalArgs),
     /// Time every stage on your images: per-stage p50/p95/max, throughput per thread count, bare Haar reference.
@@ -454,6 +458,80 @@ struct TrainArgs {
     recipe: RecipeArgs,
 }
 
+#[derive(Args)]
+struct TrainCnnArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Where to write the CNN (.safetensors).
+    #[arg(long)]
+    out: PathBuf,
+    #[command(flatten)]
+    detect: DetectArgs,
+    /// Input side in pixels.
+    #[arg(long, default_value_t = 48)]
+    input_size: usize,
+    /// Channels of each stage (comma separated); each stage halves the side.
+    #[arg(long, value_delimiter = ',', default_value = "32,64,128")]
+    channels: Vec<usize>,
+    /// GroupNorm groups (must divide every stage's channels).
+    #[arg(long, default_value_t = 8)]
+    groups: usize,
+    #[arg(long, default_value_t = 30)]
+    epochs: usize,
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Peak AdamW learning rate for a batch of 256, scaled linearly to --batch-size.
+    #[arg(long, default_value_t = 4e-3)]
+    lr: f64,
+    /// Epochs of linear warmup before the cosine decay.
+    #[arg(long, default_value_t = 2)]
+    warmup_epochs: usize,
+    #[arg(long, default_value_t = 5e-4)]
+    weight_decay: f64,
+    /// Label smoothing epsilon (0: hard targets).
+    #[arg(long, default_value_t = 0.1)]
+    label_smoothing: f32,
+    /// Mixup Beta(alpha, alpha), alpha in (0, 1]; 0 turns mixup off.
+    #[arg(long, default_value_t = 0.2)]
+    mixup: f32,
+    /// Add Git loss (center and push terms) with these weights, e.g. 0.01,0.01.
+    #[arg(long, value_delimiter = ',')]
+    git_loss: Option<Vec<f64>>,
+    /// Do not flip crops left to right at random.
+    #[arg(long)]
+    no_mirror: bool,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+impl TrainCnnArgs {
+    fn params(&self) -> Result<ValidCnnParams> {
+        let git_loss = match self.git_loss.as_deref() {
+            None => None,
+            Some(&[center, push]) => Some(GitLoss { center, push }),
+            Some(w) => bail!("--git-loss takes two weights, center,push (got {w:?})"),
+        };
+        Ok(CnnParams {
+            arch: CnnArch {
+                input_size: self.input_size,
+                channels: self.channels.clone(),
+                groups: self.groups,
+            },
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            lr_per_256: self.lr,
+            warmup_epochs: self.warmup_epochs,
+            weight_decay: self.weight_decay,
+            label_smoothing: self.label_smoothing,
+            mixup_alpha: self.mixup,
+            git_loss,
+            mirror: !self.no_mirror,
+            seed: self.seed,
+        }
+        .check()?)
+    }
+}
+
 /// Tree model options (forest, boost, soft-tree, ndf, dndt, ensemble).
 #[derive(Args, Clone)]
 struct TreeArgs {
@@ -654,6 +732,15 @@ fn load_face_model(path: &Path, device: &DeviceArgs) -> Result<Box<dyn FaceModel
             device.device.parse()?,
             device.fp16,
         )?)),
+        None if is_bundle && fer::model::cnn::is_cnn_file(path) => {
+            if device.device == "cuda" {
+                tracing::warn!(
+                    "{}: our CNN runs on the CPU (this build has no candle cuda feature)",
+                    path.display()
+                );
+            }
+            Ok(Box::new(CnnModel::load(path)?))
+        }
         None => Ok(Box::new(load_model(path)?)),
     }
 }
@@ -888,6 +975,71 @@ fn cmd_train(args: TrainArgs) -> Result<i32> {
         t.train,
         t.mirrored,
     );
+    Ok(0)
+}
+
+fn cmd_train_cnn(args: TrainCnnArgs) -> Result<i32> {
+    set_threads(0)?;
+    let params = args.params()?;
+    let mut pipeline = PipelineConfig::default();
+    args.detect.apply(&mut pipeline)?;
+    let samples = dataset::load(&args.data.data, &args.data.filter()?)?;
+    let classes = dataset::classes_of(&samples);
+    if classes.len() < 2 {
+        bail!(
+            "the training data has {} class(es); give at least 2",
+            classes.len()
+        );
+    }
+    let pb = progress(samples.len() as u64, "cropping faces");
+    let (crops, skipped) = cnn_train::crops_from_samples(
+        &samples,
+        &classes,
+        &pipeline,
+        params.arch.input_size,
+        &|| pb.inc(1),
+    )?;
+    pb.finish_and_clear();
+    eprintln!(
+        "{} crops of {} classes ({skipped} images skipped: unreadable or no face)",
+        crops.len(),
+        classes.len()
+    );
+    let pb = progress(params.epochs as u64, "training");
+    let (net, varmap, loss, train_accuracy) = cnn_train::fit_cnn(
+        &crops,
+        classes.len(),
+        &params,
+        &mut |epoch, _, loss, acc| {
+            pb.set_position(epoch as u64);
+            pb.set_prefix(format!("loss {loss:.3} train acc {:.1}%", 100.0 * acc));
+            tracing::info!(
+                "epoch {epoch}: loss {loss:.4}, training accuracy {:.2}%",
+                100.0 * acc
+            );
+        },
+    )?;
+    pb.finish_and_clear();
+    let header = CnnHeader {
+        format: CNN_FORMAT.into(),
+        schema_version: CNN_SCHEMA_VERSION,
+        classes,
+        arch: params.arch.clone(),
+        pipeline,
+        training: CnnTrainingSummary {
+            params: (*params).clone(),
+            samples: crops.len(),
+            skipped,
+            sources: args.data.describe(),
+            loss,
+            train_accuracy,
+        },
+    };
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    CnnModel::new(header, net, varmap).save(&args.out)?;
+    eprintln!("saved {}", args.out.display());
     Ok(0)
 }
 
@@ -1277,6 +1429,7 @@ fn main() {
     let result = match cli.command {
         Command::Batch(a) => cmd_batch(a),
         Command::Train(a) => cmd_train(a),
+        Command::TrainCnn(a) => cmd_train_cnn(a),
         Command::Eval(a) => cmd_eval(a),
         Command::Bench(a) => cmd_bench(a),
         Command::Compare(a) => cmd_compare(a),

@@ -533,3 +533,105 @@ fn live_reads_an_image_sequence_and_ctrl_c_flushes_the_outputs() {
         serde_json::from_str::<serde_json::Value>(l).unwrap();
     }
 }
+
+/// Folder-per-class PNGs: `happy` faces are horizontal stripes, `sad` ones vertical.
+fn stripe_folders(dir: &std::path::Path, per_class: usize, seed: u32) {
+    for (class, horizontal) in [("happy", true), ("sad", false)] {
+        std::fs::create_dir_all(dir.join(class)).unwrap();
+        for i in 0..per_class {
+            let phase = (i as u32 + seed) % 4;
+            let img = image::GrayImage::from_fn(32, 32, |x, y| {
+                let t = if horizontal { y } else { x };
+                let noise = ((x * 7 + y * 13 + i as u32 * 31 + seed) % 40) as u8;
+                image::Luma([if (t + phase) % 8 < 4 {
+                    180 + noise
+                } else {
+                    40 + noise
+                }])
+            });
+            img.save(dir.join(class).join(format!("{i}.png"))).unwrap();
+        }
+    }
+}
+
+#[test]
+fn train_cnn_then_eval_and_batch_read_its_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (train, test, model) = (
+        tmp.path().join("train"),
+        tmp.path().join("test"),
+        tmp.path().join("cnn.safetensors"),
+    );
+    stripe_folders(&train, 40, 0);
+    stripe_folders(&test, 10, 3);
+    let out = fer(&[
+        "train-cnn",
+        "--no-detect",
+        "--data",
+        train.to_str().unwrap(),
+        "--out",
+        model.to_str().unwrap(),
+        "--input-size",
+        "16",
+        "--channels",
+        "8,16",
+        "--groups",
+        "4",
+        "--epochs",
+        "6",
+        "--warmup-epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--lr",
+        "0.02",
+        "--git-loss",
+        "0.01,0.01",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("80 crops of 2 classes"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = fer(&[
+        "eval",
+        "--no-detect",
+        "--json",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        test.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    let acc = report["accuracy"].as_f64().unwrap();
+    assert!(acc >= 0.9, "held-out accuracy {acc}");
+    let out = fer(&[
+        "batch",
+        "--no-detect",
+        "--model",
+        model.to_str().unwrap(),
+        test.join("sad").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let rows = text(&out.stdout);
+    assert_eq!(rows.lines().count(), 11, "a header and 10 rows: {rows}");
+    // Training settings that make no sense stop before any work, naming the setting.
+    let out = fer(&[
+        "train-cnn",
+        "--no-detect",
+        "--data",
+        train.to_str().unwrap(),
+        "--out",
+        model.to_str().unwrap(),
+        "--groups",
+        "5",
+    ]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr).contains("cnn.groups"),
+        "{}",
+        text(&out.stderr)
+    );
+}

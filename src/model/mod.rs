@@ -2,6 +2,8 @@
 pub mod boost;
 pub mod bundle;
 pub mod classifier;
+pub mod cnn;
+pub mod cnn_train;
 pub mod dndt;
 pub mod forest;
 pub mod mlp;

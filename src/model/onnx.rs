@@ -91,6 +91,22 @@ fn one() -> usize {
 /// Largest `max_batch` accepted.
 pub const MAX_BATCH: usize = 1024;
 
+/// The part of `frame` inside the face box `[x, y, w, h]` (clipped to the frame), copied.
+pub fn crop_box(frame: &GrayImage, b: [i32; 4]) -> Result<Mat> {
+    let full = Rect::new(0, 0, frame.width() as i32, frame.height() as i32);
+    let r = Rect::new(b[0], b[1], b[2], b[3]) & full;
+    if r.width <= 0 || r.height <= 0 {
+        return Err(FerError::param(
+            "face box",
+            format!(
+                "{b:?} lies outside the {}x{} frame",
+                full.width, full.height
+            ),
+        ));
+    }
+    Ok(Mat::roi(frame.mat(), r)?.try_clone()?)
+}
+
 fn model_err(path: &Path, reason: impl Into<String>) -> FerError {
     FerError::Model {
         path: path.to_path_buf(),
@@ -246,20 +262,9 @@ impl OnnxModel {
         if boxes.is_empty() {
             return Ok(Vec::new());
         }
-        let full = Rect::new(0, 0, frame.width() as i32, frame.height() as i32);
         let mut crops = Vector::<Mat>::new();
         for b in boxes {
-            let r = Rect::new(b[0], b[1], b[2], b[3]) & full;
-            if r.width <= 0 || r.height <= 0 {
-                return Err(FerError::param(
-                    "face box",
-                    format!(
-                        "{b:?} lies outside the {}x{} frame",
-                        full.width, full.height
-                    ),
-                ));
-            }
-            crops.push(Mat::roi(frame.mat(), r)?.try_clone()?);
+            crops.push(crop_box(frame, *b)?);
         }
         self.classify_crops(&crops)
     }

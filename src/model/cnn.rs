@@ -1,0 +1,386 @@
+//! A small CNN of our own, trained from scratch (no pre-training) on grey face
+//! crops: stages of two 3x3 convolutions, each followed by GroupNorm (which, unlike
+//! BatchNorm, behaves the same for any batch size, as He et al., "Rethinking
+//! ImageNet Pre-training", recommend for training from scratch) and ReLU, then 2x2
+//! max pooling; global average pooling gives the embedding, and one linear layer the
+//! class scores. Weights start from He (Kaiming normal, fan-in) initialisation,
+//! drawn from the run's seed.
+//!
+//! Like the ONNX stage it reads the face *box* of the decoded grey frame, resized
+//! bilinearly to the input side, scaled to `x / 127.5 - 1`. Training is in
+//! [`crate::model::cnn_train`]. The network runs on the CPU: this build has no
+//! candle `cuda` feature.
+
+use crate::error::{FerError, Result};
+use crate::gray::GrayImage;
+use crate::model::bundle::write_atomic;
+use crate::model::onnx::crop_box;
+use crate::model::FaceModel;
+use crate::pipeline::{ImageReading, PipelineConfig};
+use candle_core::{DType, Device, Module, Tensor, D};
+use candle_nn::{Conv2d, Conv2dConfig, GroupNorm, Linear, VarBuilder, VarMap};
+use opencv::core::{Mat, Size};
+use opencv::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// The `format` of a CNN file's header.
+pub const CNN_FORMAT: &str = "fer-cnn";
+/// Header layout version.
+pub const CNN_SCHEMA_VERSION: u32 = 1;
+/// The safetensors metadata key holding the header (the same key as bundles).
+pub const HEADER_KEY: &str = "fer";
+/// Files larger than this are refused before reading.
+pub const MAX_CNN_BYTES: u64 = 512 << 20;
+/// GroupNorm's epsilon (PyTorch's default).
+const GROUP_NORM_EPS: f64 = 1e-5;
+/// Pixels are scaled to `x / PIXEL_HALF - 1`, into [-1, 1].
+pub const PIXEL_HALF: f32 = 127.5;
+
+/// The shape of the network.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CnnArch {
+    /// Input side in pixels (square, grey).
+    pub input_size: usize,
+    /// Channels of each stage; each stage halves the side.
+    pub channels: Vec<usize>,
+    /// GroupNorm groups (must divide every stage's channels).
+    pub groups: usize,
+}
+
+impl Default for CnnArch {
+    fn default() -> Self {
+        CnnArch {
+            input_size: 48,
+            channels: vec![32, 64, 128],
+            groups: 8,
+        }
+    }
+}
+
+impl CnnArch {
+    /// Validate the shape.
+    pub fn check(&self) -> Result<()> {
+        if self.channels.is_empty() || self.channels.contains(&0) {
+            return Err(FerError::param(
+                "cnn.channels",
+                "give one or more stages of >= 1 channels",
+            ));
+        }
+        if self.groups == 0 || self.channels.iter().any(|c| c % self.groups != 0) {
+            return Err(FerError::param(
+                "cnn.groups",
+                format!(
+                    "{} groups must divide every stage's channels {:?}",
+                    self.groups, self.channels
+                ),
+            ));
+        }
+        let smallest = 1usize << self.channels.len();
+        if self.input_size < smallest || self.input_size > 512 {
+            return Err(FerError::param(
+                "cnn.input_size",
+                format!(
+                    "must be in {smallest}..=512 for {} stages",
+                    self.channels.len()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One stage: two convolutions with GroupNorm and ReLU, then 2x2 max pooling.
+struct Stage {
+    convs: [(Conv2d, GroupNorm); 2],
+}
+
+impl Stage {
+    fn new(c_in: usize, c_out: usize, groups: usize, vb: VarBuilder) -> Result<Self> {
+        let cfg = Conv2dConfig {
+            padding: 1,
+            ..Default::default()
+        };
+        let layer = |i: usize, c_in: usize| -> Result<(Conv2d, GroupNorm)> {
+            let conv = candle_nn::conv2d_no_bias(c_in, c_out, 3, cfg, vb.pp(format!("conv{i}")))?;
+            let norm =
+                candle_nn::group_norm(groups, c_out, GROUP_NORM_EPS, vb.pp(format!("norm{i}")))?;
+            Ok((conv, norm))
+        };
+        Ok(Stage {
+            convs: [layer(1, c_in)?, layer(2, c_out)?],
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mut x = x.clone();
+        for (conv, norm) in &self.convs {
+            x = norm.forward(&conv.forward(&x)?)?.relu()?;
+        }
+        Ok(x.max_pool2d(2)?)
+    }
+}
+
+/// The network. Weights are named `cnn.stage{i}.conv{1,2}.weight`,
+/// `cnn.stage{i}.norm{1,2}.{weight,bias}` and `cnn.head.{weight,bias}`.
+pub struct Cnn {
+    stages: Vec<Stage>,
+    head: Linear,
+}
+
+impl Cnn {
+    /// Build (or load, depending on `vb`) a network for `classes` outputs.
+    pub fn new(arch: &CnnArch, classes: usize, vb: VarBuilder) -> Result<Self> {
+        arch.check()?;
+        let vb = vb.pp("cnn");
+        let mut stages = Vec::with_capacity(arch.channels.len());
+        let mut c_in = 1;
+        for (i, &c) in arch.channels.iter().enumerate() {
+            stages.push(Stage::new(
+                c_in,
+                c,
+                arch.groups,
+                vb.pp(format!("stage{i}")),
+            )?);
+            c_in = c;
+        }
+        let head = candle_nn::linear(c_in, classes, vb.pp("head"))?;
+        Ok(Cnn { stages, head })
+    }
+
+    /// The embedding `[n, channels]` (global average pool of the last stage) of a batch `[n, 1, side, side]`.
+    pub fn embed(&self, x: &Tensor) -> Result<Tensor> {
+        let mut x = x.clone();
+        for s in &self.stages {
+            x = s.forward(&x)?;
+        }
+        Ok(x.mean(D::Minus1)?.mean(D::Minus1)?)
+    }
+
+    /// Class scores `[n, classes]` of embeddings.
+    pub fn logits(&self, embedding: &Tensor) -> Result<Tensor> {
+        Ok(self.head.forward(embedding)?)
+    }
+}
+
+/// What a CNN file says about itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CnnHeader {
+    /// Always [`CNN_FORMAT`].
+    pub format: String,
+    /// [`CNN_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// Output classes, in output order.
+    pub classes: Vec<String>,
+    pub arch: CnnArch,
+    /// The pipeline that found the faces it was trained on (detection settings).
+    pub pipeline: PipelineConfig,
+    /// Training settings and curves.
+    pub training: crate::model::cnn_train::CnnTrainingSummary,
+}
+
+/// A trained CNN ready to classify faces.
+pub struct CnnModel {
+    header: CnnHeader,
+    net: Cnn,
+    varmap: VarMap,
+}
+
+fn cnn_err(path: &Path, reason: impl Into<String>) -> FerError {
+    FerError::Model {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+/// The header of a safetensors file, when it has a `fer` header of the CNN format.
+pub fn is_cnn_file(path: &Path) -> bool {
+    let Ok(bytes) = std::fs::read(path) else {
+        return false;
+    };
+    let Ok((_, meta)) = safetensors::SafeTensors::read_metadata(&bytes) else {
+        return false;
+    };
+    let header = meta
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get(HEADER_KEY).cloned())
+        .unwrap_or_default();
+    serde_json::from_str::<serde_json::Value>(&header)
+        .ok()
+        .and_then(|v| v.get("format")?.as_str().map(|f| f == CNN_FORMAT))
+        .unwrap_or(false)
+}
+
+impl CnnModel {
+    /// Wrap a trained network.
+    pub fn new(header: CnnHeader, net: Cnn, varmap: VarMap) -> Self {
+        CnnModel {
+            header,
+            net,
+            varmap,
+        }
+    }
+
+    /// The header.
+    pub fn header(&self) -> &CnnHeader {
+        &self.header
+    }
+
+    /// Write the weights and header atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let header =
+            serde_json::to_string(&self.header).map_err(|e| cnn_err(path, e.to_string()))?;
+        let data = self
+            .varmap
+            .data()
+            .lock()
+            .map_err(|_| FerError::Training("weight store poisoned".into()))?;
+        let mut names: Vec<&String> = data.keys().filter(|n| n.starts_with("cnn.")).collect();
+        names.sort();
+        let tensors: Vec<(&str, &Tensor)> = names
+            .iter()
+            .map(|n| (n.as_str(), data[*n].as_tensor()))
+            .collect();
+        let bytes = safetensors::serialize(
+            tensors,
+            Some(HashMap::from([(HEADER_KEY.to_string(), header)])),
+        )
+        .map_err(|e| cnn_err(path, e.to_string()))?;
+        write_atomic(path, &bytes)
+    }
+
+    /// Read and validate a CNN file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let len = std::fs::metadata(path)
+            .map_err(|e| cnn_err(path, e.to_string()))?
+            .len();
+        if len > MAX_CNN_BYTES {
+            return Err(cnn_err(
+                path,
+                format!("file is {len} bytes, over the {MAX_CNN_BYTES}-byte limit"),
+            ));
+        }
+        let bytes = std::fs::read(path).map_err(|e| cnn_err(path, e.to_string()))?;
+        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
+            .map_err(|e| cnn_err(path, format!("not a valid safetensors file ({e})")))?;
+        let json = meta
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get(HEADER_KEY))
+            .ok_or_else(|| cnn_err(path, "no `fer` header: not a fer CNN"))?;
+        let header: CnnHeader = serde_json::from_str(json)
+            .map_err(|e| cnn_err(path, format!("header does not match the CNN schema ({e})")))?;
+        if header.format != CNN_FORMAT || header.schema_version != CNN_SCHEMA_VERSION {
+            return Err(cnn_err(
+                path,
+                format!(
+                    "header is {} version {}, expected {CNN_FORMAT} version {CNN_SCHEMA_VERSION}",
+                    header.format, header.schema_version
+                ),
+            ));
+        }
+        if header.classes.len() < 2 {
+            return Err(cnn_err(path, "fewer than 2 classes"));
+        }
+        header
+            .arch
+            .check()
+            .map_err(|e| cnn_err(path, e.to_string()))?;
+        header
+            .pipeline
+            .check()
+            .map_err(|e| cnn_err(path, format!("pipeline config in header: {e}")))?;
+        let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
+            .map_err(|e| cnn_err(path, format!("weights unreadable ({e})")))?;
+        let varmap = VarMap::new();
+        let net = {
+            let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+            Cnn::new(&header.arch, header.classes.len(), vb)
+                .map_err(|e| cnn_err(path, e.to_string()))?
+        };
+        {
+            let data = varmap
+                .data()
+                .lock()
+                .map_err(|_| FerError::Training("weight store poisoned".into()))?;
+            for (name, var) in data.iter() {
+                let t = tensors
+                    .get(name)
+                    .ok_or_else(|| cnn_err(path, format!("weight `{name}` is missing")))?;
+                if t.dims() != var.dims() {
+                    return Err(cnn_err(
+                        path,
+                        format!(
+                            "weight `{name}` has shape {:?}, expected {:?}",
+                            t.dims(),
+                            var.dims()
+                        ),
+                    ));
+                }
+                var.set(&t.to_dtype(DType::F32)?)
+                    .map_err(|e| cnn_err(path, e.to_string()))?;
+            }
+        }
+        Ok(CnnModel {
+            header,
+            net,
+            varmap,
+        })
+    }
+
+    /// Class probabilities of grey crops already resized to the input side, row-major.
+    pub fn probabilities(&self, pixels: &[u8], n: usize) -> Result<Vec<Vec<f32>>> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let x = to_input(pixels, n, self.header.arch.input_size, &Device::Cpu)?;
+        let p = candle_nn::ops::softmax_last_dim(&self.net.logits(&self.net.embed(&x)?)?)?;
+        Ok(p.to_vec2::<f32>()?)
+    }
+}
+
+/// A batch of `n` grey crops of `side` x `side` bytes as the network's input `[n, 1, side, side]`.
+pub fn to_input(pixels: &[u8], n: usize, side: usize, dev: &Device) -> Result<Tensor> {
+    let x: Vec<f32> = pixels
+        .iter()
+        .map(|&p| p as f32 / PIXEL_HALF - 1.0)
+        .collect();
+    Ok(Tensor::from_vec(x, (n, 1, side, side), dev)?)
+}
+
+/// The face box `bbox` of `frame`, resized bilinearly to `side` x `side`, row-major bytes.
+pub fn box_pixels(frame: &GrayImage, bbox: [i32; 4], side: usize) -> Result<Vec<u8>> {
+    let crop = crop_box(frame, bbox)?;
+    let mut resized = Mat::default();
+    let s = side as i32;
+    opencv::imgproc::resize(
+        &crop,
+        &mut resized,
+        Size::new(s, s),
+        0.0,
+        0.0,
+        opencv::imgproc::INTER_LINEAR,
+    )?;
+    Ok(resized.data_bytes()?.to_vec())
+}
+
+impl FaceModel for CnnModel {
+    fn classes(&self) -> &[String] {
+        &self.header.classes
+    }
+
+    fn pipeline(&self) -> PipelineConfig {
+        self.header.pipeline
+    }
+
+    fn classify_faces(&self, frame: &GrayImage, reading: &ImageReading) -> Result<Vec<Vec<f32>>> {
+        let side = self.header.arch.input_size;
+        let mut pixels = Vec::with_capacity(reading.faces.len() * side * side);
+        for f in &reading.faces {
+            pixels.extend(box_pixels(frame, f.bbox, side)?);
+        }
+        self.probabilities(&pixels, reading.faces.len())
+    }
+}

@@ -1,0 +1,462 @@
+//! Training the CNN of [`crate::model::cnn`] from scratch, with the "bag of tricks"
+//! (He et al. 2019): a learning rate scaled linearly with the batch size
+//! (`lr_per_256 * batch / 256`), linear warmup, cosine decay, label smoothing and
+//! mixup; optionally Git loss (Calefati et al. 2018: softmax loss + a center term
+//! pulling each embedding to its class centre + a push term `1 / (1 + d^2)` driving it
+//! away from the other centres; centres learned with the network). The optimiser is
+//! AdamW (candle's), not the papers' SGD with momentum. Random horizontal flips
+//! augment the crops.
+
+use crate::dataset::Sample;
+use crate::error::{FerError, Result};
+use crate::model::cnn::{box_pixels, to_input, Cnn, CnnArch};
+use crate::pipeline::PipelineConfig;
+use crate::stages::decode::decode_file;
+use crate::stages::denoise::denoise;
+use crate::stages::detect::Detector;
+use crate::train::{argmax, WorkerPool};
+use candle_core::{DType, Device, Tensor, D};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// The batch size the learning rate is given for (linear scaling rule).
+pub const LR_REFERENCE_BATCH: f64 = 256.0;
+
+/// Git loss weights.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GitLoss {
+    /// Weight of the center term (mean of half the squared distance to the own centre).
+    pub center: f64,
+    /// Weight of the push term (mean over samples of the sum over other centres of `1 / (1 + d^2)`).
+    pub push: f64,
+}
+
+impl Default for GitLoss {
+    fn default() -> Self {
+        GitLoss {
+            center: 0.01,
+            push: 0.01,
+        }
+    }
+}
+
+/// Training settings, validated by [`CnnParams::check`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CnnParams {
+    pub arch: CnnArch,
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Peak learning rate for a batch of 256; scaled linearly to `batch_size`.
+    pub lr_per_256: f64,
+    /// Epochs of linear warmup from 0 to the peak.
+    pub warmup_epochs: usize,
+    /// AdamW weight decay.
+    pub weight_decay: f64,
+    /// Label smoothing epsilon: targets are `(1 - eps) * one_hot + eps / classes`.
+    pub label_smoothing: f32,
+    /// Mixup's Beta(alpha, alpha) parameter, in (0, 1]; 0 turns mixup off.
+    pub mixup_alpha: f32,
+    /// Git loss, or plain (smoothed, mixed) cross-entropy.
+    pub git_loss: Option<GitLoss>,
+    /// Flip half the crops of each batch left to right.
+    pub mirror: bool,
+    pub seed: u64,
+}
+
+impl Default for CnnParams {
+    fn default() -> Self {
+        CnnParams {
+            arch: CnnArch::default(),
+            epochs: 30,
+            batch_size: 64,
+            lr_per_256: 4e-3,
+            warmup_epochs: 2,
+            weight_decay: 5e-4,
+            label_smoothing: 0.1,
+            mixup_alpha: 0.2,
+            git_loss: None,
+            mirror: true,
+            seed: 42,
+        }
+    }
+}
+
+/// Settings that passed [`CnnParams::check`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidCnnParams(CnnParams);
+
+impl std::ops::Deref for ValidCnnParams {
+    type Target = CnnParams;
+    fn deref(&self) -> &CnnParams {
+        &self.0
+    }
+}
+
+impl CnnParams {
+    /// Validate once, before training.
+    pub fn check(self) -> Result<ValidCnnParams> {
+        self.arch.check()?;
+        if self.epochs == 0 || self.batch_size == 0 {
+            return Err(FerError::param("cnn.epochs / batch_size", "must be >= 1"));
+        }
+        if !(self.lr_per_256 > 0.0 && self.lr_per_256.is_finite()) {
+            return Err(FerError::param("cnn.lr", "must be > 0"));
+        }
+        if self.warmup_epochs >= self.epochs {
+            return Err(FerError::param(
+                "cnn.warmup_epochs",
+                format!("must be fewer than the {} epochs", self.epochs),
+            ));
+        }
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return Err(FerError::param("cnn.label_smoothing", "must be in [0, 1)"));
+        }
+        if !(0.0..=1.0).contains(&self.mixup_alpha) {
+            return Err(FerError::param(
+                "cnn.mixup_alpha",
+                "must be in [0, 1] (0: no mixup)",
+            ));
+        }
+        if self.weight_decay.is_nan() || self.weight_decay < 0.0 {
+            return Err(FerError::param("cnn.weight_decay", "must be >= 0"));
+        }
+        if let Some(g) = self.git_loss {
+            if !(g.center >= 0.0 && g.push >= 0.0) {
+                return Err(FerError::param("cnn.git_loss", "weights must be >= 0"));
+            }
+        }
+        Ok(ValidCnnParams(self))
+    }
+}
+
+impl ValidCnnParams {
+    /// The learning rate at optimiser step `step` of `total`: linear warmup over
+    /// `warmup` steps to the batch-scaled peak, then cosine decay to 0.
+    pub fn learning_rate(&self, step: usize, warmup: usize, total: usize) -> f64 {
+        let peak = self.lr_per_256 * self.batch_size as f64 / LR_REFERENCE_BATCH;
+        if step < warmup {
+            return peak * (step + 1) as f64 / warmup as f64;
+        }
+        let t = (step - warmup) as f64 / (total - warmup).max(1) as f64;
+        peak * 0.5 * (1.0 + (std::f64::consts::PI * t.min(1.0)).cos())
+    }
+}
+
+/// Smoothed one-hot targets `[labels.len(), classes]`, row-major.
+pub fn smoothed_targets(labels: &[u32], classes: usize, eps: f32) -> Vec<f32> {
+    let mut t = vec![eps / classes as f32; labels.len() * classes];
+    for (i, &y) in labels.iter().enumerate() {
+        t[i * classes + y as usize] += 1.0 - eps;
+    }
+    t
+}
+
+/// A draw from Beta(alpha, alpha) by Johnk's method (exact for any alpha; quick for alpha <= 1).
+pub fn beta_sample(alpha: f32, rng: &mut StdRng) -> f32 {
+    loop {
+        let x = rng.random::<f32>().powf(1.0 / alpha);
+        let y = rng.random::<f32>().powf(1.0 / alpha);
+        if x + y <= 1.0 && x + y > 0.0 {
+            return x / (x + y);
+        }
+    }
+}
+
+/// Git loss terms `(center, push)` of embeddings `[n, d]` with soft class weights
+/// `[n, k]` (one-hot, or mixed by mixup) against centres `[k, d]`.
+pub fn git_terms(
+    embedding: &Tensor,
+    weights: &Tensor,
+    centres: &Tensor,
+) -> Result<(Tensor, Tensor)> {
+    // Squared distances [n, k] = |e|^2 + |c|^2 - 2 e.c
+    let e2 = embedding.sqr()?.sum_keepdim(1)?;
+    let c2 = centres.sqr()?.sum_keepdim(1)?.t()?;
+    let d2 = e2
+        .broadcast_add(&c2)?
+        .sub(&(embedding.matmul(&centres.t()?)? * 2.0)?)?
+        .relu()?;
+    let center = (d2.mul(weights)?.sum(1)?.mean_all()? * 0.5)?;
+    let other = weights.affine(-1.0, 1.0)?; // 1 - weight: the centres a sample is not of
+    let push = (d2 + 1.0)?.recip()?.mul(&other)?.sum(1)?.mean_all()?;
+    Ok((center, push))
+}
+
+/// What training reports, stored in the CNN file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CnnTrainingSummary {
+    pub params: CnnParams,
+    /// Training crops used, and images skipped (unreadable or without a face).
+    pub samples: usize,
+    pub skipped: usize,
+    /// Where the crops came from.
+    pub sources: Vec<String>,
+    /// Mean training loss per epoch.
+    pub loss: Vec<f32>,
+    /// Accuracy on the (mixed, flipped) training batches per epoch, against the dominant label.
+    pub train_accuracy: Vec<f32>,
+}
+
+/// Grey crops and their labels.
+pub struct CropSet {
+    /// `n * side * side` bytes, row-major.
+    pub pixels: Vec<u8>,
+    pub labels: Vec<u32>,
+    pub side: usize,
+}
+
+impl CropSet {
+    /// Number of crops.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    fn crop(&self, i: usize) -> &[u8] {
+        let n = self.side * self.side;
+        &self.pixels[i * n..(i + 1) * n]
+    }
+}
+
+/// He (Kaiming normal, fan-in) initialisation of every convolution from `rng`, in name
+/// order, so that the seed fixes the run; GroupNorm starts at identity, the head at
+/// PyTorch's uniform +-1/sqrt(fan_in), the Git centres at zero.
+fn seeded_he_init(varmap: &VarMap, rng: &mut StdRng) -> Result<()> {
+    let data = varmap
+        .data()
+        .lock()
+        .map_err(|_| FerError::Training("weight store poisoned".into()))?;
+    let mut names: Vec<&String> = data.keys().collect();
+    names.sort();
+    for name in names {
+        let var = &data[name];
+        let dims = var.dims().to_vec();
+        let values: Vec<f32> = if name.contains(".conv") {
+            let fan_in: usize = dims[1..].iter().product();
+            let std = (2.0 / fan_in as f32).sqrt();
+            (0..var.elem_count())
+                .map(|_| std * standard_normal(rng))
+                .collect()
+        } else if name.contains(".head.") {
+            let fan_in = if name.ends_with(".bias") {
+                data.get("cnn.head.weight")
+                    .map(|w| w.dims()[1])
+                    .unwrap_or(1)
+            } else {
+                dims[1]
+            };
+            let bound = 1.0 / (fan_in as f32).sqrt();
+            (0..var.elem_count())
+                .map(|_| rng.random_range(-bound..bound))
+                .collect()
+        } else {
+            continue; // GroupNorm (1 and 0) and the centres (0) keep candle's constant init
+        };
+        var.set(&Tensor::from_vec(values, dims, var.device())?)?;
+    }
+    Ok(())
+}
+
+/// A standard normal draw (Box-Muller).
+fn standard_normal(rng: &mut StdRng) -> f32 {
+    let u: f32 = rng.random_range(f32::EPSILON..1.0);
+    let v: f32 = rng.random();
+    (-2.0 * u.ln()).sqrt() * (2.0 * std::f32::consts::PI * v).cos()
+}
+
+/// Per-epoch progress `(epoch, epochs, loss, training accuracy)`.
+pub type CnnEpochCallback<'a> = dyn FnMut(usize, usize, f32, f32) + 'a;
+
+/// Train a CNN from scratch on `data` for `classes` classes. Returns the network, its
+/// weights, and the per-epoch loss and training accuracy.
+pub fn fit_cnn(
+    data: &CropSet,
+    classes: usize,
+    params: &ValidCnnParams,
+    on_epoch: &mut CnnEpochCallback,
+) -> Result<(Cnn, VarMap, Vec<f32>, Vec<f32>)> {
+    if data.is_empty() {
+        return Err(FerError::Training("no training crops".into()));
+    }
+    if classes < 2 || data.labels.iter().any(|&y| y as usize >= classes) {
+        return Err(FerError::Training(format!(
+            "labels must be below {classes} classes, and there must be at least 2"
+        )));
+    }
+    if data.side != params.arch.input_size {
+        return Err(FerError::Training(format!(
+            "crops are {} px, the network takes {}",
+            data.side, params.arch.input_size
+        )));
+    }
+    let dev = Device::Cpu;
+    let mut rng = StdRng::seed_from_u64(params.seed);
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &dev);
+    let net = Cnn::new(&params.arch, classes, vb.clone())?;
+    let last = *params.arch.channels.last().unwrap_or(&1);
+    let centres = match params.git_loss {
+        Some(_) => {
+            Some(vb.get_with_hints((classes, last), "git.centres", candle_nn::Init::Const(0.0))?)
+        }
+        None => None,
+    };
+    seeded_he_init(&varmap, &mut rng)?;
+    let mut opt = AdamW::new(
+        varmap.all_vars(),
+        ParamsAdamW {
+            lr: 0.0,
+            weight_decay: params.weight_decay,
+            ..Default::default()
+        },
+    )?;
+    let per_epoch = data.len().div_ceil(params.batch_size);
+    let (total, warmup) = (per_epoch * params.epochs, per_epoch * params.warmup_epochs);
+    let side = data.side;
+    let mut order: Vec<usize> = (0..data.len()).collect();
+    let (mut losses, mut accs) = (Vec::new(), Vec::new());
+    let mut step = 0;
+    for epoch in 0..params.epochs {
+        order.shuffle(&mut rng);
+        let (mut loss_sum, mut correct) = (0.0f64, 0usize);
+        for batch in order.chunks(params.batch_size) {
+            let n = batch.len();
+            let mut pixels = Vec::with_capacity(n * side * side);
+            for &i in batch {
+                let crop = data.crop(i);
+                if params.mirror && rng.random::<bool>() {
+                    for row in crop.chunks(side) {
+                        pixels.extend(row.iter().rev());
+                    }
+                } else {
+                    pixels.extend_from_slice(crop);
+                }
+            }
+            let labels: Vec<u32> = batch.iter().map(|&i| data.labels[i]).collect();
+            let mut x = to_input(&pixels, n, side, &dev)?;
+            let mut t = Tensor::from_vec(
+                smoothed_targets(&labels, classes, params.label_smoothing),
+                (n, classes),
+                &dev,
+            )?;
+            let mut w =
+                Tensor::from_vec(smoothed_targets(&labels, classes, 0.0), (n, classes), &dev)?;
+            if params.mixup_alpha > 0.0 && n > 1 {
+                let lam = beta_sample(params.mixup_alpha, &mut rng) as f64;
+                let mut perm: Vec<u32> = (0..n as u32).collect();
+                perm.shuffle(&mut rng);
+                let perm = Tensor::from_vec(perm, n, &dev)?;
+                let mix = |a: &Tensor| -> Result<Tensor> {
+                    Ok(((a * lam)? + (a.index_select(&perm, 0)? * (1.0 - lam))?)?)
+                };
+                x = mix(&x)?;
+                t = mix(&t)?;
+                w = mix(&w)?;
+            }
+            let embedding = net.embed(&x)?;
+            let logits = net.logits(&embedding)?;
+            let log_p = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+            let mut loss = (log_p.mul(&t)?.sum(1)?.mean_all()? * -1.0)?;
+            if let (Some(g), Some(c)) = (params.git_loss, &centres) {
+                let (center, push) = git_terms(&embedding, &w, c)?;
+                loss = ((loss + (center * g.center)?)? + (push * g.push)?)?;
+            }
+            opt.set_learning_rate(params.learning_rate(step, warmup, total));
+            opt.backward_step(&loss)?;
+            step += 1;
+            loss_sum += loss.to_scalar::<f32>()? as f64 * n as f64;
+            let scores = logits.to_vec2::<f32>()?;
+            let dominant = w.to_vec2::<f32>()?;
+            correct += scores
+                .iter()
+                .zip(&dominant)
+                .filter(|(s, d)| argmax(s, None) == argmax(d, None))
+                .count();
+        }
+        let (loss, acc) = (
+            (loss_sum / data.len() as f64) as f32,
+            correct as f32 / data.len() as f32,
+        );
+        if !loss.is_finite() {
+            return Err(FerError::Training(format!(
+                "loss diverged at epoch {}: lower the learning rate",
+                epoch + 1
+            )));
+        }
+        losses.push(loss);
+        accs.push(acc);
+        on_epoch(epoch + 1, params.epochs, loss, acc);
+    }
+    Ok((net, varmap, losses, accs))
+}
+
+/// The training crop of one labelled image: its largest face box (found on the
+/// denoised frame, cut from the decoded one, as at inference), or the whole image
+/// with `detect.whole_image`, resized to `side`.
+fn sample_crop(
+    detector: &mut Detector,
+    pipeline: &PipelineConfig,
+    path: &std::path::Path,
+    side: usize,
+) -> Result<Option<Vec<u8>>> {
+    let frame = decode_file(path, &pipeline.decode)?;
+    let smooth = denoise(&frame, &pipeline.denoise)?;
+    let Some(bbox) = detector.detect_boxes(&smooth)?.first().copied() else {
+        return Ok(None);
+    };
+    Ok(Some(box_pixels(&frame, bbox, side)?))
+}
+
+/// Crops of `samples` for training, in parallel, labelled by their index in
+/// `classes`. Files that cannot be read or show no face are logged and counted, not fatal.
+pub fn crops_from_samples(
+    samples: &[Sample],
+    classes: &[String],
+    pipeline: &PipelineConfig,
+    side: usize,
+    progress: &(dyn Fn() + Sync),
+) -> Result<(CropSet, usize)> {
+    pipeline.check()?;
+    let detectors = WorkerPool::<Detector>::default();
+    let crops: Vec<Option<(Vec<u8>, u32)>> = samples
+        .par_iter()
+        .map(|s| {
+            let label = classes.iter().position(|c| *c == s.label)? as u32;
+            let crop = detectors.with(
+                || Detector::new(pipeline.detect),
+                |d| sample_crop(d, pipeline, &s.path, side),
+            );
+            progress();
+            match crop {
+                Ok(Ok(Some(c))) => Some((c, label)),
+                Ok(Ok(None)) => {
+                    tracing::debug!("{}: no face found", s.path.display());
+                    None
+                }
+                Ok(Err(e)) | Err(e) => {
+                    tracing::warn!("{e}");
+                    None
+                }
+            }
+        })
+        .collect();
+    let skipped = crops.iter().filter(|c| c.is_none()).count();
+    let mut set = CropSet {
+        pixels: Vec::new(),
+        labels: Vec::new(),
+        side,
+    };
+    for (pixels, label) in crops.into_iter().flatten() {
+        set.pixels.extend(pixels);
+        set.labels.push(label);
+    }
+    Ok((set, skipped))
+}

@@ -1,0 +1,343 @@
+//! Our own CNN: the training tricks, learning from scratch, round trips, bad files,
+//! and held-out CK+ subjects.
+
+mod common;
+
+use candle_core::{Device, Tensor};
+use fer::dataset::{self, DataFilter};
+use fer::model::cnn::{is_cnn_file, CnnArch, CnnHeader, CnnModel, CNN_FORMAT, CNN_SCHEMA_VERSION};
+use fer::model::cnn_train::{
+    beta_sample, crops_from_samples, fit_cnn, git_terms, smoothed_targets, CnnParams,
+    CnnTrainingSummary, CropSet, GitLoss, ValidCnnParams,
+};
+use fer::PipelineConfig;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// A tiny network and schedule that trains in seconds on the CPU.
+fn tiny(side: usize, epochs: usize) -> ValidCnnParams {
+    CnnParams {
+        arch: CnnArch {
+            input_size: side,
+            channels: vec![8, 16],
+            groups: 4,
+        },
+        epochs,
+        batch_size: 16,
+        lr_per_256: 2e-2,
+        warmup_epochs: 1,
+        git_loss: Some(GitLoss::default()),
+        ..Default::default()
+    }
+    .check()
+    .unwrap()
+}
+
+/// `n` noisy 16x16 images per class: horizontal stripes, vertical stripes, a bright centre.
+fn patterns(n: usize, seed: u64) -> CropSet {
+    let side = 16;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut set = CropSet {
+        pixels: vec![],
+        labels: vec![],
+        side,
+    };
+    for i in 0..3 * n {
+        let class = (i % 3) as u32;
+        let phase = rng.random_range(0..4);
+        for y in 0..side {
+            for x in 0..side {
+                let on = match class {
+                    0 => (y + phase) % 4 < 2,
+                    1 => (x + phase) % 4 < 2,
+                    _ => (4..12).contains(&x) && (4..12).contains(&y),
+                };
+                let v = if on { 190.0 } else { 60.0 } + rng.random_range(-40.0..40.0);
+                set.pixels.push(v as u8);
+            }
+        }
+        set.labels.push(class);
+    }
+    set
+}
+
+fn accuracy(model: &CnnModel, set: &CropSet) -> f32 {
+    let probs = model.probabilities(&set.pixels, set.labels.len()).unwrap();
+    let right = probs
+        .iter()
+        .zip(&set.labels)
+        .filter(|(p, &y)| fer::train::argmax(p, None) == y as usize)
+        .count();
+    right as f32 / set.labels.len() as f32
+}
+
+fn model_of(set: &CropSet, classes: usize, params: &ValidCnnParams) -> CnnModel {
+    let (net, varmap, loss, train_accuracy) =
+        fit_cnn(set, classes, params, &mut |_, _, _, _| {}).unwrap();
+    assert!(
+        loss.last().unwrap() < loss.first().unwrap(),
+        "loss did not fall: {loss:?}"
+    );
+    let header = CnnHeader {
+        format: CNN_FORMAT.into(),
+        schema_version: CNN_SCHEMA_VERSION,
+        classes: ["angry", "happy", "sad", "surprise"][..classes]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        arch: params.arch.clone(),
+        pipeline: PipelineConfig::default(),
+        training: CnnTrainingSummary {
+            params: (**params).clone(),
+            samples: set.len(),
+            skipped: 0,
+            sources: vec![],
+            loss,
+            train_accuracy,
+        },
+    };
+    CnnModel::new(header, net, varmap)
+}
+
+#[test]
+fn learning_rate_warms_up_linearly_then_decays_by_cosine() {
+    let p = CnnParams {
+        batch_size: 64,
+        lr_per_256: 4e-3,
+        ..Default::default()
+    }
+    .check()
+    .unwrap();
+    let peak = 1e-3; // linear scaling: 4e-3 * 64 / 256
+    let (warmup, total) = (10, 110);
+    assert!((p.learning_rate(0, warmup, total) - peak / 10.0).abs() < 1e-12);
+    assert!((p.learning_rate(4, warmup, total) - peak / 2.0).abs() < 1e-12);
+    assert!((p.learning_rate(warmup, warmup, total) - peak).abs() < 1e-12);
+    assert!(
+        (p.learning_rate(60, warmup, total) - peak / 2.0).abs() < 1e-9,
+        "half way down the cosine"
+    );
+    assert!(p.learning_rate(total, warmup, total).abs() < 1e-12);
+    let after: Vec<f64> = (warmup..total)
+        .map(|s| p.learning_rate(s, warmup, total))
+        .collect();
+    assert!(
+        after.windows(2).all(|w| w[1] <= w[0]),
+        "decays monotonically after warmup"
+    );
+}
+
+#[test]
+fn smoothed_targets_sum_to_one_and_keep_the_label_highest() {
+    let t = smoothed_targets(&[2, 0], 4, 0.1);
+    assert_eq!(t.len(), 8);
+    for row in t.chunks(4) {
+        assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+    }
+    assert!((t[2] - 0.925).abs() < 1e-6 && (t[0] - 0.025).abs() < 1e-6);
+    assert!((t[4] - 0.925).abs() < 1e-6);
+}
+
+#[test]
+fn mixup_weights_follow_a_symmetric_beta() {
+    let mut rng = StdRng::seed_from_u64(1);
+    let draws: Vec<f32> = (0..4000).map(|_| beta_sample(0.2, &mut rng)).collect();
+    assert!(draws.iter().all(|&d| (0.0..=1.0).contains(&d)));
+    let mean = draws.iter().sum::<f32>() / draws.len() as f32;
+    assert!((mean - 0.5).abs() < 0.03, "mean {mean}");
+    // Beta(0.2, 0.2) puts most of its mass near 0 and 1.
+    let extreme =
+        draws.iter().filter(|&&d| !(0.1..=0.9).contains(&d)).count() as f32 / draws.len() as f32;
+    assert!(extreme > 0.6, "share near the ends {extreme}");
+}
+
+#[test]
+fn git_loss_prefers_embeddings_on_their_own_centre_and_far_from_the_others() {
+    let dev = Device::Cpu;
+    let centres = Tensor::new(&[[0f32, 0.0], [4.0, 0.0]], &dev).unwrap();
+    let weights = Tensor::new(&[[1f32, 0.0], [0.0, 1.0]], &dev).unwrap();
+    let on = Tensor::new(&[[0f32, 0.0], [4.0, 0.0]], &dev).unwrap();
+    let off = Tensor::new(&[[2f32, 0.0], [2.0, 0.0]], &dev).unwrap();
+    let value = |e: &Tensor| {
+        let (c, p) = git_terms(e, &weights, &centres).unwrap();
+        (c.to_scalar::<f32>().unwrap(), p.to_scalar::<f32>().unwrap())
+    };
+    let (c_on, p_on) = value(&on);
+    let (c_off, p_off) = value(&off);
+    assert!(c_on.abs() < 1e-6, "on the centre: {c_on}");
+    assert!((c_off - 2.0).abs() < 1e-5, "half of 2^2: {c_off}");
+    assert!((p_on - 1.0 / 17.0).abs() < 1e-5, "1 / (1 + 4^2): {p_on}");
+    assert!(p_off > p_on, "closer to the other centre pushes harder");
+}
+
+#[test]
+fn invalid_settings_are_refused_before_training() {
+    let bad = [
+        CnnParams {
+            arch: CnnArch {
+                groups: 5,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        CnnParams {
+            arch: CnnArch {
+                input_size: 4,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        CnnParams {
+            warmup_epochs: 30,
+            ..Default::default()
+        },
+        CnnParams {
+            mixup_alpha: 2.0,
+            ..Default::default()
+        },
+        CnnParams {
+            lr_per_256: 0.0,
+            ..Default::default()
+        },
+        CnnParams {
+            label_smoothing: 1.0,
+            ..Default::default()
+        },
+        CnnParams {
+            git_loss: Some(GitLoss {
+                center: -1.0,
+                push: 0.0,
+            }),
+            ..Default::default()
+        },
+    ];
+    for p in bad {
+        assert!(p.clone().check().is_err(), "{p:?}");
+    }
+    let params = tiny(16, 2);
+    let empty = CropSet {
+        pixels: vec![],
+        labels: vec![],
+        side: 16,
+    };
+    assert!(fit_cnn(&empty, 3, &params, &mut |_, _, _, _| {}).is_err());
+    let wrong_side = CropSet {
+        pixels: vec![0; 64],
+        labels: vec![0],
+        side: 8,
+    };
+    assert!(fit_cnn(&wrong_side, 3, &params, &mut |_, _, _, _| {}).is_err());
+}
+
+#[test]
+fn learns_patterns_from_scratch_and_gives_the_same_answers_after_save_and_load() {
+    let params = tiny(16, 8);
+    let model = model_of(&patterns(40, 1), 3, &params);
+    let held_out = patterns(20, 2);
+    let acc = accuracy(&model, &held_out);
+    assert!(acc >= 0.9, "held-out accuracy {acc}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cnn.safetensors");
+    model.save(&path).unwrap();
+    assert!(is_cnn_file(&path));
+    let loaded = CnnModel::load(&path).unwrap();
+    assert_eq!(loaded.header(), model.header());
+    let a = model
+        .probabilities(&held_out.pixels, held_out.len())
+        .unwrap();
+    let b = loaded
+        .probabilities(&held_out.pixels, held_out.len())
+        .unwrap();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn corrupt_and_foreign_files_are_refused_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.safetensors");
+    std::fs::write(&junk, b"\x10\x00\x00\x00\x00\x00\x00\x00not json at all").unwrap();
+    let err = CnnModel::load(&junk)
+        .err()
+        .expect("junk refused")
+        .to_string();
+    assert!(err.contains("junk.safetensors"), "{err}");
+    assert!(!is_cnn_file(&junk));
+    // A feature-model bundle is a fer file, but not a CNN.
+    let bundle = common::root().join("models/fer-default.safetensors");
+    assert!(!is_cnn_file(&bundle));
+    let err = CnnModel::load(&bundle)
+        .err()
+        .expect("bundle refused")
+        .to_string();
+    assert!(err.contains("fer-default.safetensors"), "{err}");
+    // A CNN whose weights were cut short.
+    let model = model_of(&patterns(10, 3), 3, &tiny(16, 2));
+    let good = dir.path().join("good.safetensors");
+    model.save(&good).unwrap();
+    let bytes = std::fs::read(&good).unwrap();
+    let cut = dir.path().join("cut.safetensors");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let err = CnnModel::load(&cut)
+        .err()
+        .expect("truncated file refused")
+        .to_string();
+    assert!(err.contains("cut.safetensors"), "{err}");
+}
+
+#[test]
+fn reads_held_out_ck_subjects_well_above_chance() {
+    let Some(data) = common::shared_data("reads_held_out_ck_subjects_well_above_chance") else {
+        return;
+    };
+    let filter = DataFilter {
+        classes: vec!["happy".into(), "surprise".into(), "disgust".into()],
+        ..Default::default()
+    };
+    let samples = dataset::load(&[data.join("ckplus48")], &filter).unwrap();
+    let classes = dataset::classes_of(&samples);
+    // Every fourth subject is held out: no subject is on both sides.
+    let mut subjects: Vec<String> = samples.iter().filter_map(|s| s.subject.clone()).collect();
+    subjects.sort();
+    subjects.dedup();
+    let test_subjects: Vec<&String> = subjects.iter().skip(3).step_by(4).collect();
+    let (test, train): (Vec<_>, Vec<_>) = samples.into_iter().partition(|s| {
+        s.subject
+            .as_ref()
+            .is_some_and(|x| test_subjects.contains(&x))
+    });
+    let pipeline = PipelineConfig {
+        detect: fer::stages::detect::DetectConfig {
+            whole_image: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let side = 32;
+    let (train_set, skipped) =
+        crops_from_samples(&train, &classes, &pipeline, side, &|| {}).unwrap();
+    assert_eq!(skipped, 0);
+    let (test_set, _) = crops_from_samples(&test, &classes, &pipeline, side, &|| {}).unwrap();
+    let params = CnnParams {
+        arch: CnnArch {
+            input_size: side,
+            channels: vec![8, 16, 32],
+            groups: 4,
+        },
+        epochs: 12,
+        batch_size: 32,
+        lr_per_256: 2e-2,
+        warmup_epochs: 1,
+        ..Default::default()
+    }
+    .check()
+    .unwrap();
+    let model = model_of(&train_set, classes.len(), &params);
+    let acc = accuracy(&model, &test_set);
+    eprintln!(
+        "CK+ happy/surprise/disgust, {} held-out images of {} subjects: {:.1}%",
+        test_set.len(),
+        test_subjects.len(),
+        100.0 * acc
+    );
+    assert!(acc > 0.6, "held-out accuracy {acc} (chance about 0.33)");
+}
