@@ -471,20 +471,20 @@ struct TrainCnnArgs {
     #[arg(long, default_value_t = 48)]
     input_size: usize,
     /// Channels of each stage (comma separated); each stage halves the side.
-    #[arg(long, value_delimiter = ',', default_value = "32,64,128")]
+    #[arg(long, value_delimiter = ',', default_value = "16,32,64")]
     channels: Vec<usize>,
     /// GroupNorm groups (must divide every stage's channels).
     #[arg(long, default_value_t = 8)]
     groups: usize,
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 60)]
     epochs: usize,
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
     /// Peak AdamW learning rate for a batch of 256, scaled linearly to --batch-size.
-    #[arg(long, default_value_t = 4e-3)]
+    #[arg(long, default_value_t = 1e-2)]
     lr: f64,
     /// Epochs of linear warmup before the cosine decay.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 3)]
     warmup_epochs: usize,
     #[arg(long, default_value_t = 5e-4)]
     weight_decay: f64,
@@ -560,7 +560,7 @@ struct TreeArgs {
     /// `deep`: every network learns from the --teacher model's probabilities.
     #[arg(long, value_parser = ["mlp", "ensemble", "deep"])]
     distill: Option<String>,
-    /// The deep teacher for --distill deep: an ONNX sidecar or a shipped name (mini-xception).
+    /// The deep teacher for --distill deep: an ONNX sidecar, a shipped name (mini-xception), or a CNN from train-cnn.
     #[arg(long, value_name = "MODEL")]
     teacher: Option<PathBuf>,
     /// Distillation temperature.
@@ -817,16 +817,24 @@ fn attach_teacher(
         }
         return Ok(());
     };
-    let sidecar = deep_sidecar(path).with_context(|| {
-        format!(
-            "--teacher {}: not an ONNX sidecar (.json) or a shipped deep model",
-            path.display()
-        )
-    })?;
-    let model = OnnxModel::load(&sidecar, fer::model::onnx::DnnDevice::Auto, false)?;
-    let pool = pool_for(&model, detect)?;
+    let model: Box<dyn FaceModel> = if path.exists() && fer::model::cnn::is_cnn_file(path) {
+        Box::new(CnnModel::load(path)?)
+    } else {
+        let sidecar = deep_sidecar(path).with_context(|| {
+            format!(
+                "--teacher {}: not an ONNX sidecar (.json), a shipped deep model or a CNN from train-cnn",
+                path.display()
+            )
+        })?;
+        Box::new(OnnxModel::load(
+            &sidecar,
+            fer::model::onnx::DnnDevice::Auto,
+            false,
+        )?)
+    };
+    let pool = pool_for(model.as_ref(), detect)?;
     let pb = progress(samples.len() as u64, "teacher");
-    let probs = train::classify_samples(samples, &pool, &model, &|| pb.inc(1));
+    let probs = train::classify_samples(samples, &pool, model.as_ref(), &|| pb.inc(1));
     pb.finish_and_clear();
     let to_rows: Vec<Option<usize>> = model
         .classes()

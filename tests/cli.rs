@@ -617,6 +617,24 @@ fn train_cnn_then_eval_and_batch_read_its_file() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let rows = text(&out.stdout);
     assert_eq!(rows.lines().count(), 11, "a header and 10 rows: {rows}");
+    // The CNN teaches an MLP on the same folders (--distill deep).
+    let student = tmp.path().join("student.safetensors");
+    let out = fer(&[
+        "train",
+        "--no-detect",
+        "--data",
+        train.to_str().unwrap(),
+        "--out",
+        student.to_str().unwrap(),
+        "--epochs",
+        "5",
+        "--distill",
+        "deep",
+        "--teacher",
+        model.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(student.exists());
     // Training settings that make no sense stop before any work, naming the setting.
     let out = fer(&[
         "train-cnn",

@@ -188,7 +188,7 @@ fn invalid_settings_are_refused_before_training() {
             ..Default::default()
         },
         CnnParams {
-            warmup_epochs: 30,
+            warmup_epochs: CnnParams::default().epochs,
             ..Default::default()
         },
         CnnParams {

@@ -14,12 +14,11 @@
 use crate::error::{FerError, Result};
 use crate::gray::GrayImage;
 use crate::model::bundle::write_atomic;
-use crate::model::onnx::crop_box;
+use crate::model::onnx::{crop_box, resize_square};
 use crate::model::FaceModel;
 use crate::pipeline::{ImageReading, PipelineConfig};
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::{Conv2d, Conv2dConfig, GroupNorm, Linear, VarBuilder, VarMap};
-use opencv::core::{Mat, Size};
 use opencv::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -53,7 +52,7 @@ impl Default for CnnArch {
     fn default() -> Self {
         CnnArch {
             input_size: 48,
-            channels: vec![32, 64, 128],
+            channels: vec![16, 32, 64],
             groups: 8,
         }
     }
@@ -352,17 +351,7 @@ pub fn to_input(pixels: &[u8], n: usize, side: usize, dev: &Device) -> Result<Te
 
 /// The face box `bbox` of `frame`, resized bilinearly to `side` x `side`, row-major bytes.
 pub fn box_pixels(frame: &GrayImage, bbox: [i32; 4], side: usize) -> Result<Vec<u8>> {
-    let crop = crop_box(frame, bbox)?;
-    let mut resized = Mat::default();
-    let s = side as i32;
-    opencv::imgproc::resize(
-        &crop,
-        &mut resized,
-        Size::new(s, s),
-        0.0,
-        0.0,
-        opencv::imgproc::INTER_LINEAR,
-    )?;
+    let resized = resize_square(&crop_box(frame, bbox)?, side as i32)?;
     Ok(resized.data_bytes()?.to_vec())
 }
 

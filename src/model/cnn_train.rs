@@ -71,10 +71,10 @@ impl Default for CnnParams {
     fn default() -> Self {
         CnnParams {
             arch: CnnArch::default(),
-            epochs: 30,
+            epochs: 60,
             batch_size: 64,
-            lr_per_256: 4e-3,
-            warmup_epochs: 2,
+            lr_per_256: 1e-2,
+            warmup_epochs: 3,
             weight_decay: 5e-4,
             label_smoothing: 0.1,
             mixup_alpha: 0.2,

@@ -107,6 +107,20 @@ pub fn crop_box(frame: &GrayImage, b: [i32; 4]) -> Result<Mat> {
     Ok(Mat::roi(frame.mat(), r)?.try_clone()?)
 }
 
+/// `crop` resized bilinearly to `side` x `side`, as networks take their input.
+pub fn resize_square(crop: &Mat, side: i32) -> Result<Mat> {
+    let mut r = Mat::default();
+    opencv::imgproc::resize(
+        crop,
+        &mut r,
+        Size::new(side, side),
+        0.0,
+        0.0,
+        opencv::imgproc::INTER_LINEAR,
+    )?;
+    Ok(r)
+}
+
 fn model_err(path: &Path, reason: impl Into<String>) -> FerError {
     FerError::Model {
         path: path.to_path_buf(),
@@ -275,16 +289,7 @@ impl OnnxModel {
         let side = self.spec.input_size;
         let mut resized = Vec::with_capacity(crops.len());
         for c in crops.iter() {
-            let mut r = Mat::default();
-            opencv::imgproc::resize(
-                &c,
-                &mut r,
-                Size::new(side, side),
-                0.0,
-                0.0,
-                opencv::imgproc::INTER_LINEAR,
-            )?;
-            resized.push(r);
+            resized.push(resize_square(&c, side)?);
         }
         let mut out = Vec::with_capacity(resized.len());
         for chunk in resized.chunks(self.spec.max_batch) {

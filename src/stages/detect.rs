@@ -349,7 +349,7 @@ impl Detector {
                     imgproc::INTER_AREA,
                 )?;
             } else {
-                roi.copy_to(&mut window)?; // small: k is 1 only for faces under VERIFY_MIN_SIDE / 0.7
+                roi.copy_to(&mut window)?; // small: k is 1 only for proposals under VERIFY_MIN_SIDE / VERIFY_SIZE_RANGE.0
             }
             let side = |v: i32| ((v as f64 * k).round() as i32).max(FACE_WINDOW);
             let (lo_k, hi_k) = (side(lo), side(hi).min(window.cols().min(window.rows())));
