@@ -193,21 +193,34 @@ fn cnn_err(path: &Path, reason: impl Into<String>) -> FerError {
     }
 }
 
-/// The header of a safetensors file, when it has a `fer` header of the CNN format.
+/// The most bytes of safetensors JSON header [`is_cnn_file`] reads.
+const MAX_HEADER_BYTES: u64 = 16 << 20;
+
+/// Whether `path` is a safetensors file whose `fer` header is of the CNN format. Reads
+/// only the file's JSON header (its length comes first, as 8 little-endian bytes), so
+/// asking is cheap for any file.
 pub fn is_cnn_file(path: &Path) -> bool {
-    let Ok(bytes) = std::fs::read(path) else {
+    use std::io::Read;
+    let read_header = || -> Option<serde_json::Value> {
+        let mut file = std::fs::File::open(path).ok()?;
+        let mut len = [0u8; 8];
+        file.read_exact(&mut len).ok()?;
+        let len = u64::from_le_bytes(len);
+        if len > MAX_HEADER_BYTES {
+            return None;
+        }
+        let mut json = vec![0u8; len as usize];
+        file.read_exact(&mut json).ok()?;
+        serde_json::from_slice(&json).ok()
+    };
+    let Some(header) = read_header() else {
         return false;
     };
-    let Ok((_, meta)) = safetensors::SafeTensors::read_metadata(&bytes) else {
-        return false;
-    };
-    let header = meta
-        .metadata()
-        .as_ref()
-        .and_then(|m| m.get(HEADER_KEY).cloned())
-        .unwrap_or_default();
-    serde_json::from_str::<serde_json::Value>(&header)
-        .ok()
+    header
+        .get("__metadata__")
+        .and_then(|m| m.get(HEADER_KEY))
+        .and_then(|h| h.as_str())
+        .and_then(|h| serde_json::from_str::<serde_json::Value>(h).ok())
         .and_then(|v| v.get("format")?.as_str().map(|f| f == CNN_FORMAT))
         .unwrap_or(false)
 }
