@@ -239,6 +239,9 @@ fn bench_reports_every_stage_and_throughput_against_bare_haar() {
     assert_eq!(tp.len(), 2);
     assert!(tp.iter().all(|t| t["images_per_s"].as_f64().unwrap() > 0.0
         && t["ratio_to_bare_haar"].as_f64().unwrap() > 0.0));
+    // OpenCV's own threads are measured for the thread counts above one only.
+    assert!(tp[0]["opencv_threads_images_per_s"].is_null());
+    assert!(tp[1]["opencv_threads_images_per_s"].as_f64().unwrap() > 0.0);
 }
 
 #[test]
