@@ -15,7 +15,7 @@
 //! the 9 group photos of `../shared/data/detection` (43 ground-truth faces) and the
 //! 164 Yale frames, against one full-resolution `detectMultiScale` (`Search::Full`):
 //! the same 38 of 43 faces, no false hit, every Yale face, in about 60% of the time
-//! (`cargo test --release --test detect -- --nocapture search`; `fer bench`). Boxes
+//! (`cargo test --release --test detect -- --nocapture search group`; `fer bench`). Boxes
 //! differ a little: on the Yale frames they are on average 2% larger (see
 //! [`VERIFY_MIN_SIDE`]).
 
