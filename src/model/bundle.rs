@@ -208,17 +208,7 @@ impl Model {
 
     /// Read and validate a bundle.
     pub fn load(path: &Path) -> Result<Self> {
-        let meta = std::fs::metadata(path).map_err(|e| model_err(path, e.to_string()))?;
-        if meta.len() > MAX_MODEL_BYTES {
-            return Err(model_err(
-                path,
-                format!(
-                    "file is {} bytes, over the {MAX_MODEL_BYTES}-byte limit",
-                    meta.len()
-                ),
-            ));
-        }
-        let bytes = std::fs::read(path).map_err(|e| model_err(path, e.to_string()))?;
+        let bytes = read_capped(path, MAX_MODEL_BYTES)?;
         let (_, st_meta) = safetensors::SafeTensors::read_metadata(&bytes)
             .map_err(|e| model_err(path, format!("not a valid safetensors bundle ({e})")))?;
         let header_json = st_meta
@@ -302,6 +292,20 @@ impl Model {
             .collect::<Result<HashMap<_, _>>>()?;
         Model::from_tensors(header, tensors).map_err(|e| model_err(path, e.to_string()))
     }
+}
+
+/// The bytes of `path`, refused (with the file named) when it is larger than `max`.
+pub fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>> {
+    let len = std::fs::metadata(path)
+        .map_err(|e| model_err(path, e.to_string()))?
+        .len();
+    if len > max {
+        return Err(model_err(
+            path,
+            format!("file is {len} bytes, over the {max}-byte limit"),
+        ));
+    }
+    std::fs::read(path).map_err(|e| model_err(path, e.to_string()))
 }
 
 fn model_err(path: &Path, reason: impl Into<String>) -> FerError {

@@ -13,7 +13,7 @@
 
 use crate::error::{FerError, Result};
 use crate::gray::GrayImage;
-use crate::model::bundle::write_atomic;
+use crate::model::bundle::{read_capped, write_atomic};
 use crate::model::onnx::{crop_box, resize_square};
 use crate::model::FaceModel;
 use crate::pipeline::{ImageReading, PipelineConfig};
@@ -265,16 +265,7 @@ impl CnnModel {
 
     /// Read and validate a CNN file.
     pub fn load(path: &Path) -> Result<Self> {
-        let len = std::fs::metadata(path)
-            .map_err(|e| cnn_err(path, e.to_string()))?
-            .len();
-        if len > MAX_CNN_BYTES {
-            return Err(cnn_err(
-                path,
-                format!("file is {len} bytes, over the {MAX_CNN_BYTES}-byte limit"),
-            ));
-        }
-        let bytes = std::fs::read(path).map_err(|e| cnn_err(path, e.to_string()))?;
+        let bytes = read_capped(path, MAX_CNN_BYTES)?;
         let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
             .map_err(|e| cnn_err(path, format!("not a valid safetensors file ({e})")))?;
         let json = meta
