@@ -627,6 +627,17 @@ struct RecipeArgs {
 }
 
 impl RecipeArgs {
+    /// The options for a model of `kind` and its labelled rows: the samples' features
+    /// (with mirrored copies unless --no-mirror) and, with --distill deep, the teacher's
+    /// probabilities.
+    fn training_rows(&self, data: &DataArgs, kind: &str) -> Result<(FitOptions, LabelledRows)> {
+        let opts = self.options(data, kind.parse()?)?;
+        let samples = dataset::load(&data.data, &data.filter()?)?;
+        let mut rows = rows_of(samples.clone(), opts.pipeline, None, !self.mlp.no_mirror)?;
+        attach_teacher(&mut rows, &samples, &self.trees, &self.detect)?;
+        Ok((opts, rows))
+    }
+
     /// Validated pipeline and training options for a model of `kind`.
     fn options(&self, data: &DataArgs, kind: ModelKind) -> Result<FitOptions> {
         let cfg = self.stages.config(&self.detect)?;
@@ -945,17 +956,17 @@ fn labelled_probabilities(
     Ok((truth, probs, skipped))
 }
 
+/// Create the folder `path` will be written into, when it names one.
+fn create_parent_dir(path: &Path) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    Ok(())
+}
+
 fn cmd_train(args: TrainArgs) -> Result<i32> {
     set_threads(0)?;
-    let opts = args.recipe.options(&args.data, args.kind.parse()?)?;
-    let samples = dataset::load(&args.data.data, &args.data.filter()?)?;
-    let mut rows = rows_of(
-        samples.clone(),
-        opts.pipeline,
-        None,
-        !args.recipe.mlp.no_mirror,
-    )?;
-    attach_teacher(&mut rows, &samples, &args.recipe.trees, &args.recipe.detect)?;
+    let (opts, rows) = args.recipe.training_rows(&args.data, &args.kind)?;
     let pb = progress(args.recipe.mlp.epochs as u64, "training");
     let all: Vec<usize> = (0..rows.x.len()).collect();
     let model = train::fit(&rows, &all, &opts, &mut |epoch, _, loss, acc| {
@@ -963,9 +974,7 @@ fn cmd_train(args: TrainArgs) -> Result<i32> {
         pb.set_prefix(format!("loss {loss:.3} val acc {:.1}%", 100.0 * acc));
     })?;
     pb.finish_and_clear();
-    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
+    create_parent_dir(&args.out)?;
     model.save(&args.out)?;
     let t = &model.header().training;
     let how = if t.validation > 0 {
@@ -1048,9 +1057,7 @@ fn cmd_train_cnn(args: TrainCnnArgs) -> Result<i32> {
             train_accuracy,
         },
     };
-    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
+    create_parent_dir(&args.out)?;
     CnnModel::new(header, net, varmap).save(&args.out)?;
     eprintln!("saved {}", args.out.display());
     Ok(0)
@@ -1093,15 +1100,7 @@ fn cmd_eval(args: EvalArgs) -> Result<i32> {
             if args.group_by != GroupBy::Subject {
                 bail!("--cv groups by subject only");
             }
-            let opts = args.recipe.options(&args.data, args.kind.parse()?)?;
-            let samples = dataset::load(&args.data.data, &args.data.filter()?)?;
-            let mut rows = rows_of(
-                samples.clone(),
-                opts.pipeline,
-                None,
-                !args.recipe.mlp.no_mirror,
-            )?;
-            attach_teacher(&mut rows, &samples, &args.recipe.trees, &args.recipe.detect)?;
+            let (opts, rows) = args.recipe.training_rows(&args.data, &args.kind)?;
             let pb = progress(k as u64, "folds");
             let mut report = train::cross_validate(&rows, k, &opts, &mut |f, acc| {
                 pb.set_position(f as u64 + 1);

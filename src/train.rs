@@ -215,16 +215,7 @@ impl LabelledRows {
         features: Vec<std::result::Result<SampleFeatures, String>>,
         classes: Vec<String>,
     ) -> Self {
-        let mut rows = LabelledRows {
-            x: vec![],
-            y: vec![],
-            groups: vec![],
-            mirrored: vec![],
-            sample: vec![],
-            teacher: None,
-            classes,
-            skipped: 0,
-        };
+        let mut rows = LabelledRows::empty(classes);
         for (i, (s, f)) in samples.iter().zip(features).enumerate() {
             let (Ok(f), Some(c)) = (f, rows.classes.iter().position(|c| *c == s.label)) else {
                 rows.skipped += 1;
@@ -237,14 +228,33 @@ impl LabelledRows {
             for (x, mirrored) in
                 std::iter::once((f.original, false)).chain(f.mirrored.map(|m| (m, true)))
             {
-                rows.x.push(x);
-                rows.y.push(c as u32);
-                rows.groups.push(group.clone());
-                rows.mirrored.push(mirrored);
-                rows.sample.push(i);
+                rows.push(x, c as u32, group.clone(), mirrored, i);
             }
         }
         rows
+    }
+
+    /// No rows yet, over `classes`.
+    pub fn empty(classes: Vec<String>) -> Self {
+        LabelledRows {
+            x: vec![],
+            y: vec![],
+            groups: vec![],
+            mirrored: vec![],
+            sample: vec![],
+            teacher: None,
+            classes,
+            skipped: 0,
+        }
+    }
+
+    /// Add one row: features, class index, group, whether it is a mirrored copy, and its sample.
+    pub fn push(&mut self, x: Vec<f32>, y: u32, group: String, mirrored: bool, sample: usize) {
+        self.x.push(x);
+        self.y.push(y);
+        self.groups.push(group);
+        self.mirrored.push(mirrored);
+        self.sample.push(sample);
     }
 
     /// Rows from original (not mirrored) images.

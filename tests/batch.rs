@@ -390,26 +390,9 @@ fn jsonl_rows_carry_boxes_probabilities_landmarks_and_timings_and_images_are_ann
 
 #[test]
 fn videos_give_rows_per_sampled_frame_and_resume_by_frame() {
-    use opencv::prelude::*;
     let tmp = tempfile::tempdir().unwrap();
-    let justin = common::read_bgr(&common::sample("justin.jpg"));
-    let blank = opencv::core::Mat::new_rows_cols_with_default(
-        justin.rows(),
-        justin.cols(),
-        justin.typ(),
-        0.into(),
-    )
-    .unwrap();
     // 20 frames at 25 per second: the face, except frames 10-14.
-    let frames: Vec<_> = (0..20)
-        .map(|i| {
-            if (10..15).contains(&i) {
-                blank.clone()
-            } else {
-                justin.clone()
-            }
-        })
-        .collect();
+    let frames = common::justin_frames(20, 10..15);
     let input = tmp.path().join("in");
     std::fs::create_dir_all(&input).unwrap();
     common::write_video(&input.join("clip.avi"), &frames);

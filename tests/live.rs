@@ -146,20 +146,8 @@ fn two_faces_keep_their_tracks_and_pooled_labels_follow_the_expressions() {
 
 #[test]
 fn a_still_face_is_one_track_and_frames_without_faces_keep_it_alive() {
-    let justin = common::read_bgr(&common::sample("justin.jpg"));
-    let blank =
-        Mat::new_rows_cols_with_default(justin.rows(), justin.cols(), justin.typ(), 0.into())
-            .unwrap();
     // 10 frames of the face, 5 empty frames, 10 of the face again.
-    let frames: Vec<Mat> = (0..25)
-        .map(|i| {
-            if (10..15).contains(&i) {
-                blank.clone()
-            } else {
-                justin.clone()
-            }
-        })
-        .collect();
+    let frames = common::justin_frames(25, 10..15);
     let dir = tempfile::tempdir().unwrap();
     let video = dir.path().join("still.avi");
     common::write_video(&video, &frames);

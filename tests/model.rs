@@ -16,23 +16,13 @@ fn options() -> FitOptions {
     common::options(ModelKind::Mlp, PipelineConfig::default())
 }
 
-fn accuracy(model: &Model, rows: &LabelledRows) -> f64 {
-    let probs = model.predict(&rows.x).unwrap();
-    let ok = probs
-        .iter()
-        .zip(&rows.y)
-        .filter(|(p, y)| fer::train::argmax(p, None) == **y as usize)
-        .count();
-    ok as f64 / rows.y.len() as f64
-}
-
 #[test]
 fn learns_a_separable_problem_and_generalises() {
     let train = blobs(60, 3, 1);
     let test = blobs(30, 3, 2);
     let all: Vec<usize> = (0..train.x.len()).collect();
     let model = fit(&train, &all, &options(), &mut |_, _, _, _| {}).unwrap();
-    let acc = accuracy(&model, &test);
+    let acc = common::accuracy(&model, &test);
     assert!(acc >= 0.95, "held-out accuracy {acc}");
     let h = model.header();
     assert_eq!(h.training.validation_split, "by subject");

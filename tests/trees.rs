@@ -25,16 +25,6 @@ fn blobs(n_per_class: usize, seed: u64) -> LabelledRows {
     common::blobs(&geometry_only(), n_per_class, 3, seed)
 }
 
-fn accuracy(model: &Model, rows: &LabelledRows) -> f64 {
-    let probs = model.predict(&rows.x).unwrap();
-    let ok = probs
-        .iter()
-        .zip(&rows.y)
-        .filter(|(p, y)| train::argmax(p, None) == **y as usize)
-        .count();
-    ok as f64 / rows.y.len() as f64
-}
-
 fn all(rows: &LabelledRows) -> Vec<usize> {
     (0..rows.x.len()).collect()
 }
@@ -52,7 +42,7 @@ fn every_kind_learns_a_separable_problem_and_round_trips() {
         )
         .unwrap();
         assert_eq!(model.kind(), kind);
-        let acc = accuracy(&model, &test_rows);
+        let acc = common::accuracy(&model, &test_rows);
         assert!(acc >= 0.95, "{kind}: held-out accuracy {acc}");
         for p in model.predict(&test_rows.x[..5]).unwrap() {
             assert_eq!(p.len(), 3, "{kind}");
@@ -83,7 +73,7 @@ fn a_distilled_soft_tree_learns_from_its_teacher() {
         opts.trees = opts.trees.with_distill(Some(teacher));
         let model = fit(&train_rows, &all(&train_rows), &opts, &mut |_, _, _, _| {}).unwrap();
         assert_eq!(model.header().trees.distill, Some(teacher));
-        let acc = accuracy(&model, &test_rows);
+        let acc = common::accuracy(&model, &test_rows);
         assert!(
             acc >= 0.95,
             "distilled from {teacher:?}: held-out accuracy {acc}"

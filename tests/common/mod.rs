@@ -13,33 +13,33 @@ use std::path::{Path, PathBuf};
 pub fn blobs(cfg: &PipelineConfig, n_per_class: usize, classes: usize, seed: u64) -> LabelledRows {
     let dim = cfg.features.names(cfg.align.size).len();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut rows = LabelledRows {
-        x: vec![],
-        y: vec![],
-        groups: vec![],
-        mirrored: vec![],
-        sample: vec![],
-        teacher: None,
-        classes: vec![],
-        skipped: 0,
-    };
-    rows.classes = ["angry", "happy", "sad", "surprise"][..classes]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut rows = LabelledRows::empty(
+        ["angry", "happy", "sad", "surprise"][..classes]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    );
     for c in 0..classes {
         for i in 0..n_per_class {
             let x: Vec<f32> = (0..dim)
                 .map(|j| rng.random_range(-1.0..1.0) + if j % classes == c { 1.5 } else { 0.0 })
                 .collect();
-            rows.sample.push(rows.x.len());
-            rows.x.push(x);
-            rows.y.push(c as u32);
-            rows.groups.push(format!("s{}", i % 20));
-            rows.mirrored.push(false);
+            let sample = rows.x.len();
+            rows.push(x, c as u32, format!("s{}", i % 20), false, sample);
         }
     }
     rows
+}
+
+/// Share of `rows` whose most probable class under `model` is their label.
+pub fn accuracy(model: &fer::model::Model, rows: &LabelledRows) -> f64 {
+    let probs = model.predict(&rows.x).unwrap();
+    let ok = probs
+        .iter()
+        .zip(&rows.y)
+        .filter(|(p, y)| fer::train::argmax(p, None) == **y as usize)
+        .count();
+    ok as f64 / rows.y.len() as f64
 }
 
 /// Small, quick training options for a model of `kind`.
@@ -195,6 +195,28 @@ pub fn read_bgr(path: &Path) -> opencv::core::Mat {
     let mut bgr = opencv::core::Mat::default();
     opencv::imgproc::cvt_color_def(img.mat(), &mut bgr, opencv::imgproc::COLOR_GRAY2BGR).unwrap();
     bgr
+}
+
+/// `total` frames of `data/justin.jpg` (colour), black for the frames in `blank`.
+pub fn justin_frames(total: usize, blank: std::ops::Range<usize>) -> Vec<opencv::core::Mat> {
+    use opencv::prelude::*;
+    let justin = read_bgr(&sample("justin.jpg"));
+    let black = opencv::core::Mat::new_rows_cols_with_default(
+        justin.rows(),
+        justin.cols(),
+        justin.typ(),
+        0.into(),
+    )
+    .unwrap();
+    (0..total)
+        .map(|i| {
+            if blank.contains(&i) {
+                black.clone()
+            } else {
+                justin.clone()
+            }
+        })
+        .collect()
 }
 
 /// Write `frames` (all the same size) as an MJPG video at 25 frames per second.
