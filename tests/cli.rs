@@ -655,4 +655,21 @@ fn train_cnn_then_eval_and_batch_read_its_file() {
         "{}",
         text(&out.stderr)
     );
+    // Git loss takes exactly two weights.
+    let out = fer(&[
+        "train-cnn",
+        "--no-detect",
+        "--data",
+        train.to_str().unwrap(),
+        "--out",
+        model.to_str().unwrap(),
+        "--git-loss",
+        "0.01",
+    ]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr).contains("--git-loss takes two weights"),
+        "{}",
+        text(&out.stderr)
+    );
 }
