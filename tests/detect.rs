@@ -4,7 +4,7 @@ mod common;
 
 use fer::stages::decode::{decode_file, DecodeConfig};
 use fer::stages::denoise::{denoise, DenoiseConfig};
-use fer::stages::detect::{DetectConfig, Detector, Search};
+use fer::stages::detect::{DetectConfig, Detector, EyeSearch, Search};
 use fer::GrayImage;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -44,6 +44,56 @@ fn finds_the_one_face_in_justin_with_both_eyes() {
         l[1] > y as f32 && l[1] < (y + h / 2) as f32,
         "eyes in the upper half"
     );
+}
+
+#[test]
+fn eye_searches_are_checked_and_boxes_off_the_frame_find_no_eyes() {
+    let img = prepared(&common::sample("justin.jpg"));
+    let mut det = Detector::new(DetectConfig::default()).unwrap();
+    let bbox = det.detect_boxes(&img).unwrap()[0];
+    let default = EyeSearch::default();
+    assert_eq!(
+        det.find_eyes_with(&img, bbox, &default).unwrap(),
+        det.find_eyes(&img, bbox).unwrap()
+    );
+    for bad in [
+        EyeSearch {
+            size: (0.4, 0.1),
+            ..default
+        },
+        EyeSearch {
+            size: (0.0, 0.4),
+            ..default
+        },
+        EyeSearch {
+            size: (0.1, 1.5),
+            ..default
+        },
+        EyeSearch {
+            width: 30,
+            ..default
+        }, // largest eye under the 20-pixel window
+        EyeSearch {
+            band: (0.6, 0.12),
+            ..default
+        },
+        EyeSearch {
+            band: (-0.1, 0.6),
+            ..default
+        },
+    ] {
+        let err = det.find_eyes_with(&img, bbox, &bad).unwrap_err();
+        assert!(err.to_string().contains("eye_search"), "{bad:?}: {err}");
+    }
+    let (w, h) = (img.width() as i32, img.height() as i32);
+    for outside in [
+        [-20, 10, 100, 100],
+        [10, -40, 100, 100],
+        [w - 50, 10, 100, 100],
+        [10, h - 20, 100, 100],
+    ] {
+        assert_eq!(det.find_eyes(&img, outside).unwrap(), None, "{outside:?}");
+    }
 }
 
 #[test]

@@ -35,9 +35,13 @@ const EYE_CASCADE_XML: &str = include_str!("../../models/haarcascade_eye.xml");
 
 /// Side of the face cascade's training window: smaller faces cannot be found.
 pub const FACE_WINDOW: i32 = 24;
+/// Side of the eye cascade's training window.
+pub const EYE_WINDOW: i32 = 20;
 /// Faces are rescaled to this width before the eye search, so eyes of small faces
 /// reach the eye cascade's 20-pixel window.
 pub const EYE_SEARCH_WIDTH: i32 = 160;
+/// Eyes sought, smallest and largest side, as fractions of that width.
+pub const EYE_SIZE_RANGE: (f32, f32) = (0.10, 0.40);
 /// The eye search covers this band of the face box, as fractions of its height.
 pub const EYE_BAND: (f32, f32) = (0.12, 0.60);
 /// A detected eye pair is kept only if its distance is within this fraction of the face width...
@@ -165,6 +169,53 @@ impl DetectConfig {
             return Err(FerError::param(
                 "detect.max_side",
                 format!("must be 0 or >= {}", 4 * FACE_WINDOW),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Where and at which sizes the eye cascade looks. The default is the search every
+/// shipped model was trained and evaluated with; other values are for measuring what
+/// a cheaper search would cost (`examples/speed_tradeoffs.rs`, `BENCHMARKS.md`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EyeSearch {
+    /// Faces are rescaled to this width first.
+    pub width: i32,
+    /// Smallest and largest eye side, as fractions of `width`.
+    pub size: (f32, f32),
+    /// Rows of the face box searched, as fractions of its height.
+    pub band: (f32, f32),
+}
+
+impl Default for EyeSearch {
+    fn default() -> Self {
+        EyeSearch {
+            width: EYE_SEARCH_WIDTH,
+            size: EYE_SIZE_RANGE,
+            band: EYE_BAND,
+        }
+    }
+}
+
+impl EyeSearch {
+    /// Validate the parameters.
+    pub fn check(&self) -> Result<()> {
+        let (lo, hi) = self.size;
+        if !(0.0 < lo && lo < hi && hi <= 1.0) || (hi * self.width as f32) < EYE_WINDOW as f32 {
+            return Err(FerError::param(
+                "eye_search.size",
+                format!(
+                    "need 0 < smallest < largest <= 1, the largest at least {EYE_WINDOW} px of the width; got {lo}..{hi} of {}",
+                    self.width
+                ),
+            ));
+        }
+        let (top, bottom) = self.band;
+        if !(0.0 <= top && top < bottom && bottom <= 1.0) {
+            return Err(FerError::param(
+                "eye_search.band",
+                format!("need 0 <= top < bottom <= 1, got {top}..{bottom}"),
             ));
         }
         Ok(())
@@ -396,16 +447,32 @@ impl Detector {
 
     /// Both eyes inside the upper band of `bbox`, or `None` when no plausible pair is found.
     pub fn find_eyes(&mut self, img: &GrayImage, bbox: [i32; 4]) -> Result<Option<[[f32; 2]; 2]>> {
+        self.find_eyes_with(img, bbox, &EyeSearch::default())
+    }
+
+    /// [`Detector::find_eyes`] with another eye search.
+    pub fn find_eyes_with(
+        &mut self,
+        img: &GrayImage,
+        bbox: [i32; 4],
+        search: &EyeSearch,
+    ) -> Result<Option<[[f32; 2]; 2]>> {
+        search.check()?;
         let [bx, by, bw, bh] = bbox;
-        let y0 = by + (EYE_BAND.0 * bh as f32) as i32;
-        let y1 = by + (EYE_BAND.1 * bh as f32) as i32;
+        let y0 = by + (search.band.0 * bh as f32) as i32;
+        let y1 = by + (search.band.1 * bh as f32) as i32;
         let band = Rect::new(bx, y0, bw, (y1 - y0).max(1));
-        if bw < 8 || band.y + band.height > img.height() as i32 || bx + bw > img.width() as i32 {
+        if bw < 8
+            || bx < 0
+            || y0 < 0
+            || band.y + band.height > img.height() as i32
+            || bx + bw > img.width() as i32
+        {
             return Ok(None);
         }
-        let scale = EYE_SEARCH_WIDTH as f64 / bw as f64;
-        let min_eye = (EYE_SEARCH_WIDTH as f32 * 0.10) as i32;
-        let max_eye = (EYE_SEARCH_WIDTH as f32 * 0.40) as i32;
+        let scale = search.width as f64 / bw as f64;
+        let min_eye = (search.width as f32 * search.size.0) as i32;
+        let max_eye = (search.width as f32 * search.size.1) as i32;
         if (band.height as f64 * scale) < min_eye as f64 {
             return Ok(None); // too flat a box to hold an eye
         }
