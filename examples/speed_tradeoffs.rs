@@ -214,6 +214,22 @@ fn eyes() -> Result<()> {
                 ..default
             },
         ),
+        (
+            "faces at 120 px, 1 neighbour",
+            EyeSearch {
+                width: 120,
+                min_neighbors: 1,
+                ..default
+            },
+        ),
+        (
+            "faces at 100 px, 1 neighbour",
+            EyeSearch {
+                width: 100,
+                min_neighbors: 1,
+                ..default
+            },
+        ),
     ];
     println!("| eye search | faces | ms per face | eye pairs found | same pair as the default |");
     println!("|---|---|---|---|---|");

@@ -81,6 +81,10 @@ fn eye_searches_are_checked_and_boxes_off_the_frame_find_no_eyes() {
             band: (-0.1, 0.6),
             ..default
         },
+        EyeSearch {
+            min_neighbors: -1,
+            ..default
+        },
     ] {
         let err = det.find_eyes_with(&img, bbox, &bad).unwrap_err();
         assert!(err.to_string().contains("eye_search"), "{bad:?}: {err}");

@@ -44,6 +44,10 @@ pub const EYE_SEARCH_WIDTH: i32 = 160;
 pub const EYE_SIZE_RANGE: (f32, f32) = (0.10, 0.40);
 /// The eye search covers this band of the face box, as fractions of its height.
 pub const EYE_BAND: (f32, f32) = (0.12, 0.60);
+/// Pyramid step of the eye search.
+pub const EYE_SCALE_FACTOR: f64 = 1.1;
+/// Neighbouring detections the eye search needs to keep an eye.
+pub const EYE_MIN_NEIGHBORS: i32 = 3;
 /// A detected eye pair is kept only if its distance is within this fraction of the face width...
 pub const EYE_DISTANCE_RANGE: (f32, f32) = (0.22, 0.65);
 /// ...and the line through the eyes is tilted by at most this many degrees.
@@ -186,6 +190,8 @@ pub struct EyeSearch {
     pub size: (f32, f32),
     /// Rows of the face box searched, as fractions of its height.
     pub band: (f32, f32),
+    /// Neighbouring detections needed to keep an eye.
+    pub min_neighbors: i32,
 }
 
 impl Default for EyeSearch {
@@ -194,6 +200,7 @@ impl Default for EyeSearch {
             width: EYE_SEARCH_WIDTH,
             size: EYE_SIZE_RANGE,
             band: EYE_BAND,
+            min_neighbors: EYE_MIN_NEIGHBORS,
         }
     }
 }
@@ -210,6 +217,9 @@ impl EyeSearch {
                     self.width
                 ),
             ));
+        }
+        if self.min_neighbors < 0 {
+            return Err(FerError::param("eye_search.min_neighbors", "must be >= 0"));
         }
         let (top, bottom) = self.band;
         if !(0.0 <= top && top < bottom && bottom <= 1.0) {
@@ -490,8 +500,8 @@ impl Detector {
         self.eye.detect_multi_scale(
             &up,
             &mut found,
-            1.1,
-            3,
+            EYE_SCALE_FACTOR,
+            search.min_neighbors,
             0,
             Size::new(min_eye, min_eye),
             Size::new(max_eye, max_eye),
