@@ -638,38 +638,23 @@ fn train_cnn_then_eval_and_batch_read_its_file() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(student.exists());
-    // Training settings that make no sense stop before any work, naming the setting.
-    let out = fer(&[
-        "train-cnn",
-        "--no-detect",
-        "--data",
-        train.to_str().unwrap(),
-        "--out",
-        model.to_str().unwrap(),
-        "--groups",
-        "5",
-    ]);
-    assert_ne!(out.status.code(), Some(0));
-    assert!(
-        text(&out.stderr).contains("cnn.groups"),
-        "{}",
-        text(&out.stderr)
-    );
+    // Training settings that make no sense stop before any work, naming the setting;
     // Git loss takes exactly two weights.
-    let out = fer(&[
-        "train-cnn",
-        "--no-detect",
-        "--data",
-        train.to_str().unwrap(),
-        "--out",
-        model.to_str().unwrap(),
-        "--git-loss",
-        "0.01",
-    ]);
-    assert_ne!(out.status.code(), Some(0));
-    assert!(
-        text(&out.stderr).contains("--git-loss takes two weights"),
-        "{}",
-        text(&out.stderr)
-    );
+    for (setting, named) in [
+        (["--groups", "5"], "cnn.groups"),
+        (["--git-loss", "0.01"], "--git-loss takes two weights"),
+    ] {
+        let mut args = vec![
+            "train-cnn",
+            "--no-detect",
+            "--data",
+            train.to_str().unwrap(),
+            "--out",
+            model.to_str().unwrap(),
+        ];
+        args.extend(setting);
+        let out = fer(&args);
+        assert_ne!(out.status.code(), Some(0), "{setting:?}");
+        assert!(text(&out.stderr).contains(named), "{}", text(&out.stderr));
+    }
 }

@@ -191,36 +191,23 @@ fn a_still_face_is_one_track_and_frames_without_faces_keep_it_alive() {
 fn sources_that_cannot_be_opened_are_named_in_the_error() {
     let (model, pool) = shipped_model();
     let dir = tempfile::tempdir().unwrap();
+    let error_of = |cfg: &LiveConfig| {
+        run(cfg, &pool, &model, &AtomicBool::new(false), &mut |_| {})
+            .unwrap_err()
+            .to_string()
+    };
     let missing = dir.path().join("missing.avi");
-    let err = run(
-        &config(&missing, None, None),
-        &pool,
-        &model,
-        &AtomicBool::new(false),
-        &mut |_| {},
-    )
-    .unwrap_err()
-    .to_string();
+    let err = error_of(&config(&missing, None, None));
     assert!(
         err.contains("missing.avi") && err.contains("cannot open"),
         "{err}"
     );
     let not_video = dir.path().join("notes.avi");
     std::fs::write(&not_video, b"this is not a video").unwrap();
-    let err = run(
-        &config(&not_video, None, None),
-        &pool,
-        &model,
-        &AtomicBool::new(false),
-        &mut |_| {},
-    )
-    .unwrap_err()
-    .to_string();
+    let err = error_of(&config(&not_video, None, None));
     assert!(err.contains("notes.avi"), "{err}");
     let mut cfg = config(&missing, None, None);
     cfg.source = Source::Camera(97);
-    let err = run(&cfg, &pool, &model, &AtomicBool::new(false), &mut |_| {})
-        .unwrap_err()
-        .to_string();
+    let err = error_of(&cfg);
     assert!(err.contains("camera 97"), "{err}");
 }
