@@ -37,7 +37,8 @@ pub struct OnnxSpec {
     pub onnx: String,
     /// Input side in pixels (square input).
     pub input_size: i32,
-    /// Input channels (1: grey).
+    /// Input channels: 1 (grey), or 3 (the grey face replicated to three
+    /// channels, for networks trained on colour; channel order does not matter then).
     pub channels: i32,
     /// Pixel normalisation: `(x - mean) * scale`.
     pub mean: f64,
@@ -149,11 +150,11 @@ impl OnnxSpec {
                 ),
             ));
         }
-        if self.channels != 1 {
+        if self.channels != 1 && self.channels != 3 {
             return Err(model_err(
                 path,
                 format!(
-                    "{} input channels; the pipeline feeds grey faces (1 channel)",
+                    "{} input channels; the pipeline feeds grey faces (1 channel, or 3 with the grey replicated)",
                     self.channels
                 ),
             ));
@@ -188,6 +189,7 @@ impl OnnxSpec {
 /// An ONNX expression classifier. Each worker thread gets its own OpenCV `Net`.
 pub struct OnnxModel {
     spec: OnnxSpec,
+    sidecar_path: PathBuf,
     onnx_path: PathBuf,
     device: DnnDevice,
     fp16: bool,
@@ -224,6 +226,7 @@ impl OnnxModel {
         }
         let model = OnnxModel {
             spec,
+            sidecar_path: path.to_path_buf(),
             onnx_path,
             device,
             fp16,
@@ -258,8 +261,8 @@ impl OnnxModel {
     }
 
     /// Bytes of the sidecar and the network on disk.
-    pub fn size_on_disk(&self, sidecar: &Path) -> u64 {
-        [sidecar, self.onnx_path.as_path()]
+    pub fn size_on_disk(&self) -> u64 {
+        [self.sidecar_path.as_path(), self.onnx_path.as_path()]
             .iter()
             .filter_map(|p| std::fs::metadata(p).ok())
             .map(|m| m.len())
@@ -289,7 +292,14 @@ impl OnnxModel {
         let side = self.spec.input_size;
         let mut resized = Vec::with_capacity(crops.len());
         for c in crops.iter() {
-            resized.push(resize_square(&c, side)?);
+            let grey = resize_square(&c, side)?;
+            resized.push(if self.spec.channels == 3 {
+                let mut three = Mat::default();
+                opencv::imgproc::cvt_color_def(&grey, &mut three, opencv::imgproc::COLOR_GRAY2BGR)?;
+                three
+            } else {
+                grey
+            });
         }
         let mut out = Vec::with_capacity(resized.len());
         for chunk in resized.chunks(self.spec.max_batch) {
@@ -346,5 +356,13 @@ impl FaceModel for OnnxModel {
     fn classify_faces(&self, frame: &GrayImage, reading: &ImageReading) -> Result<Vec<Vec<f32>>> {
         let boxes: Vec<[i32; 4]> = reading.faces.iter().map(|f| f.bbox).collect();
         self.classify_boxes(frame, &boxes)
+    }
+
+    fn reads_pixels(&self) -> bool {
+        true
+    }
+
+    fn bytes_on_disk(&self) -> u64 {
+        self.size_on_disk()
     }
 }
