@@ -9,16 +9,15 @@ use fer::metrics::Report;
 use fer::model::cnn::{CnnArch, CnnHeader, CnnModel, CNN_FORMAT, CNN_SCHEMA_VERSION};
 use fer::model::cnn_train::{self, CnnParams, CnnTrainingSummary, GitLoss, ValidCnnParams};
 use fer::model::mlp::MlpParams;
-use fer::model::onnx::OnnxModel;
+use fer::model::load::{resolve_model, LoadOptions, DEFAULT_MODEL};
 use fer::model::{FaceModel, Model, ModelKind, Teacher, TreeParams};
 use fer::pipeline::PipelineConfig;
 use fer::stages::detect::Search;
 use fer::train::{self, FitOptions, LabelledRows, PipelinePool};
+use fer::votes::Votes;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 
-/// The shipped default model, relative to the repository.
-const DEFAULT_MODEL: &str = "models/fer-default.safetensors";
 
 #[derive(Parser)]
 #[command(
@@ -65,7 +64,7 @@ struct LiveArgs {
     /// Camera index (0), device path, video file, image sequence pattern (frames/%04d.png) or stream URL.
     #[arg(long)]
     source: String,
-    /// Model: a bundle, an ONNX sidecar (.json), or a shipped model's name.
+    /// Model: a bundle, a CNN from train-cnn, an ONNX or ensemble sidecar (.json), a shipped model's name (mini-xception, faceapi-expression, deep-ensemble), or a weighted ensemble A@0.9+B@0.1.
     #[arg(long, default_value = DEFAULT_MODEL)]
     model: PathBuf,
     /// Frames pooled per face track for its readout.
@@ -147,7 +146,7 @@ struct CompareArgs {
         default_value = "mlp,forest,boost,soft-tree,soft-tree-distilled,ndf,dndt,ensemble"
     )]
     models: Vec<String>,
-    /// Pre-trained deep models (ONNX sidecars or shipped names such as mini-xception) to add as rows, run on the same test images.
+    /// Pre-trained deep models to add as rows, run on the same test images: ONNX or ensemble sidecars, shipped names (mini-xception, faceapi-expression, deep-ensemble), or weighted ensembles A@0.9+B@0.1.
     #[arg(long, num_args = 1..)]
     deep: Vec<PathBuf>,
     #[command(flatten)]
@@ -167,7 +166,7 @@ struct BenchArgs {
     /// Image files and folders (searched recursively), decoded once before timing.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// Model: a bundle, an ONNX sidecar (.json), or a shipped model's name (classification is part of the pipeline timed).
+    /// Model: a bundle, a CNN from train-cnn, an ONNX or ensemble sidecar (.json), a shipped model's name (mini-xception, faceapi-expression, deep-ensemble), or a weighted ensemble A@0.9+B@0.1 (classification is part of the pipeline timed).
     #[arg(long, default_value = DEFAULT_MODEL)]
     model: PathBuf,
     /// Thread counts to measure throughput with, comma separated.
@@ -196,7 +195,7 @@ struct BatchArgs {
     /// Image and video files and folders; folders are searched recursively for image and video files.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// Model: a bundle, an ONNX sidecar (.json), or a shipped model's name (mini-xception).
+    /// Model: a bundle, a CNN from train-cnn, an ONNX or ensemble sidecar (.json), a shipped model's name (mini-xception, faceapi-expression, deep-ensemble), or a weighted ensemble A@0.9+B@0.1.
     #[arg(long, default_value = DEFAULT_MODEL)]
     model: PathBuf,
     /// Output format.
@@ -226,7 +225,7 @@ struct BatchArgs {
     threads: usize,
 }
 
-/// Where deep (ONNX) models run.
+/// Where deep (ONNX) models run, and how they read a face.
 #[derive(Args, Clone)]
 struct DeviceArgs {
     /// Device for deep (ONNX) models: cpu, cuda, or auto (CUDA when OpenCV has it).
@@ -235,6 +234,19 @@ struct DeviceArgs {
     /// Half precision on CUDA (DNN_TARGET_CUDA_FP16).
     #[arg(long)]
     fp16: bool,
+    /// Test-time augmentation of deep models: flip averages each face with its mirror image (default: the model's own, none for most).
+    #[arg(long, value_parser = ["none", "flip"])]
+    tta: Option<String>,
+}
+
+impl DeviceArgs {
+    fn options(&self) -> Result<LoadOptions> {
+        Ok(LoadOptions {
+            device: self.device.parse()?,
+            fp16: self.fp16,
+            tta: self.tta.as_deref().map(str::parse).transpose()?,
+        })
+    }
 }
 
 /// Detection options; for `batch` and `eval` they override the model's.
@@ -378,6 +390,9 @@ struct MlpArgs {
     /// Do not add left-right mirrored copies of the training images.
     #[arg(long)]
     no_mirror: bool,
+    /// Crowd votes per image (CSV: `path` and one count column per class, like ../shared/data/ferplus/votes.csv): the networks learn each image's vote distribution instead of its label (unknown/not-a-face votes left out; images without votes keep their label).
+    #[arg(long, value_name = "FILE")]
+    votes: Option<PathBuf>,
 }
 
 impl MlpArgs {
@@ -632,10 +647,20 @@ impl RecipeArgs {
     /// probabilities.
     fn training_rows(&self, data: &DataArgs, kind: &str) -> Result<(FitOptions, LabelledRows)> {
         let opts = self.options(data, kind.parse()?)?;
+        let votes = self.votes()?;
         let samples = dataset::load(&data.data, &data.filter()?)?;
         let mut rows = rows_of(samples.clone(), opts.pipeline, None, !self.mlp.no_mirror)?;
         attach_teacher(&mut rows, &samples, &self.trees, &self.detect)?;
+        attach_votes(&mut rows, &samples, votes.as_ref())?;
         Ok((opts, rows))
+    }
+
+    /// The --votes file, read (and checked) before any image is.
+    fn votes(&self) -> Result<Option<Votes>> {
+        if self.mlp.votes.is_some() && self.trees.distill.as_deref() == Some("deep") {
+            bail!("--votes and --distill deep both give the training targets; choose one");
+        }
+        Ok(self.mlp.votes.as_deref().map(Votes::load).transpose()?)
     }
 
     /// Validated pipeline and training options for a model of `kind`.
@@ -648,9 +673,34 @@ impl RecipeArgs {
             trees: self.trees.params()?.check()?,
             val_fraction: self.mlp.val_fraction,
             pipeline: cfg,
-            sources: data.describe(),
+            sources: data
+                .describe()
+                .into_iter()
+                .chain(self.mlp.votes.iter().map(|v| format!("votes={}", v.display())))
+                .collect(),
         })
     }
+}
+
+/// With --votes, every row's vote distribution as its training target.
+fn attach_votes(
+    rows: &mut LabelledRows,
+    samples: &[dataset::Sample],
+    votes: Option<&Votes>,
+) -> Result<()> {
+    let Some(votes) = votes else {
+        return Ok(());
+    };
+    let c = rows.attach_votes(samples, votes)?;
+    tracing::info!(
+        "votes from {}: {} images learn their vote distribution, {} keep their label ({} not listed, {} without a vote on these classes)",
+        votes.file().display(),
+        c.voted,
+        c.unlisted + c.empty,
+        c.unlisted,
+        c.empty
+    );
+    Ok(())
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
@@ -662,7 +712,7 @@ enum GroupBy {
 struct EvalArgs {
     #[command(flatten)]
     data: DataArgs,
-    /// Model to evaluate: a bundle, an ONNX sidecar (.json), or a shipped model's name (mini-xception).
+    /// Model to evaluate: a bundle, a CNN from train-cnn, an ONNX or ensemble sidecar (.json), a shipped model's name (mini-xception, faceapi-expression, deep-ensemble), or a weighted ensemble A@0.9+B@0.1.
     #[arg(long, conflicts_with = "cv")]
     model: Option<PathBuf>,
     #[command(flatten)]
@@ -698,67 +748,16 @@ fn progress(len: u64, what: &str) -> ProgressBar {
     pb
 }
 
-/// The model path: as given, or the shipped default found from the working
-/// directory or the source tree this binary was built from.
-fn resolve_model(path: &Path) -> PathBuf {
-    if path.exists() || path != Path::new(DEFAULT_MODEL) {
-        return path.to_path_buf();
-    }
-    let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_MODEL);
-    if built_from.exists() {
-        built_from
-    } else {
-        path.to_path_buf()
-    }
-}
-
 fn load_model(path: &Path) -> Result<Model> {
-    let path = resolve_model(path);
-    Ok(Model::load(&path)?)
+    Ok(Model::load(&resolve_model(path))?)
 }
 
-/// A shipped deep model's sidecar by name (`mini-xception` is `models/mini-xception.json`),
-/// from the working directory or the source tree this binary was built from.
-fn shipped_sidecar(name: &Path) -> Option<PathBuf> {
-    let file = format!("models/{}.json", name.to_str()?);
-    [
-        PathBuf::from(&file),
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(&file),
-    ]
-    .into_iter()
-    .find(|p| p.exists())
-}
-
-/// The ONNX sidecar `path` names: a `.json` file, or a shipped deep model's name.
-fn deep_sidecar(path: &Path) -> Option<PathBuf> {
-    if path.extension().is_some_and(|e| e == "json") {
-        Some(path.to_path_buf())
-    } else {
-        shipped_sidecar(path)
-    }
-}
-
-/// Any face model: an ONNX sidecar (a `.json` file or a shipped model's name) or a bundle.
+/// Any face model `--model` names (see `fer::model::load`), read with the run's device and `--tta`.
 fn load_face_model(path: &Path, device: &DeviceArgs) -> Result<Box<dyn FaceModel>> {
-    // An existing file that is not a sidecar is a bundle, whatever its name.
-    let is_bundle = path.exists() && path.extension().is_none_or(|e| e != "json");
-    match deep_sidecar(path).filter(|_| !is_bundle) {
-        Some(json) => Ok(Box::new(OnnxModel::load(
-            &json,
-            device.device.parse()?,
-            device.fp16,
-        )?)),
-        None if is_bundle && fer::model::cnn::is_cnn_file(path) => {
-            if device.device == "cuda" {
-                tracing::warn!(
-                    "{}: our CNN runs on the CPU (this build has no candle cuda feature)",
-                    path.display()
-                );
-            }
-            Ok(Box::new(CnnModel::load(path)?))
-        }
-        None => Ok(Box::new(load_model(path)?)),
-    }
+    Ok(fer::model::load::load_face_model(
+        &path.to_string_lossy(),
+        &device.options()?,
+    )?)
 }
 
 /// The model, and pipelines with its configuration and the run's detection options.
@@ -833,21 +832,16 @@ fn attach_teacher(
         }
         return Ok(());
     };
-    let model: Box<dyn FaceModel> = if path.exists() && fer::model::cnn::is_cnn_file(path) {
-        Box::new(CnnModel::load(path)?)
-    } else {
-        let sidecar = deep_sidecar(path).with_context(|| {
-            format!(
-                "--teacher {}: not an ONNX sidecar (.json), a shipped deep model or a CNN from train-cnn",
-                path.display()
-            )
-        })?;
-        Box::new(OnnxModel::load(
-            &sidecar,
-            fer::model::onnx::DnnDevice::Auto,
-            false,
-        )?)
-    };
+    let model = fer::model::load::load_face_model(
+        &path.to_string_lossy(),
+        &LoadOptions::default(),
+    )?;
+    if !model.reads_pixels() {
+        bail!(
+            "--teacher {}: a feature bundle cannot teach here (use --distill mlp or ensemble); give an ONNX sidecar, a shipped deep model, an ensemble of them, or a CNN from train-cnn",
+            path.display()
+        );
+    }
     let pool = pool_for(model.as_ref(), detect)?;
     let pb = progress(samples.len() as u64, "teacher");
     let probs = train::classify_samples(samples, &pool, model.as_ref(), &|| pb.inc(1));
@@ -1170,11 +1164,13 @@ fn cmd_compare(args: CompareArgs) -> Result<i32> {
         })
         .collect::<Result<Vec<_>>>()?;
     let opts = args.recipe.options(&args.data, ModelKind::Mlp)?;
+    let votes = args.recipe.votes()?;
     let mirror = !args.recipe.mlp.no_mirror;
     let (samples, rows, folds, protocol) = match (args.cv, args.test.is_empty()) {
         (Some(k), true) => {
             let samples = dataset::load(&args.data.data, &args.data.filter()?)?;
-            let rows = rows_of(samples.clone(), opts.pipeline, None, mirror)?;
+            let mut rows = rows_of(samples.clone(), opts.pipeline, None, mirror)?;
+            attach_votes(&mut rows, &samples, votes.as_ref())?;
             let folds = train::cv_folds(&rows, k)?;
             (
                 samples,
@@ -1196,7 +1192,8 @@ fn cmd_compare(args: CompareArgs) -> Result<i32> {
             let test_samples = dataset::load(&test.data, &test.filter()?)?;
             let n_train = train_samples.len();
             let samples: Vec<_> = train_samples.into_iter().chain(test_samples).collect();
-            let rows = rows_of(samples.clone(), opts.pipeline, None, mirror)?;
+            let mut rows = rows_of(samples.clone(), opts.pipeline, None, mirror)?;
+            attach_votes(&mut rows, &samples, votes.as_ref())?;
             let train: Vec<usize> = (0..rows.x.len())
                 .filter(|&r| rows.sample[r] < n_train)
                 .collect();
@@ -1226,22 +1223,24 @@ fn cmd_compare(args: CompareArgs) -> Result<i32> {
     )?;
     pb.finish_and_clear();
     for name in &args.deep {
-        let sidecar = deep_sidecar(name).with_context(|| {
-            format!(
-                "--deep {}: not an ONNX sidecar (.json) or a shipped deep model",
-                name.display()
+        let model = load_face_model(name, &args.device)?;
+        let pool = pool_for(model.as_ref(), &args.recipe.detect)?;
+        let label = if fer::model::load::is_inline_ensemble(&name.to_string_lossy()) {
+            name.display().to_string()
+        } else {
+            name.file_stem().map_or_else(
+                || name.display().to_string(),
+                |s| s.to_string_lossy().into_owned(),
             )
-        })?;
-        let model = OnnxModel::load(&sidecar, args.device.device.parse()?, args.device.fp16)?;
-        let pool = pool_for(&model, &args.recipe.detect)?;
-        let label = name.file_stem().map_or_else(
-            || name.display().to_string(),
-            |s| s.to_string_lossy().into_owned(),
-        );
+        };
+        let label = match &args.device.tta {
+            Some(t) if t != "none" => format!("{label} (tta {t})"),
+            _ => label,
+        };
         cmp.rows.push(fer::compare::deep_row(
             &label,
-            &model,
-            model.size_on_disk(&sidecar),
+            model.as_ref(),
+            model.bytes_on_disk(),
             &samples,
             &rows,
             &folds,

@@ -376,4 +376,8 @@ impl FaceModel for CnnModel {
         }
         self.probabilities(&pixels, reading.faces.len())
     }
+
+    fn reads_pixels(&self) -> bool {
+        true
+    }
 }

@@ -6,12 +6,15 @@ pub mod cnn;
 pub mod cnn_train;
 pub mod dndt;
 pub mod forest;
+pub mod load;
 pub mod mlp;
 pub mod ndf;
 pub mod net;
 pub mod onnx;
 pub mod params;
 pub mod soft_tree;
+pub mod tta;
+pub mod weighted;
 
 pub use bundle::{Model, ModelHeader, TrainingSummary};
 pub use params::{ModelKind, Teacher, TreeParams};
@@ -29,6 +32,18 @@ pub trait FaceModel: Sync {
     fn pipeline(&self) -> PipelineConfig;
     /// Class probabilities of every face of `reading`, which was read from the grey `frame`.
     fn classify_faces(&self, frame: &GrayImage, reading: &ImageReading) -> Result<Vec<Vec<f32>>>;
+
+    /// Whether the model reads each face's pixels (from its box in the frame), so that
+    /// a mirrored frame with mirrored boxes shows it the mirrored face
+    /// ([`tta::FlipAveraged`]). A feature bundle reads the features already computed.
+    fn reads_pixels(&self) -> bool {
+        false
+    }
+
+    /// Bytes of the model's files on disk (0 when unknown).
+    fn bytes_on_disk(&self) -> u64 {
+        0
+    }
 }
 
 impl FaceModel for Model {
