@@ -107,6 +107,7 @@ fn classifiers(c: &mut Criterion) {
         mirrored: vec![false; n],
         sample: (0..n).collect(),
         teacher: None,
+        votes: None,
         classes: [
             "angry", "disgust", "fear", "happy", "sad", "surprise", "neutral",
         ]

@@ -20,6 +20,7 @@ pub mod pipeline;
 pub mod plot;
 pub mod stages;
 pub mod train;
+pub mod votes;
 
 pub use error::{FerError, Result};
 pub use gray::GrayImage;

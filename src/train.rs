@@ -25,6 +25,7 @@ use crate::model::Model;
 use crate::pipeline::{Pipeline, PipelineConfig};
 use crate::stages::decode::decode_file;
 use crate::stages::features::FEATURE_SCHEMA_VERSION;
+use crate::votes::{VoteCoverage, Votes};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use rand::rngs::StdRng;
@@ -201,6 +202,8 @@ pub struct LabelledRows {
     pub sample: Vec<usize>,
     /// A deep teacher's class probabilities per row (in `classes` order), for `--distill deep`.
     pub teacher: Option<Vec<Vec<f32>>>,
+    /// Crowd vote distributions per row (in `classes` order), for `--votes`.
+    pub votes: Option<Vec<Vec<f32>>>,
     /// Class names.
     pub classes: Vec<String>,
     /// Samples dropped because no features could be made.
@@ -243,6 +246,7 @@ impl LabelledRows {
             mirrored: vec![],
             sample: vec![],
             teacher: None,
+            votes: None,
             classes,
             skipped: 0,
         }
@@ -255,6 +259,24 @@ impl LabelledRows {
         self.groups.push(group);
         self.mirrored.push(mirrored);
         self.sample.push(sample);
+    }
+
+    /// Give every row its sample's vote distribution (a mirrored copy its
+    /// original's; a sample without votes a one-hot on its label) as the
+    /// networks' training target.
+    pub fn attach_votes(&mut self, samples: &[Sample], votes: &Votes) -> Result<VoteCoverage> {
+        let mut coverage = VoteCoverage::default();
+        let mut per_sample: HashMap<usize, Vec<f32>> = HashMap::new();
+        for &i in &self.sample {
+            per_sample
+                .entry(i)
+                .or_insert_with(|| votes.target(&samples[i], &self.classes, &mut coverage));
+        }
+        if coverage.voted == 0 {
+            return Err(votes.no_votes_error(coverage, &self.classes));
+        }
+        self.votes = Some(self.sample.iter().map(|i| per_sample[i].clone()).collect());
+        Ok(coverage)
     }
 
     /// Rows from original (not mirrored) images.
@@ -393,13 +415,20 @@ pub fn fit_reusing(
     for v in &rows.x {
         flat.extend(v.iter().enumerate().map(|(j, x)| (x - mean[j]) / std[j]));
     }
-    let deep = match (opts.trees.distill, &rows.teacher) {
-        (Some(Teacher::Deep), Some(t)) => Some(soften(t, opts.trees.temperature)),
-        (Some(Teacher::Deep), None) => {
+    let deep = match (opts.trees.distill, &rows.teacher, &rows.votes) {
+        (Some(Teacher::Deep), Some(_), Some(_)) => {
+            return Err(FerError::Training(
+                "--votes and --distill deep both give the training targets; choose one".into(),
+            ))
+        }
+        (Some(Teacher::Deep), Some(t), None) => Some(soften(t, opts.trees.temperature)),
+        (Some(Teacher::Deep), None, _) => {
             return Err(FerError::Training(
                 "--distill deep needs a deep teacher's probabilities (--teacher MODEL)".into(),
             ))
         }
+        // Votes are already a distribution: no temperature.
+        (_, _, Some(v)) => Some(v.concat()),
         _ => None,
     };
     let set = TrainSet {

@@ -29,6 +29,7 @@ fn tiny_model() -> Model {
         mirrored: vec![false; 40],
         sample: (0..40).collect(),
         teacher: None,
+        votes: None,
         classes: vec!["happy".into(), "sad".into()],
         skipped: 0,
     };
