@@ -78,6 +78,28 @@ pub struct Sample {
     pub label: String,
     /// Subject, when known (for grouped splits).
     pub subject: Option<String>,
+    /// The annotation source: `NAME` of a `--data NAME=PATH`, else a manifest row's
+    /// `dataset` (the manifest's path when it has none), else the folder as given.
+    /// Partial labels and latent truth learn per source.
+    pub source: String,
+}
+
+/// Separates a source's name from its path in `--data NAME=PATH`.
+pub const SOURCE_SEPARATOR: char = '=';
+
+/// `NAME=PATH` as (Some(NAME), PATH); anything else (an existing path, or no `=` before
+/// the first `/`) as (None, path).
+pub fn split_source(spec: &Path) -> (Option<String>, PathBuf) {
+    if spec.exists() {
+        return (None, spec.to_path_buf());
+    }
+    let text = spec.to_string_lossy();
+    match text.split_once(SOURCE_SEPARATOR) {
+        Some((name, path)) if !name.is_empty() && !name.contains('/') && !path.is_empty() => {
+            (Some(name.to_string()), PathBuf::from(path))
+        }
+        _ => (None, spec.to_path_buf()),
+    }
 }
 
 /// Which rows of the sources to use.
@@ -94,7 +116,10 @@ pub struct DataFilter {
 /// Load every source: a directory is read as folder-per-class, a `.csv` file as a manifest.
 pub fn load(sources: &[PathBuf], filter: &DataFilter) -> Result<Vec<Sample>> {
     let mut out = Vec::new();
-    for src in sources {
+    let mut present = std::collections::BTreeSet::new();
+    for spec in sources {
+        let (name, src) = split_source(spec);
+        let src = &src;
         let mut samples = if src.is_dir() {
             load_folder(src)?
         } else if src
@@ -114,6 +139,10 @@ pub fn load(sources: &[PathBuf], filter: &DataFilter) -> Result<Vec<Sample>> {
                 reason: "no labelled images found (after the dataset and split filters)".into(),
             });
         }
+        if let Some(name) = &name {
+            samples.iter_mut().for_each(|s| s.source = name.clone());
+        }
+        present.extend(samples.iter().map(|s| s.label.clone()));
         if !filter.classes.is_empty() {
             samples.retain(|s| filter.classes.contains(&s.label));
             if samples.is_empty() {
@@ -125,6 +154,20 @@ pub fn load(sources: &[PathBuf], filter: &DataFilter) -> Result<Vec<Sample>> {
             }
         }
         out.extend(samples);
+    }
+    if let Some(absent) = filter.classes.iter().find(|c| !present.contains(*c)) {
+        let have: Vec<&str> = CANONICAL_CLASSES
+            .iter()
+            .copied()
+            .filter(|c| present.contains(*c))
+            .collect();
+        return Err(FerError::Dataset {
+            path: sources.first().cloned().unwrap_or_default(),
+            reason: format!(
+                "no source has the class `{absent}` (the sources have {})",
+                have.join(", ")
+            ),
+        });
     }
     if out.is_empty() {
         let path = sources.first().cloned().unwrap_or_default();
@@ -187,6 +230,7 @@ pub fn load_folder(dir: &Path) -> Result<Vec<Sample>> {
             subject: subject_from_name(&path),
             path,
             label: label.to_string(),
+            source: dir.display().to_string(),
         }));
     }
     Ok(out)
@@ -227,10 +271,16 @@ pub fn load_manifest(path: &Path, filter: &DataFilter) -> Result<Vec<Sample>> {
         let label = normalise_label(&raw_label)
             .ok_or_else(|| err(format!("row {}: unknown label `{raw_label}`", i + 2)))?;
         let subject = Some(field(&rec, subject_col)).filter(|s| !s.is_empty());
+        let dataset = field(&rec, dataset_col);
         out.push(Sample {
             path: base.join(field(&rec, Some(path_col))),
             label: label.to_string(),
             subject,
+            source: if dataset.is_empty() {
+                path.display().to_string()
+            } else {
+                dataset
+            },
         });
     }
     Ok(out)
