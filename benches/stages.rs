@@ -108,6 +108,8 @@ fn classifiers(c: &mut Criterion) {
         sample: (0..n).collect(),
         teacher: None,
         votes: None,
+        source: vec![],
+        sources: vec![],
         classes: [
             "angry", "disgust", "fear", "happy", "sad", "surprise", "neutral",
         ]

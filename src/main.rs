@@ -5,10 +5,10 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use fer::batch::{self, BatchConfig, OutputFormat};
 use fer::dataset::{self, DataFilter};
-use fer::metrics::Report;
+use fer::metrics::{Report, SourceTransition};
 use fer::model::cnn::{CnnArch, CnnHeader, CnnModel, CNN_FORMAT, CNN_SCHEMA_VERSION};
 use fer::model::cnn_train::{self, CnnParams, CnnTrainingSummary, GitLoss, ValidCnnParams};
-use fer::model::mlp::MlpParams;
+use fer::model::mlp::{MlpParams, Objective};
 use fer::model::load::{resolve_model, LoadOptions, DEFAULT_MODEL};
 use fer::model::{FaceModel, Model, ModelKind, Teacher, TreeParams};
 use fer::pipeline::PipelineConfig;
@@ -390,6 +390,12 @@ struct MlpArgs {
     /// Do not add left-right mirrored copies of the training images.
     #[arg(long)]
     no_mirror: bool,
+    /// Partial labels (Durand et al. 2019): a class that a sample's source does not annotate is unknown, not absent (binary cross-entropy over the known classes). Sources: --data NAME=PATH, a manifest's dataset column, or each folder.
+    #[arg(long, conflicts_with = "latent_truth")]
+    partial_labels: bool,
+    /// Latent truth (IPA2LT, Zeng et al. 2018): with two or more annotated sources, learn the true expression and one transition matrix per source (saved in the bundle; fer eval prints and draws them).
+    #[arg(long)]
+    latent_truth: bool,
     /// Crowd votes per image (CSV: `path` and one count column per class, like ../shared/data/ferplus/votes.csv): the networks learn each image's vote distribution instead of its label (unknown/not-a-face votes left out; images without votes keep their label).
     #[arg(long, value_name = "FILE")]
     votes: Option<PathBuf>,
@@ -407,13 +413,20 @@ impl MlpArgs {
             patience: self.patience,
             class_balanced: !self.no_class_balance,
             seed: self.seed,
+            objective: if self.latent_truth {
+                Objective::LatentTruth
+            } else if self.partial_labels {
+                Objective::PartialLabels
+            } else {
+                Objective::CrossEntropy
+            },
         }
     }
 }
 
 #[derive(Args, Clone)]
 struct DataArgs {
-    /// Folder-per-class datasets or manifest CSVs (like ../shared/data/MANIFEST.csv); repeatable.
+    /// Folder-per-class datasets or manifest CSVs (like ../shared/data/MANIFEST.csv); repeatable. NAME=PATH names the annotation source (for --partial-labels and --latent-truth; default: a manifest row's dataset, or the folder).
     #[arg(long, required = true, num_args = 1..)]
     data: Vec<PathBuf>,
     /// Manifest rows: keep only these datasets (comma separated).
@@ -1088,7 +1101,9 @@ fn cmd_eval(args: EvalArgs) -> Result<i32> {
                     ""
                 }
             );
-            Report::new(protocol, classes, &truth, &pred, skipped)
+            let mut report = Report::new(protocol, classes, &truth, &pred, skipped);
+            report.latent_transitions = latent_transitions_of(path)?;
+            report
         }
         (None, Some(k)) => {
             if args.group_by != GroupBy::Subject {
@@ -1113,7 +1128,56 @@ fn cmd_eval(args: EvalArgs) -> Result<i32> {
         print!("{}", report.to_text());
     }
     eprintln!("confusion matrix picture: {}", args.plot.display());
+    for t in &report.latent_transitions {
+        let picture = transition_picture_path(&args.plot, &t.source);
+        fer::plot::transition_png(t, &picture)?;
+        eprintln!("transition matrix of source {}: {}", t.source, picture.display());
+    }
     Ok(0)
+}
+
+/// A latent-truth bundle's transition matrices, by source (none for other models).
+fn latent_transitions_of(path: &Path) -> Result<Vec<SourceTransition>> {
+    let path = resolve_model(path);
+    let bundle = path.is_file()
+        && path.extension().is_none_or(|e| e != "json")
+        && !fer::model::cnn::is_cnn_file(&path);
+    if !bundle {
+        return Ok(vec![]);
+    }
+    let model = Model::load(&path)?;
+    Ok(model
+        .transitions()?
+        .into_iter()
+        .map(|(source, matrix)| SourceTransition {
+            source,
+            classes: model.classes().to_vec(),
+            matrix,
+        })
+        .collect())
+}
+
+/// `confusion.png` and source `fer2013` give `confusion-transition-fer2013.png`
+/// (characters other than letters, digits, `-`, `_` and `.` become `_`).
+fn transition_picture_path(plot: &Path, source: &str) -> PathBuf {
+    let safe: String = source
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let stem = plot.file_stem().map_or_else(
+        || "confusion".to_string(),
+        |s| s.to_string_lossy().into_owned(),
+    );
+    let ext = plot
+        .extension()
+        .map_or_else(|| "png".to_string(), |e| e.to_string_lossy().into_owned());
+    plot.with_file_name(format!("{stem}-transition-{safe}.{ext}"))
 }
 
 fn cmd_bench(args: BenchArgs) -> Result<i32> {

@@ -33,6 +33,41 @@ pub struct Report {
     /// Accuracy of each fold, for cross-validation.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub fold_accuracy: Vec<f64>,
+    /// A latent-truth model's transition matrices (see [`SourceTransition`]).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub latent_transitions: Vec<SourceTransition>,
+}
+
+/// One annotation source's learned transition matrix (`fer train --latent-truth`):
+/// `matrix[z][y]` is the probability that the source labels `y` a face whose
+/// latent true expression is `z`, over the model's `classes`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceTransition {
+    pub source: String,
+    pub classes: Vec<String>,
+    pub matrix: Vec<Vec<f32>>,
+}
+
+impl SourceTransition {
+    /// A table, rows the latent truth, columns the source's labels, in percent.
+    pub fn to_text(&self) -> String {
+        let mut s = format!(
+            "transition of source {} (rows: latent truth, columns: the source's label, %)\n{:<10}",
+            self.source, ""
+        );
+        for c in &self.classes {
+            s += &format!(" {:>8}", c.chars().take(8).collect::<String>());
+        }
+        s += "\n";
+        for (z, row) in self.matrix.iter().enumerate() {
+            s += &format!("{:<10}", self.classes[z]);
+            for v in row {
+                s += &format!(" {:>8.1}", 100.0 * v);
+            }
+            s += "\n";
+        }
+        s
+    }
 }
 
 impl Report {
@@ -108,6 +143,7 @@ impl Report {
             macro_f1,
             per_class,
             fold_accuracy: Vec::new(),
+            latent_transitions: Vec::new(),
         }
     }
 
@@ -151,6 +187,10 @@ impl Report {
                 s += &format!(" {v:>8}");
             }
             s += "\n";
+        }
+        for t in &self.latent_transitions {
+            s += "\n";
+            s += &t.to_text();
         }
         s
     }

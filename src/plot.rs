@@ -4,7 +4,7 @@
 
 use crate::compare::Comparison;
 use crate::error::{FerError, Result};
-use crate::metrics::Report;
+use crate::metrics::{Report, SourceTransition};
 use crate::model::bundle::write_atomic;
 use opencv::core::{Mat, Point, Rect, Scalar, Vector, CV_8UC3};
 use opencv::imgcodecs;
@@ -56,35 +56,84 @@ pub fn write_image(img: &Mat, path: &Path) -> Result<()> {
     write_atomic(path, buf.as_slice())
 }
 
+/// One cell of a matrix picture: a count to write (none for a probability) and
+/// the share that shades it.
+struct Cell {
+    count: Option<usize>,
+    share: f64,
+}
+
 /// Draw the confusion matrix (cells shaded by row share, counts written in) to a PNG.
 pub fn confusion_png(report: &Report, path: &Path) -> Result<()> {
-    let k = report.classes.len() as i32;
-    let (w, h) = (LEFT + k * CELL + 20, TOP + k * CELL + 50);
-    let mut img = Mat::new_rows_cols_with_default(h, w, CV_8UC3, bgr(WHITE))?;
-    let black = bgr((0.0, 0.0, 0.0));
     let title = format!(
         "accuracy {:.1}%   macro-F1 {:.3}   n = {}",
         100.0 * report.accuracy,
         report.macro_f1,
         report.samples
     );
-    text(&mut img, &title, Point::new(10, 24), 0.6, black)?;
-    text(&mut img, "predicted ->", Point::new(LEFT, 50), 0.5, black)?;
-    text(&mut img, "true", Point::new(10, TOP - 8), 0.5, black)?;
-    for (i, row) in report.confusion.iter().enumerate() {
-        let total: usize = row.iter().sum::<usize>().max(1);
+    let cells = report
+        .confusion
+        .iter()
+        .map(|row| {
+            let total = row.iter().sum::<usize>().max(1);
+            row.iter()
+                .map(|&v| Cell {
+                    count: Some(v),
+                    share: v as f64 / total as f64,
+                })
+                .collect()
+        })
+        .collect();
+    matrix_png(&title, ("true", "predicted ->"), &report.classes, cells, path)
+}
+
+/// Draw a latent-truth transition matrix (rows: the latent truth, columns: the
+/// source's label; cells shaded and written by probability) to a PNG.
+pub fn transition_png(t: &SourceTransition, path: &Path) -> Result<()> {
+    let cells = t
+        .matrix
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|&p| Cell {
+                    count: None,
+                    share: p as f64,
+                })
+                .collect()
+        })
+        .collect();
+    let title = format!("source {}: p(label | latent truth)", t.source);
+    matrix_png(&title, ("truth", "source says ->"), &t.classes, cells, path)
+}
+
+/// A square matrix over `classes`, each cell shaded white to dark blue by its share.
+fn matrix_png(
+    title: &str,
+    (rows_axis, columns_axis): (&str, &str),
+    classes: &[String],
+    cells: Vec<Vec<Cell>>,
+    path: &Path,
+) -> Result<()> {
+    let k = classes.len() as i32;
+    let (w, h) = (LEFT + k * CELL + 20, TOP + k * CELL + 50);
+    let mut img = Mat::new_rows_cols_with_default(h, w, CV_8UC3, bgr(WHITE))?;
+    let black = bgr((0.0, 0.0, 0.0));
+    text(&mut img, title, Point::new(10, 24), 0.6, black)?;
+    text(&mut img, columns_axis, Point::new(LEFT, 50), 0.5, black)?;
+    text(&mut img, rows_axis, Point::new(10, TOP - 8), 0.5, black)?;
+    for (i, row) in cells.iter().enumerate() {
         let y = TOP + i as i32 * CELL;
         text(
             &mut img,
-            &report.classes[i],
+            &classes[i],
             Point::new(10, y + CELL / 2 + 5),
             0.5,
             black,
         )?;
-        for (j, &v) in row.iter().enumerate() {
+        for (j, cell) in row.iter().enumerate() {
             let x = LEFT + j as i32 * CELL;
-            let share = v as f64 / total as f64;
-            // White to dark blue with the row share.
+            let share = cell.share.clamp(0.0, 1.0);
+            // White to dark blue with the share.
             let fill = bgr((
                 255.0 - 120.0 * share,
                 255.0 - 220.0 * share,
@@ -107,13 +156,15 @@ pub fn confusion_png(report: &Report, path: &Path) -> Result<()> {
                 0,
             )?;
             let ink = if share > 0.5 { bgr(WHITE) } else { black };
-            text(
-                &mut img,
-                &v.to_string(),
-                Point::new(x + 8, y + CELL / 2 - 2),
-                0.5,
-                ink,
-            )?;
+            if let Some(v) = cell.count {
+                text(
+                    &mut img,
+                    &v.to_string(),
+                    Point::new(x + 8, y + CELL / 2 - 2),
+                    0.5,
+                    ink,
+                )?;
+            }
             text(
                 &mut img,
                 &format!("{:.0}%", 100.0 * share),
@@ -123,7 +174,7 @@ pub fn confusion_png(report: &Report, path: &Path) -> Result<()> {
             )?;
         }
     }
-    for (j, c) in report.classes.iter().enumerate() {
+    for (j, c) in classes.iter().enumerate() {
         let x = LEFT + j as i32 * CELL + 4;
         text(
             &mut img,

@@ -16,7 +16,7 @@ use crate::model::classifier::{
 };
 use crate::model::dndt::{self, Dndt};
 use crate::model::forest::Forest;
-use crate::model::mlp::{self, TrainReport, TrainSet, ValidMlpParams};
+use crate::model::mlp::{self, Objective, TrainReport, TrainSet, ValidMlpParams};
 use crate::model::ndf::Ndf;
 use crate::model::net::{self, seeded_init};
 use crate::model::params::{ModelKind, Teacher, ValidTreeParams};
@@ -204,6 +204,10 @@ pub struct LabelledRows {
     pub teacher: Option<Vec<Vec<f32>>>,
     /// Crowd vote distributions per row (in `classes` order), for `--votes`.
     pub votes: Option<Vec<Vec<f32>>>,
+    /// Annotation source of each row, an index into `sources`.
+    pub source: Vec<u32>,
+    /// Annotation source names (see [`Sample::source`]); one unnamed source when empty.
+    pub sources: Vec<String>,
     /// Class names.
     pub classes: Vec<String>,
     /// Samples dropped because no features could be made.
@@ -228,10 +232,18 @@ impl LabelledRows {
                 .subject
                 .clone()
                 .unwrap_or_else(|| s.path.to_string_lossy().into_owned());
+            let source = match rows.sources.iter().position(|n| *n == s.source) {
+                Some(k) => k,
+                None => {
+                    rows.sources.push(s.source.clone());
+                    rows.sources.len() - 1
+                }
+            } as u32;
             for (x, mirrored) in
                 std::iter::once((f.original, false)).chain(f.mirrored.map(|m| (m, true)))
             {
                 rows.push(x, c as u32, group.clone(), mirrored, i);
+                *rows.source.last_mut().expect("just pushed") = source;
             }
         }
         rows
@@ -247,13 +259,17 @@ impl LabelledRows {
             sample: vec![],
             teacher: None,
             votes: None,
+            source: vec![],
+            sources: vec![],
             classes,
             skipped: 0,
         }
     }
 
     /// Add one row: features, class index, group, whether it is a mirrored copy, and its sample.
+    /// The row's source is the first one (see [`LabelledRows::source`]).
     pub fn push(&mut self, x: Vec<f32>, y: u32, group: String, mirrored: bool, sample: usize) {
+        self.source.push(0);
         self.x.push(x);
         self.y.push(y);
         self.groups.push(group);
@@ -431,11 +447,19 @@ pub fn fit_reusing(
         (_, _, Some(v)) => Some(v.concat()),
         _ => None,
     };
+    let (known, sources) = objective_inputs(rows, subset, opts)?;
+    if opts.params.objective == Objective::LatentTruth && deep.is_some() {
+        return Err(FerError::Training(
+            "--latent-truth learns from each source's labels; it does not take --votes or --distill deep (give the vote majority as a source instead, e.g. dataset ferplus)".into(),
+        ));
+    }
     let set = TrainSet {
         x: &flat,
         y: &rows.y,
         soft: deep.as_deref(),
         dim,
+        known: known.as_deref(),
+        sources: sources.as_ref().map(|(s, n)| (s.as_slice(), *n)),
     };
     let fitted = train_kind(
         opts.kind,
@@ -479,6 +503,11 @@ pub fn fit_reusing(
         pipeline: opts.pipeline,
         mlp: (*opts.params).clone(),
         trees: (*opts.trees).clone(),
+        latent_sources: if opts.params.objective == Objective::LatentTruth {
+            latent_source_names(rows, subset)
+        } else {
+            vec![]
+        },
         training: TrainingSummary {
             sources: opts.sources.clone(),
             per_class: count_per_class(
@@ -500,6 +529,108 @@ pub fn fit_reusing(
         written_by: format!("fer {}", env!("CARGO_PKG_VERSION")),
     };
     Ok((Model::from_tensors(header, tensors)?, seconds))
+}
+
+/// What partial labels and latent truth need besides the rows: for partial
+/// labels, the classes each row's source annotates (`[rows, classes]`, 1 or 0: the
+/// classes its training rows have); for latent truth, each row's source index
+/// (renumbered over the sources of `subset`) and their count.
+#[allow(clippy::type_complexity)]
+fn objective_inputs(
+    rows: &LabelledRows,
+    subset: &[usize],
+    opts: &FitOptions,
+) -> Result<(Option<Vec<f32>>, Option<(Vec<u32>, usize)>)> {
+    let objective = opts.params.objective;
+    if objective == Objective::CrossEntropy {
+        return Ok((None, None));
+    }
+    if !opts.kind.is_network() {
+        return Err(FerError::Training(format!(
+            "{} trains the networks (mlp, soft-tree, ndf, dndt); {} learns from the labels alone",
+            objective.flag(),
+            opts.kind
+        )));
+    }
+    if opts.trees.distill.is_some_and(|t| t != Teacher::Deep) {
+        return Err(FerError::Training(format!(
+            "{} and --distill {} do not go together: the student learns the teacher's probabilities, not the sources' labels",
+            objective.flag(),
+            opts.trees
+                .distill
+                .map_or(String::new(), |t| format!("{t:?}").to_lowercase())
+        )));
+    }
+    let k = rows.classes.len();
+    let source_of = |r: usize| rows.source.get(r).copied().unwrap_or(0) as usize;
+    let name_of = |s: usize| {
+        rows.sources
+            .get(s)
+            .cloned()
+            .unwrap_or_else(|| "data".to_string())
+    };
+    let used: BTreeSet<usize> = subset.iter().map(|&r| source_of(r)).collect();
+    match objective {
+        Objective::PartialLabels => {
+            let mut annotates: HashMap<usize, Vec<f32>> = HashMap::new();
+            for &r in subset {
+                annotates.entry(source_of(r)).or_insert_with(|| vec![0.0; k])
+                    [rows.y[r] as usize] = 1.0;
+            }
+            for (s, known) in &annotates {
+                let missing: Vec<&str> = (0..k)
+                    .filter(|&c| known[c] == 0.0)
+                    .map(|c| rows.classes[c].as_str())
+                    .collect();
+                tracing::info!(
+                    "partial labels: source {} annotates {} of {} classes{}",
+                    name_of(*s),
+                    k - missing.len(),
+                    k,
+                    if missing.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (unknown: {})", missing.join(", "))
+                    }
+                );
+            }
+            let mut mask = vec![0f32; rows.x.len() * k];
+            for &r in subset {
+                mask[r * k..(r + 1) * k].copy_from_slice(&annotates[&source_of(r)]);
+            }
+            Ok((Some(mask), None))
+        }
+        Objective::LatentTruth => {
+            if used.len() < 2 {
+                return Err(FerError::Training(format!(
+                    "--latent-truth needs two or more annotated sources; the training data has one ({}). Give several, e.g. --dataset fer2013,ferplus, or name them with --data NAME=PATH",
+                    name_of(used.iter().next().copied().unwrap_or(0))
+                )));
+            }
+            let order: Vec<usize> = used.into_iter().collect();
+            let index: Vec<u32> = (0..rows.x.len())
+                .map(|r| order.iter().position(|&s| s == source_of(r)).unwrap_or(0) as u32)
+                .collect();
+            Ok((None, Some((index, order.len()))))
+        }
+        Objective::CrossEntropy => Ok((None, None)),
+    }
+}
+
+/// The names of the sources of `subset`'s rows, in the order latent truth numbers them.
+pub fn latent_source_names(rows: &LabelledRows, subset: &[usize]) -> Vec<String> {
+    subset
+        .iter()
+        .map(|&r| rows.source.get(r).copied().unwrap_or(0) as usize)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .map(|s| {
+            rows.sources
+                .get(s)
+                .cloned()
+                .unwrap_or_else(|| "data".to_string())
+        })
+        .collect()
 }
 
 /// A varmap and the seeded generator that initialises it and then drives training.

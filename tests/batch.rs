@@ -30,6 +30,8 @@ fn tiny_model() -> Model {
         sample: (0..40).collect(),
         teacher: None,
         votes: None,
+        source: vec![],
+        sources: vec![],
         classes: vec!["happy".into(), "sad".into()],
         skipped: 0,
     };

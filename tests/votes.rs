@@ -29,6 +29,7 @@ fn sample(path: &str, label: &str) -> Sample {
         path: PathBuf::from(path),
         label: label.into(),
         subject: None,
+        source: "votes-test".into(),
     }
 }
 
@@ -131,6 +132,7 @@ fn mislabelled_blobs(seed: u64) -> (fer::train::LabelledRows, Vec<Sample>, Votes
             path: PathBuf::from(format!("/data/img/{i}.png")),
             label: rows.classes[rows.y[i] as usize].clone(),
             subject: None,
+            source: "votes-test".into(),
         });
     }
     let votes = Votes::load(&write(dir.path(), "votes.csv", &csv)).unwrap();

@@ -9,6 +9,7 @@
 use crate::error::{FerError, Result};
 use crate::model::classifier::Classifier;
 use crate::model::mlp::{MlpParams, TrainReport};
+use crate::model::net::{transitions, LATENT_TENSOR};
 use crate::model::params::{ModelKind, TreeParams};
 use crate::pipeline::PipelineConfig;
 use crate::stages::features::FEATURE_SCHEMA_VERSION;
@@ -72,6 +73,10 @@ pub struct ModelHeader {
     /// Tree model hyperparameters (absent in bundles written before tree models existed).
     #[serde(default)]
     pub trees: TreeParams,
+    /// With latent truth (`--latent-truth`): the annotation sources, in the order
+    /// of the transition matrices stored under [`LATENT_TENSOR`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub latent_sources: Vec<String>,
     /// Training data summary.
     pub training: TrainingSummary,
     /// `fer` version that wrote the bundle.
@@ -116,14 +121,16 @@ impl Model {
         let (mean, std) = (get("norm.mean")?, get("norm.std")?);
         let kind: ModelKind = header.kind.parse()?;
         let classifier = Classifier::from_tensors(kind, &header, &tensors)?;
-        Ok(Model {
+        let model = Model {
             header,
             kind,
             classifier,
             mean,
             std,
             tensors,
-        })
+        };
+        model.transitions()?; // a latent-truth bundle's matrices must match its sources and classes
+        Ok(model)
     }
 
     /// The model kind.
@@ -176,6 +183,29 @@ impl Model {
     /// Output classes.
     pub fn classes(&self) -> &[String] {
         &self.header.classes
+    }
+
+    /// The latent-truth transition matrices `T_s[z][y] = p(source s says y | truth z)`,
+    /// one per source, by source name; empty for a model trained without latent truth.
+    pub fn transitions(&self) -> Result<Vec<(String, Vec<Vec<f32>>)>> {
+        let Some(params) = self.tensors.get(LATENT_TENSOR) else {
+            return Ok(vec![]);
+        };
+        let k = self.header.classes.len();
+        let s = self.header.latent_sources.len();
+        if params.dims() != [s, k, k] {
+            return Err(FerError::Training(format!(
+                "tensor {LATENT_TENSOR} has shape {:?}, expected [{s}, {k}, {k}]",
+                params.dims()
+            )));
+        }
+        Ok(self
+            .header
+            .latent_sources
+            .iter()
+            .cloned()
+            .zip(transitions(params)?)
+            .collect())
     }
 
     /// Class probabilities for each feature row.

@@ -6,7 +6,7 @@
 
 use crate::error::{FerError, Result};
 use crate::model::net::{self, dropout, seeded_init, Net};
-pub use crate::model::net::{EpochCallback, TrainReport, TrainSet};
+pub use crate::model::net::{EpochCallback, Objective, TrainReport, TrainSet};
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{Linear, Module, VarBuilder, VarMap};
 use rand::rngs::StdRng;
@@ -34,6 +34,9 @@ pub struct MlpParams {
     pub class_balanced: bool,
     /// Seed for initialisation, shuffling and dropout.
     pub seed: u64,
+    /// What the networks minimise (bundles written before it existed used cross-entropy).
+    #[serde(default)]
+    pub objective: Objective,
 }
 
 impl Default for MlpParams {
@@ -48,6 +51,7 @@ impl Default for MlpParams {
             patience: 12,
             class_balanced: true,
             seed: 7,
+            objective: Objective::CrossEntropy,
         }
     }
 }
@@ -164,6 +168,11 @@ impl Net for Mlp {
             &self.forward_t(x, None)?,
             D::Minus1,
         )?)
+    }
+
+    /// The logits: independent per-class scores, as the partial BCE wants them.
+    fn scores(&self, x: &Tensor, rng: Option<&mut StdRng>) -> Result<Tensor> {
+        self.forward_t(x, rng)
     }
 }
 

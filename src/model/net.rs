@@ -2,7 +2,24 @@
 //! log-probabilities for a batch, and an optional regulariser), seeded
 //! initialisation, and one training loop (AdamW, mini-batches, early stopping on
 //! a validation split) used by the MLP, the soft decision tree, the deep neural
-//! decision forest and the deep neural decision tree.
+//! decision forest and the deep neural decision tree, with one of three
+//! [`Objective`]s:
+//!
+//! - cross-entropy against the label (class-balanced when asked) or against soft
+//!   targets (a teacher's probabilities, or crowd votes);
+//! - partial labels (Durand et al., CVPR 2019): the binary cross-entropy of the
+//!   sigmoid of each class's score, summed over the classes that the row's source
+//!   annotates and divided by how many it annotates, so a class the source never
+//!   names is *unknown*, not absent. The MLP's scores are its logits, independent
+//!   outputs as in the paper; the trees end in class distributions (their leaves
+//!   are distributions, not logits), so their scores are log-probabilities and the
+//!   classes stay coupled through the distribution. Prediction is unchanged: the
+//!   softmax of the logits ranks the classes as their sigmoids do;
+//! - latent truth (Zeng et al., ECCV 2018, IPA2LT): the network's distribution is
+//!   the latent true expression `p(z|x)`, and each source `s` sees its labels
+//!   through a learned transition matrix `T_s[z, y] = p(y_s = y | z)` (rows are
+//!   softmaxes of free parameters, started near the identity); the loss is
+//!   `-log sum_z p(z|x) T_s[z, y]`. Prediction uses `p(z|x)` alone.
 
 use crate::error::{FerError, Result};
 use crate::model::mlp::ValidMlpParams;
@@ -12,6 +29,43 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
+
+/// What a network minimises; see the module doc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Objective {
+    #[default]
+    CrossEntropy,
+    PartialLabels,
+    LatentTruth,
+}
+
+impl Objective {
+    /// The option that asks for it.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Objective::CrossEntropy => "(cross-entropy)",
+            Objective::PartialLabels => "--partial-labels",
+            Objective::LatentTruth => "--latent-truth",
+        }
+    }
+}
+
+/// The name of the latent-truth transition parameters `[sources, classes, classes]`
+/// (row-wise softmax gives `T_s[z, y]`) in the weights and the bundle.
+pub const LATENT_TENSOR: &str = "latent.transition";
+/// Diagonal parameter a transition matrix starts from (others 0): each row puts
+/// `e^d / (e^d + K - 1)` on the diagonal, 0.90 for 7 classes.
+pub const LATENT_INIT_DIAGONAL: f32 = 4.0;
+/// The transitions learn at this many times the network's learning rate: they
+/// are few parameters, and from near the identity a confusion of 40% is a move of
+/// about 4 in their logits.
+pub const LATENT_LEARNING_RATE_SCALE: f64 = 10.0;
+
+/// The transition matrices `T_s[z][y]` from their parameters `[sources, classes, classes]`.
+pub fn transitions(params: &Tensor) -> Result<Vec<Vec<Vec<f32>>>> {
+    Ok(candle_nn::ops::softmax(params, 2)?.to_vec3::<f32>()?)
+}
 
 /// A network trained by gradient, like candle's `Module`.
 pub trait Net {
@@ -27,6 +81,12 @@ pub trait Net {
     /// Class probabilities `[n, classes]`.
     fn probabilities(&self, x: &Tensor) -> Result<Tensor> {
         Ok(self.log_probs(x, None)?.exp()?)
+    }
+
+    /// Per-class scores `[n, classes]` whose sigmoids the partial BCE reads: the
+    /// log-probabilities, unless the network has independent logits.
+    fn scores(&self, x: &Tensor, rng: Option<&mut StdRng>) -> Result<Tensor> {
+        self.log_probs(x, rng)
     }
 }
 
@@ -72,6 +132,12 @@ pub struct TrainSet<'a> {
     pub soft: Option<&'a [f32]>,
     /// Feature dimension.
     pub dim: usize,
+    /// Classes each row's source annotates `[n, classes]` (1 or 0), for
+    /// [`Objective::PartialLabels`].
+    pub known: Option<&'a [f32]>,
+    /// Each row's annotation source, and how many sources there are, for
+    /// [`Objective::LatentTruth`].
+    pub sources: Option<(&'a [u32], usize)>,
 }
 
 impl TrainSet<'_> {
@@ -89,7 +155,7 @@ impl TrainSet<'_> {
         ))
     }
 
-    fn soft_tensor(
+    fn rows_tensor(
         &self,
         soft: &[f32],
         rows: &[usize],
@@ -154,14 +220,41 @@ pub fn fit_net(
         })
         .collect();
     let class_w = Tensor::from_vec(weights, classes, &dev)?;
+    let latent = match (params.objective, set.sources) {
+        (Objective::LatentTruth, Some((_, n))) => Some(latent_parameters(varmap, n, classes)?),
+        (Objective::LatentTruth, None) => {
+            return Err(FerError::Training(
+                "--latent-truth needs each row's annotation source".into(),
+            ))
+        }
+        _ => None,
+    };
+    if params.objective == Objective::PartialLabels && set.known.is_none() {
+        return Err(FerError::Training(
+            "--partial-labels needs the classes each source annotates".into(),
+        ));
+    }
+    let net_vars: Vec<candle_core::Var> = named_vars(varmap, |n| !n.starts_with("latent."))?;
     let mut opt = AdamW::new(
-        varmap.all_vars(),
+        net_vars,
         ParamsAdamW {
             lr: params.learning_rate,
             weight_decay: params.weight_decay,
             ..Default::default()
         },
     )?;
+    // The transitions get no weight decay: it would pull them towards uniform rows.
+    let mut latent_opt = match &latent {
+        Some(w) => Some(AdamW::new(
+            vec![w.clone()],
+            ParamsAdamW {
+                lr: params.learning_rate * LATENT_LEARNING_RATE_SCALE,
+                weight_decay: 0.0,
+                ..Default::default()
+            },
+        )?),
+        None => None,
+    };
     let mut order = train_rows.to_vec();
     // (validation accuracy, epoch, weights) of the best epoch so far.
     let mut best: Option<(f32, usize, Snapshot)> = None;
@@ -178,13 +271,24 @@ pub fn fit_net(
         let mut batches = 0usize;
         for chunk in order.chunks(params.batch_size) {
             let (x, y) = set.tensors(chunk, &dev)?;
-            let logp = net.log_probs(&x, Some(rng))?;
-            let mut loss = match set.soft {
-                Some(soft) => {
-                    let t = set.soft_tensor(soft, chunk, classes, &dev)?;
+            let mut loss = match (params.objective, set.soft, &latent) {
+                (Objective::PartialLabels, _, _) => {
+                    partial_bce(&net.scores(&x, Some(rng))?, set, chunk, classes)?
+                }
+                (Objective::LatentTruth, _, Some(w)) => latent_loss(
+                    &net.log_probs(&x, Some(rng))?,
+                    w.as_tensor(),
+                    set,
+                    chunk,
+                    classes,
+                )?,
+                (_, Some(soft), _) => {
+                    let logp = net.log_probs(&x, Some(rng))?;
+                    let t = set.rows_tensor(soft, chunk, classes, &dev)?;
                     ((logp * t)?.sum_all()?.neg()? / chunk.len() as f64)?
                 }
-                None => {
+                (_, None, _) => {
+                    let logp = net.log_probs(&x, Some(rng))?;
                     let picked = logp.gather(&y.unsqueeze(1)?, 1)?.squeeze(1)?;
                     let w = class_w.index_select(&y, 0)?;
                     ((picked * &w)?.sum_all()?.neg()? / w.sum_all()?.to_scalar::<f32>()? as f64)?
@@ -193,7 +297,11 @@ pub fn fit_net(
             if let Some(p) = net.penalty(&x)? {
                 loss = (loss + p)?;
             }
-            opt.backward_step(&loss)?;
+            let grads = loss.backward()?;
+            opt.step(&grads)?;
+            if let Some(o) = latent_opt.as_mut() {
+                o.step(&grads)?;
+            }
             loss_sum += loss.to_scalar::<f32>()?;
             batches += 1;
         }
@@ -233,6 +341,105 @@ pub fn fit_net(
         }
     }
     Ok(report)
+}
+
+/// The variables of `varmap` whose names pass `keep`, in name order.
+fn named_vars(varmap: &VarMap, keep: impl Fn(&str) -> bool) -> Result<Vec<candle_core::Var>> {
+    let data = varmap
+        .data()
+        .lock()
+        .map_err(|_| FerError::Training("weight store poisoned".into()))?;
+    let mut names: Vec<&String> = data.keys().filter(|n| keep(n)).collect();
+    names.sort();
+    Ok(names.into_iter().map(|n| data[n].clone()).collect())
+}
+
+/// The latent-truth transition parameters in `varmap`, started near the identity.
+fn latent_parameters(varmap: &VarMap, sources: usize, classes: usize) -> Result<candle_core::Var> {
+    let init: Vec<f32> = (0..sources * classes * classes)
+        .map(|i| {
+            let (z, y) = ((i / classes) % classes, i % classes);
+            if z == y {
+                LATENT_INIT_DIAGONAL
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    varmap.get(
+        (sources, classes, classes),
+        LATENT_TENSOR,
+        candle_nn::Init::Const(0.0),
+        DType::F32,
+        &Device::Cpu,
+    )?;
+    set_weight(
+        varmap,
+        LATENT_TENSOR,
+        &Tensor::from_vec(init, (sources, classes, classes), &Device::Cpu)?,
+    )?;
+    let data = varmap
+        .data()
+        .lock()
+        .map_err(|_| FerError::Training("weight store poisoned".into()))?;
+    Ok(data[LATENT_TENSOR].clone())
+}
+
+/// `-mean log sum_z p(z|x) T_s[z, y]` over the rows of `chunk`.
+fn latent_loss(
+    logp: &Tensor,
+    params: &Tensor,
+    set: &TrainSet,
+    chunk: &[usize],
+    classes: usize,
+) -> Result<Tensor> {
+    let (source, n) = set
+        .sources
+        .ok_or_else(|| FerError::Training("latent truth without sources".into()))?;
+    // log T_s[z, y], rearranged so that row s * K + y holds log T_s[., y] over z.
+    let log_t = candle_nn::ops::log_softmax(params, 2)?;
+    let by_label = log_t
+        .transpose(1, 2)?
+        .contiguous()?
+        .reshape((n * classes, classes))?;
+    let idx: Vec<u32> = chunk
+        .iter()
+        .map(|&r| source[r] * classes as u32 + set.y[r])
+        .collect();
+    let idx = Tensor::from_vec(idx, chunk.len(), logp.device())?;
+    let joint = (logp + by_label.index_select(&idx, 0)?)?;
+    Ok(joint.log_sum_exp(1)?.mean_all()?.neg()?)
+}
+
+/// `log(1 + e^x)`, computed without overflow as `max(x, 0) + log(1 + e^-|x|)`.
+fn softplus(x: &Tensor) -> Result<Tensor> {
+    Ok((x.relu()? + (x.abs()?.neg()?.exp()? + 1.0)?.log()?)?)
+}
+
+/// The partial binary cross-entropy (Durand et al. 2019) of the sigmoids of
+/// `scores`: summed over the classes the row's source annotates, divided by
+/// their number, averaged over the rows. Targets are the soft targets when there
+/// are some, else the one-hot label.
+fn partial_bce(scores: &Tensor, set: &TrainSet, chunk: &[usize], classes: usize) -> Result<Tensor> {
+    let dev = scores.device();
+    let known = set
+        .known
+        .ok_or_else(|| FerError::Training("partial labels without known classes".into()))?;
+    let m = set.rows_tensor(known, chunk, classes, dev)?;
+    let t = match set.soft {
+        Some(soft) => set.rows_tensor(soft, chunk, classes, dev)?,
+        None => {
+            let mut one_hot = vec![0f32; chunk.len() * classes];
+            for (i, &r) in chunk.iter().enumerate() {
+                one_hot[i * classes + set.y[r] as usize] = 1.0;
+            }
+            Tensor::from_vec(one_hot, (chunk.len(), classes), dev)?
+        }
+    };
+    // -log sigmoid(s) = softplus(-s); -log(1 - sigmoid(s)) = softplus(s).
+    let bce = ((&t * softplus(&scores.neg()?)?)? + (t.affine(-1.0, 1.0)? * softplus(scores)?)?)?;
+    let per_row = (bce * &m)?.sum(1)?.div(&m.sum(1)?.clamp(1.0, f64::MAX)?)?;
+    Ok(per_row.mean_all()?)
 }
 
 /// A copy of every named weight.

@@ -56,6 +56,15 @@ impl ModelKind {
         ModelKind::NAMES[i]
     }
 
+    /// Whether the model is one network trained by gradient (what partial labels
+    /// and latent truth change).
+    pub fn is_network(self) -> bool {
+        matches!(
+            self,
+            ModelKind::Mlp | ModelKind::SoftTree | ModelKind::Ndf | ModelKind::Dndt
+        )
+    }
+
     /// Whether the model is trained by gradient with early stopping on a validation split.
     pub fn uses_validation(self) -> bool {
         matches!(
