@@ -8,8 +8,8 @@ use fer::dataset::{self, DataFilter};
 use fer::metrics::{Report, SourceTransition};
 use fer::model::cnn::{CnnArch, CnnHeader, CnnModel, CNN_FORMAT, CNN_SCHEMA_VERSION};
 use fer::model::cnn_train::{self, CnnParams, CnnTrainingSummary, GitLoss, ValidCnnParams};
-use fer::model::mlp::{MlpParams, Objective};
 use fer::model::load::{resolve_model, LoadOptions, DEFAULT_MODEL};
+use fer::model::mlp::{MlpParams, Objective};
 use fer::model::{FaceModel, Model, ModelKind, Teacher, TreeParams};
 use fer::pipeline::PipelineConfig;
 use fer::stages::detect::Search;
@@ -17,7 +17,6 @@ use fer::train::{self, FitOptions, LabelledRows, PipelinePool};
 use fer::votes::Votes;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
-
 
 #[derive(Parser)]
 #[command(
@@ -689,7 +688,12 @@ impl RecipeArgs {
             sources: data
                 .describe()
                 .into_iter()
-                .chain(self.mlp.votes.iter().map(|v| format!("votes={}", v.display())))
+                .chain(
+                    self.mlp
+                        .votes
+                        .iter()
+                        .map(|v| format!("votes={}", v.display())),
+                )
                 .collect(),
         })
     }
@@ -845,10 +849,8 @@ fn attach_teacher(
         }
         return Ok(());
     };
-    let model = fer::model::load::load_face_model(
-        &path.to_string_lossy(),
-        &LoadOptions::default(),
-    )?;
+    let model =
+        fer::model::load::load_face_model(&path.to_string_lossy(), &LoadOptions::default())?;
     if !model.reads_pixels() {
         bail!(
             "--teacher {}: a feature bundle cannot teach here (use --distill mlp or ensemble); give an ONNX sidecar, a shipped deep model, an ensemble of them, or a CNN from train-cnn",
@@ -1131,7 +1133,11 @@ fn cmd_eval(args: EvalArgs) -> Result<i32> {
     for t in &report.latent_transitions {
         let picture = transition_picture_path(&args.plot, &t.source);
         fer::plot::transition_png(t, &picture)?;
-        eprintln!("transition matrix of source {}: {}", t.source, picture.display());
+        eprintln!(
+            "transition matrix of source {}: {}",
+            t.source,
+            picture.display()
+        );
     }
     Ok(0)
 }

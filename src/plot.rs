@@ -84,7 +84,13 @@ pub fn confusion_png(report: &Report, path: &Path) -> Result<()> {
                 .collect()
         })
         .collect();
-    matrix_png(&title, ("true", "predicted ->"), &report.classes, cells, path)
+    matrix_png(
+        &title,
+        ("true", "predicted ->"),
+        &report.classes,
+        cells,
+        path,
+    )
 }
 
 /// Draw a latent-truth transition matrix (rows: the latent truth, columns: the

@@ -574,8 +574,9 @@ fn objective_inputs(
         Objective::PartialLabels => {
             let mut annotates: HashMap<usize, Vec<f32>> = HashMap::new();
             for &r in subset {
-                annotates.entry(source_of(r)).or_insert_with(|| vec![0.0; k])
-                    [rows.y[r] as usize] = 1.0;
+                annotates
+                    .entry(source_of(r))
+                    .or_insert_with(|| vec![0.0; k])[rows.y[r] as usize] = 1.0;
             }
             for (s, known) in &annotates {
                 let missing: Vec<&str> = (0..k)

@@ -165,7 +165,12 @@ impl Votes {
 
     /// A sample's target over `classes`: its vote distribution, or a one-hot on
     /// its own label when it has none; `coverage` counts which it was.
-    pub fn target(&self, sample: &Sample, classes: &[String], coverage: &mut VoteCoverage) -> Vec<f32> {
+    pub fn target(
+        &self,
+        sample: &Sample,
+        classes: &[String],
+        coverage: &mut VoteCoverage,
+    ) -> Vec<f32> {
         let found = self.distribution(&sample.path, classes);
         match &found {
             None => coverage.unlisted += 1,

@@ -658,3 +658,133 @@ fn train_cnn_then_eval_and_batch_read_its_file() {
         assert!(text(&out.stderr).contains(named), "{}", text(&out.stderr));
     }
 }
+
+#[test]
+fn latent_truth_from_two_named_sources_is_saved_printed_and_drawn() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    stripe_folders(&a, 12, 0);
+    stripe_folders(&b, 12, 5);
+    let model = tmp.path().join("latent.safetensors");
+    let (m, pa, pb) = (
+        model.to_str().unwrap(),
+        format!("first={}", a.display()),
+        format!("second={}", b.display()),
+    );
+    let out = fer(&[
+        "train",
+        "--no-detect",
+        "--latent-truth",
+        "--epochs",
+        "3",
+        "--data",
+        &pa,
+        &pb,
+        "--out",
+        m,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let plot = tmp.path().join("c.png");
+    let out = fer(&[
+        "eval",
+        "--no-detect",
+        "--model",
+        m,
+        "--data",
+        a.to_str().unwrap(),
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for source in ["first", "second"] {
+        assert!(
+            stdout.contains(&format!("transition of source {source}")),
+            "{stdout}"
+        );
+        let picture = tmp.path().join(format!("c-transition-{source}.png"));
+        let img = image::open(&picture).unwrap();
+        assert!(img.width() > 100 && img.height() > 100);
+    }
+    // One source is nonsense for latent truth, and the error says why.
+    let out = fer(&[
+        "train",
+        "--no-detect",
+        "--latent-truth",
+        "--epochs",
+        "1",
+        "--data",
+        a.to_str().unwrap(),
+        "--out",
+        m,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("needs two or more annotated sources"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Votes that are all zero are refused before any image is read.
+    let votes = tmp.path().join("votes.csv");
+    std::fs::write(
+        &votes,
+        "path,happiness,sadness,unknown\na/happy/0.png,0,0,10\n",
+    )
+    .unwrap();
+    let out = fer(&[
+        "train",
+        "--no-detect",
+        "--votes",
+        votes.to_str().unwrap(),
+        "--data",
+        a.to_str().unwrap(),
+        "--out",
+        m,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("votes.csv") && stderr.contains("every vote count is zero"),
+        "{stderr}"
+    );
+    // A class that no source has.
+    let out = fer(&[
+        "train",
+        "--no-detect",
+        "--classes",
+        "happy,contempt",
+        "--data",
+        a.to_str().unwrap(),
+        "--out",
+        m,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no source has the class `contempt`"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn the_shipped_deep_ensemble_reads_a_smile_and_flip_refuses_a_feature_bundle() {
+    let out = fer(&[
+        "batch",
+        "data/justin.jpg",
+        "--model",
+        "deep-ensemble-fer",
+        "--format",
+        "jsonl",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let row: serde_json::Value =
+        serde_json::from_str(text(&out.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(row["label"], "happy", "{row}");
+    let out = fer(&["batch", "data/justin.jpg", "--tta", "flip"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--tta flip is for deep models"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -71,7 +71,11 @@ fn options(kind: ModelKind, objective: Objective, epochs: usize) -> FitOptions {
 /// faces vary in few features, so the network cannot learn each face's label noise
 /// by heart (which would explain every label with identity matrices): only then is
 /// the latent truth identifiable from the labels.
-fn two_annotations(truth: [[[f32; 3]; 3]; 2], per_class: usize, seed: u64) -> (LabelledRows, Vec<usize>) {
+fn two_annotations(
+    truth: [[[f32; 3]; 3]; 2],
+    per_class: usize,
+    seed: u64,
+) -> (LabelledRows, Vec<usize>) {
     let dim = common::blobs(&PipelineConfig::default(), 1, 2, 0).x[0].len();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut rows = empty_rows(&["source-a", "source-b"]);
@@ -100,7 +104,13 @@ fn latent_truth_recovers_each_sources_transition_matrix() {
     ];
     let (rows, z_of) = two_annotations(truth, 300, 21);
     let all: Vec<usize> = (0..rows.x.len()).collect();
-    let model = fit(&rows, &all, &options(ModelKind::Mlp, Objective::LatentTruth, 60), &mut |_, _, _, _| {}).unwrap();
+    let model = fit(
+        &rows,
+        &all,
+        &options(ModelKind::Mlp, Objective::LatentTruth, 60),
+        &mut |_, _, _, _| {},
+    )
+    .unwrap();
     let learned = model.transitions().unwrap();
     assert_eq!(learned.len(), 2);
     assert_eq!(model.header().latent_sources, ["source-a", "source-b"]);
@@ -123,7 +133,11 @@ fn latent_truth_recovers_each_sources_transition_matrix() {
         .zip(&z_of)
         .filter(|(p, z)| fer::train::argmax(p, None) == **z)
         .count();
-    assert!(right as f64 / z_of.len() as f64 > 0.95, "{right} of {}", z_of.len());
+    assert!(
+        right as f64 / z_of.len() as f64 > 0.95,
+        "{right} of {}",
+        z_of.len()
+    );
 
     // The matrices survive a save and a load.
     let dir = tempfile::tempdir().unwrap();
@@ -154,14 +168,29 @@ fn partial_labels_keep_a_class_that_one_source_never_annotates() {
     let test: Vec<Vec<f32>> = (0..60).map(|_| face(&mut rng, dim, 2, dim)).collect();
     let all: Vec<usize> = (0..rows.x.len()).collect();
     let sad_share = |objective: Objective| {
-        let model = fit(&rows, &all, &options(ModelKind::Mlp, objective, 30), &mut |_, _, _, _| {}).unwrap();
+        let model = fit(
+            &rows,
+            &all,
+            &options(ModelKind::Mlp, objective, 30),
+            &mut |_, _, _, _| {},
+        )
+        .unwrap();
         let p = model.predict(&test).unwrap();
-        p.iter().filter(|p| fer::train::argmax(p, None) == 2).count() as f64 / test.len() as f64
+        p.iter()
+            .filter(|p| fer::train::argmax(p, None) == 2)
+            .count() as f64
+            / test.len() as f64
     };
     let naive = sad_share(Objective::CrossEntropy);
     let partial = sad_share(Objective::PartialLabels);
-    assert!(naive < 0.3, "the naive merge learnt that sad faces are happy only {naive} of the time?");
-    assert!(partial > 0.8, "with partial labels, sad faces read as sad {partial} of the time");
+    assert!(
+        naive < 0.3,
+        "the naive merge learnt that sad faces are happy only {naive} of the time?"
+    );
+    assert!(
+        partial > 0.8,
+        "with partial labels, sad faces read as sad {partial} of the time"
+    );
 }
 
 #[test]
@@ -174,7 +203,13 @@ fn other_networks_train_with_both_objectives() {
     let all: Vec<usize> = (0..rows.x.len()).collect();
     for kind in [ModelKind::SoftTree, ModelKind::Ndf, ModelKind::Dndt] {
         for objective in [Objective::LatentTruth, Objective::PartialLabels] {
-            let model = fit(&rows, &all, &options(kind, objective, 20), &mut |_, _, _, _| {}).unwrap();
+            let model = fit(
+                &rows,
+                &all,
+                &options(kind, objective, 20),
+                &mut |_, _, _, _| {},
+            )
+            .unwrap();
             let probs = model.predict(&rows.x).unwrap();
             let right = probs
                 .iter()
@@ -185,7 +220,11 @@ fn other_networks_train_with_both_objectives() {
             assert!(right > 0.6, "{kind} with {objective:?}: {right}");
             assert_eq!(
                 model.transitions().unwrap().len(),
-                if objective == Objective::LatentTruth { 2 } else { 0 }
+                if objective == Objective::LatentTruth {
+                    2
+                } else {
+                    0
+                }
             );
         }
     }
@@ -196,13 +235,24 @@ fn nonsense_is_refused_with_the_reason() {
     let truth = [[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]; 2];
     let (mut rows, _) = two_annotations(truth, 10, 4);
     let all: Vec<usize> = (0..rows.x.len()).collect();
-    let err = |rows: &LabelledRows, opts: &FitOptions| match fit(rows, &all, opts, &mut |_, _, _, _| {}) {
+    let err = |rows: &LabelledRows, opts: &FitOptions| match fit(
+        rows,
+        &all,
+        opts,
+        &mut |_, _, _, _| {},
+    ) {
         Ok(_) => panic!("trained"),
         Err(e) => e.to_string(),
     };
     // Latent truth with trees that do not learn by gradient.
-    let e = err(&rows, &options(ModelKind::Forest, Objective::LatentTruth, 2));
-    assert!(e.contains("--latent-truth trains the networks") && e.contains("forest"), "{e}");
+    let e = err(
+        &rows,
+        &options(ModelKind::Forest, Objective::LatentTruth, 2),
+    );
+    assert!(
+        e.contains("--latent-truth trains the networks") && e.contains("forest"),
+        "{e}"
+    );
     // Latent truth from votes.
     rows.votes = Some(vec![vec![1.0, 0.0, 0.0]; rows.x.len()]);
     let e = err(&rows, &options(ModelKind::Mlp, Objective::LatentTruth, 2));
@@ -211,7 +261,10 @@ fn nonsense_is_refused_with_the_reason() {
     // Latent truth from one source.
     rows.source.iter_mut().for_each(|s| *s = 0);
     let e = err(&rows, &options(ModelKind::Mlp, Objective::LatentTruth, 2));
-    assert!(e.contains("needs two or more annotated sources") && e.contains("source-a"), "{e}");
+    assert!(
+        e.contains("needs two or more annotated sources") && e.contains("source-a"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -231,15 +284,25 @@ fn sources_come_from_names_manifest_datasets_and_folders() {
     .unwrap();
     let folder = dir.path().join("faces");
     let named = std::path::PathBuf::from(format!("mine={}", folder.display()));
-    let samples = dataset::load(&[folder.clone(), manifest.clone(), named], &DataFilter::default()).unwrap();
+    let samples = dataset::load(
+        &[folder.clone(), manifest.clone(), named],
+        &DataFilter::default(),
+    )
+    .unwrap();
     let sources: Vec<&str> = samples.iter().map(|s| s.source.as_str()).collect();
     let f = folder.display().to_string();
-    assert_eq!(sources, [f.as_str(), f.as_str(), "one", "two", "mine", "mine"]);
+    assert_eq!(
+        sources,
+        [f.as_str(), f.as_str(), "one", "two", "mine", "mine"]
+    );
     // A class no source has is refused, naming it.
     let filter = DataFilter {
         classes: vec!["contempt".into(), "happy".into()],
         ..Default::default()
     };
     let e = dataset::load(&[folder], &filter).unwrap_err().to_string();
-    assert!(e.contains("no source has the class `contempt`") && e.contains("happy, sad"), "{e}");
+    assert!(
+        e.contains("no source has the class `contempt`") && e.contains("happy, sad"),
+        "{e}"
+    );
 }

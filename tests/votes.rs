@@ -49,7 +49,9 @@ fn reads_ferplus_votes_without_unknown_and_not_a_face() {
     let votes = Votes::load(&file).unwrap();
     assert_eq!(votes.len(), 3);
     // Any folder above the listed path matches; unknown and NF votes leave the distribution.
-    let all = classes(&["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]);
+    let all = classes(&[
+        "angry", "disgust", "fear", "happy", "sad", "surprise", "neutral",
+    ]);
     let d = votes
         .distribution(Path::new("../shared/data/fer2013/test/angry/a.jpg"), &all)
         .unwrap()
@@ -60,15 +62,27 @@ fn reads_ferplus_votes_without_unknown_and_not_a_face() {
     }
     // Restricted to fewer classes, the rest is renormalised.
     let two = votes
-        .distribution(Path::new("/x/fer2013/test/angry/a.jpg"), &classes(&["angry", "happy"]))
+        .distribution(
+            Path::new("/x/fer2013/test/angry/a.jpg"),
+            &classes(&["angry", "happy"]),
+        )
         .unwrap()
         .unwrap();
     assert!((two[0] - 0.8).abs() < 1e-6 && (two[1] - 0.2).abs() < 1e-6);
     // Only unknown / not-a-face votes, or empty cells: listed, but nothing to learn.
-    assert_eq!(votes.distribution(Path::new("fer2013/train/happy/b.jpg"), &all), Some(None));
-    assert_eq!(votes.distribution(Path::new("fer2013/train/sad/c.jpg"), &all), Some(None));
+    assert_eq!(
+        votes.distribution(Path::new("fer2013/train/happy/b.jpg"), &all),
+        Some(None)
+    );
+    assert_eq!(
+        votes.distribution(Path::new("fer2013/train/sad/c.jpg"), &all),
+        Some(None)
+    );
     // A path the file does not list.
-    assert_eq!(votes.distribution(Path::new("fer2013/train/sad/zzz.jpg"), &all), None);
+    assert_eq!(
+        votes.distribution(Path::new("fer2013/train/sad/zzz.jpg"), &all),
+        None
+    );
 
     // Targets: votes where there are some, the label's one-hot elsewhere.
     let samples = [
@@ -98,23 +112,52 @@ fn reads_ferplus_votes_without_unknown_and_not_a_face() {
 fn vote_files_with_nothing_to_learn_are_refused_with_the_file_named() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
-        ("zero.csv", format!("{FERPLUS_HEADER}\na.jpg,Training,angry,1,False,0,0,0,0,0,0,0,0,3,7\n"), "every vote count is zero"),
-        ("nopath.csv", "file,anger,happiness\na.jpg,1,2\n".to_string(), "no `path` column"),
-        ("noclass.csv", "path,unknown,NF\na.jpg,1,2\n".to_string(), "no vote column"),
-        ("text.csv", "path,anger\na.jpg,lots\n".to_string(), "row 2: vote count `lots` is not a number"),
-        ("negative.csv", "path,anger\na.jpg,-1\n".to_string(), "negative"),
+        (
+            "zero.csv",
+            format!("{FERPLUS_HEADER}\na.jpg,Training,angry,1,False,0,0,0,0,0,0,0,0,3,7\n"),
+            "every vote count is zero",
+        ),
+        (
+            "nopath.csv",
+            "file,anger,happiness\na.jpg,1,2\n".to_string(),
+            "no `path` column",
+        ),
+        (
+            "noclass.csv",
+            "path,unknown,NF\na.jpg,1,2\n".to_string(),
+            "no vote column",
+        ),
+        (
+            "text.csv",
+            "path,anger\na.jpg,lots\n".to_string(),
+            "row 2: vote count `lots` is not a number",
+        ),
+        (
+            "negative.csv",
+            "path,anger\na.jpg,-1\n".to_string(),
+            "negative",
+        ),
     ];
     for (name, text, reason) in cases {
         let file = write(dir.path(), name, &text);
         let err = Votes::load(&file).unwrap_err().to_string();
         assert!(err.contains(name) && err.contains(reason), "{name}: {err}");
     }
-    let missing = Votes::load(&dir.path().join("absent.csv")).unwrap_err().to_string();
+    let missing = Votes::load(&dir.path().join("absent.csv"))
+        .unwrap_err()
+        .to_string();
     assert!(missing.contains("absent.csv"), "{missing}");
 }
 
 /// Gaussian blobs whose labels are all wrong (the next class), with votes for the true class.
-fn mislabelled_blobs(seed: u64) -> (fer::train::LabelledRows, Vec<Sample>, Votes, tempfile::TempDir) {
+fn mislabelled_blobs(
+    seed: u64,
+) -> (
+    fer::train::LabelledRows,
+    Vec<Sample>,
+    Votes,
+    tempfile::TempDir,
+) {
     let cfg = PipelineConfig::default();
     let mut rows = common::blobs(&cfg, 40, 3, seed);
     let truth = rows.y.clone();
@@ -162,15 +205,26 @@ fn every_network_learns_the_votes_instead_of_the_labels() {
         assert_eq!(coverage.voted, samples.len());
         let on_votes = fit(&rows, &all, &opts, &mut |_, _, _, _| {}).unwrap();
         let (a, b) = (agree(&on_labels, &truth), agree(&on_votes, &truth));
-        assert!(a < 0.2, "{kind}: trained on wrong labels, still agrees with the truth on {a}");
-        assert!(b > 0.9, "{kind}: trained on votes, agrees with the truth on only {b}");
+        assert!(
+            a < 0.2,
+            "{kind}: trained on wrong labels, still agrees with the truth on {a}"
+        );
+        assert!(
+            b > 0.9,
+            "{kind}: trained on votes, agrees with the truth on only {b}"
+        );
     }
 }
 
 #[test]
 fn votes_that_cover_no_training_image_are_refused() {
     let (mut rows, samples, _, dir) = mislabelled_blobs(12);
-    let other = Votes::load(&write(dir.path(), "other.csv", "path,anger\nnot/these.png,3\n")).unwrap();
+    let other = Votes::load(&write(
+        dir.path(),
+        "other.csv",
+        "path,anger\nnot/these.png,3\n",
+    ))
+    .unwrap();
     let err = rows.attach_votes(&samples, &other).unwrap_err().to_string();
     assert!(
         err.contains("other.csv") && err.contains("none of the 120 training images has a vote"),

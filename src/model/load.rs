@@ -249,7 +249,6 @@ fn ensemble_sidecar(path: &Path, opts: &LoadOptions) -> Result<(Box<dyn FaceMode
             name: m.model.clone(),
         });
     }
-    let ensemble =
-        WeightedEnsemble::new(members).map_err(|e| model_err(path, e.to_string()))?;
+    let ensemble = WeightedEnsemble::new(members).map_err(|e| model_err(path, e.to_string()))?;
     Ok((Box::new(ensemble), tta))
 }

@@ -61,7 +61,11 @@ impl WeightedEnsemble {
         members.iter_mut().for_each(|m| m.weight /= total);
         let classes: Vec<String> = CANONICAL_CLASSES
             .iter()
-            .filter(|c| members.iter().any(|m| m.model.classes().iter().any(|k| k == *c)))
+            .filter(|c| {
+                members
+                    .iter()
+                    .any(|m| m.model.classes().iter().any(|k| k == *c))
+            })
             .map(|c| c.to_string())
             .collect();
         let to_union = members
