@@ -16,6 +16,8 @@ const CELL: i32 = 64;
 const LEFT: i32 = 120;
 const TOP: i32 = 90;
 const WHITE: (f64, f64, f64) = (255.0, 255.0, 255.0);
+/// Font scale of a matrix picture's title.
+const TITLE_SCALE: f64 = 0.6;
 /// A landmark dot's radius is the face width divided by this.
 const POINT_RADIUS_DIVISOR: i32 = 60;
 
@@ -121,10 +123,15 @@ fn matrix_png(
     path: &Path,
 ) -> Result<()> {
     let k = classes.len() as i32;
-    let (w, h) = (LEFT + k * CELL + 20, TOP + k * CELL + 50);
+    let mut baseline = 0;
+    let title_width =
+        imgproc::get_text_size(title, FONT_HERSHEY_SIMPLEX, TITLE_SCALE, 1, &mut baseline)?.width;
+    // Wide enough for the title too (a matrix of two classes is narrower than it).
+    let w = (LEFT + k * CELL + 20).max(title_width + 20);
+    let h = TOP + k * CELL + 50;
     let mut img = Mat::new_rows_cols_with_default(h, w, CV_8UC3, bgr(WHITE))?;
     let black = bgr((0.0, 0.0, 0.0));
-    text(&mut img, title, Point::new(10, 24), 0.6, black)?;
+    text(&mut img, title, Point::new(10, 24), TITLE_SCALE, black)?;
     text(&mut img, columns_axis, Point::new(LEFT, 50), 0.5, black)?;
     text(&mut img, rows_axis, Point::new(10, TOP - 8), 0.5, black)?;
     for (i, row) in cells.iter().enumerate() {
