@@ -5,21 +5,10 @@
 # from the repository root:
 #   models/make-cnn-ck.sh
 # Takes about 25 minutes on 2 cores (the two CNN trainings).
-set -euo pipefail
-D=$(cd ../shared/data && pwd)
-FER=target/release/fer
-OUT=models/eval
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-cargo build --release
-mkdir -p "$OUT"
+. models/lib.sh
 
 # The CK+48 rows of the manifest; subjects sorted, every fifth held out (split=test).
-awk -F, 'NR==1 || $1=="ckplus48"' "$D/MANIFEST.csv" > "$WORK/ck.csv"
-tail -n +2 "$WORK/ck.csv" | cut -d, -f5 | sort -u | awk 'NR%5==0' > "$WORK/test-subjects.txt"
-awk -F, -v OFS=, -v D="$D" 'NR==FNR { t[$1]=1; next } FNR==1 { print; next }
-    { $2 = D "/" $2; $6 = ($5 in t) ? "test" : "train"; print }' \
-    "$WORK/test-subjects.txt" "$WORK/ck.csv" > "$WORK/ck-split.csv"
+ck_split "$WORK/ck-split.csv"
 SPLIT="$WORK/ck-split.csv"
 
 evaluate() { # model, report name

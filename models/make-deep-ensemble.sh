@@ -8,14 +8,7 @@
 # python3. Run from the repository root:
 #   models/make-deep-ensemble.sh
 # Takes about 10 minutes on 2 cores.
-set -euo pipefail
-D=$(cd ../shared/data && pwd)
-FER=target/release/fer
-OUT=models/eval
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-cargo build --release
-mkdir -p "$OUT"
+. models/lib.sh
 
 # 1. Per-image probabilities of each model, plain and mirror-averaged.
 for m in mini-xception faceapi-expression; do
@@ -52,11 +45,7 @@ write_sidecar deep-ensemble "the mean of FER2013 PublicTest and CK+48 validation
 write_sidecar deep-ensemble-fer "FER2013 PublicTest accuracy alone"
 
 # 3. Test data never used to choose: the CK+48 split of models/make-cnn-ck.sh.
-awk -F, 'NR==1 || $1=="ckplus48"' "$D/MANIFEST.csv" > "$WORK/ck.csv"
-tail -n +2 "$WORK/ck.csv" | cut -d, -f5 | sort -u | awk 'NR%5==0' > "$WORK/test-subjects.txt"
-awk -F, -v OFS=, -v D="$D" 'NR==FNR { t[$1]=1; next } FNR==1 { print; next }
-    { $2 = D "/" $2; $6 = ($5 in t) ? "test" : "train"; print }' \
-    "$WORK/test-subjects.txt" "$WORK/ck.csv" > "$WORK/ck-split.csv"
+ck_split "$WORK/ck-split.csv"
 
 tta_of() { python3 -c "import json; print(json.load(open('models/$1.json'))['tta'])"; }
 evaluate() { # report name, model, tta, then the data arguments

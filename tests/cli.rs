@@ -659,6 +659,14 @@ fn train_cnn_then_eval_and_batch_read_its_file() {
     }
 }
 
+/// Run `fer` with `args`, expect the start-up error exit (2), and return stderr.
+fn refused(args: &[&str]) -> String {
+    let out = fer(args);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    stderr
+}
+
 #[test]
 fn latent_truth_from_two_named_sources_is_saved_printed_and_drawn() {
     let tmp = tempfile::tempdir().unwrap();
@@ -666,34 +674,26 @@ fn latent_truth_from_two_named_sources_is_saved_printed_and_drawn() {
     stripe_folders(&a, 12, 0);
     stripe_folders(&b, 12, 5);
     let model = tmp.path().join("latent.safetensors");
-    let (m, pa, pb) = (
-        model.to_str().unwrap(),
+    let m = model.to_str().unwrap();
+    let (pa, pb) = (
         format!("first={}", a.display()),
         format!("second={}", b.display()),
     );
-    let out = fer(&[
-        "train",
-        "--no-detect",
-        "--latent-truth",
-        "--epochs",
-        "3",
-        "--data",
-        &pa,
-        &pb,
-        "--out",
-        m,
-    ]);
+    let a = a.to_str().unwrap();
+    let train = ["train", "--no-detect", "--out", m, "--epochs", "3"];
+    let out = fer(&[&train[..], &["--latent-truth", "--data", &pa, &pb]].concat());
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let plot = tmp.path().join("c.png");
+    let plot = plot.to_str().unwrap();
     let out = fer(&[
         "eval",
         "--no-detect",
         "--model",
         m,
         "--data",
-        a.to_str().unwrap(),
+        a,
         "--plot",
-        plot.to_str().unwrap(),
+        plot,
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
@@ -706,24 +706,9 @@ fn latent_truth_from_two_named_sources_is_saved_printed_and_drawn() {
         let img = image::open(&picture).unwrap();
         assert!(img.width() > 100 && img.height() > 100);
     }
-    // One source is nonsense for latent truth, and the error says why.
-    let out = fer(&[
-        "train",
-        "--no-detect",
-        "--latent-truth",
-        "--epochs",
-        "1",
-        "--data",
-        a.to_str().unwrap(),
-        "--out",
-        m,
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("needs two or more annotated sources"),
-        "{}",
-        text(&out.stderr)
-    );
+    // One source is nonsense for latent truth.
+    let e = refused(&[&train[..], &["--latent-truth", "--data", a]].concat());
+    assert!(e.contains("needs two or more annotated sources"), "{e}");
     // Votes that are all zero are refused before any image is read.
     let votes = tmp.path().join("votes.csv");
     std::fs::write(
@@ -731,39 +716,20 @@ fn latent_truth_from_two_named_sources_is_saved_printed_and_drawn() {
         "path,happiness,sadness,unknown\na/happy/0.png,0,0,10\n",
     )
     .unwrap();
-    let out = fer(&[
-        "train",
-        "--no-detect",
-        "--votes",
-        votes.to_str().unwrap(),
-        "--data",
-        a.to_str().unwrap(),
-        "--out",
-        m,
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = text(&out.stderr);
+    let e = refused(
+        &[
+            &train[..],
+            &["--votes", votes.to_str().unwrap(), "--data", a],
+        ]
+        .concat(),
+    );
     assert!(
-        stderr.contains("votes.csv") && stderr.contains("every vote count is zero"),
-        "{stderr}"
+        e.contains("votes.csv") && e.contains("every vote count is zero"),
+        "{e}"
     );
     // A class that no source has.
-    let out = fer(&[
-        "train",
-        "--no-detect",
-        "--classes",
-        "happy,contempt",
-        "--data",
-        a.to_str().unwrap(),
-        "--out",
-        m,
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("no source has the class `contempt`"),
-        "{}",
-        text(&out.stderr)
-    );
+    let e = refused(&[&train[..], &["--classes", "happy,contempt", "--data", a]].concat());
+    assert!(e.contains("no source has the class `contempt`"), "{e}");
 }
 
 #[test]
@@ -777,14 +743,13 @@ fn the_shipped_deep_ensemble_reads_a_smile_and_flip_refuses_a_feature_bundle() {
         "jsonl",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let row: serde_json::Value =
-        serde_json::from_str(text(&out.stdout).lines().next().unwrap()).unwrap();
+    let first = text(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let row: serde_json::Value = serde_json::from_str(&first).unwrap();
     assert_eq!(row["label"], "happy", "{row}");
-    let out = fer(&["batch", "data/justin.jpg", "--tta", "flip"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("--tta flip is for deep models"),
-        "{}",
-        text(&out.stderr)
-    );
+    let e = refused(&["batch", "data/justin.jpg", "--tta", "flip"]);
+    assert!(e.contains("--tta flip is for deep models"), "{e}");
 }

@@ -95,6 +95,29 @@ fn two_annotations(
     (rows, z_of)
 }
 
+/// A model of `kind` trained on every row of `rows`.
+fn train(rows: &LabelledRows, kind: ModelKind, objective: Objective, epochs: usize) -> Model {
+    let all: Vec<usize> = (0..rows.x.len()).collect();
+    fit(
+        rows,
+        &all,
+        &options(kind, objective, epochs),
+        &mut |_, _, _, _| {},
+    )
+    .unwrap()
+}
+
+/// Share of the faces `x` that `model` reads as `expected`.
+fn agreement(model: &Model, x: &[Vec<f32>], expected: &[usize]) -> f64 {
+    let probs = model.predict(x).unwrap();
+    let right = probs
+        .iter()
+        .zip(expected)
+        .filter(|(p, e)| fer::train::argmax(p, None) == **e)
+        .count();
+    right as f64 / expected.len() as f64
+}
+
 #[test]
 fn latent_truth_recovers_each_sources_transition_matrix() {
     // Source a is nearly right; source b reads 40% of angry faces as happy and 20% of sad ones as angry.
@@ -103,14 +126,7 @@ fn latent_truth_recovers_each_sources_transition_matrix() {
         [[0.6, 0.4, 0.0], [0.0, 0.95, 0.05], [0.2, 0.0, 0.8]],
     ];
     let (rows, z_of) = two_annotations(truth, 300, 21);
-    let all: Vec<usize> = (0..rows.x.len()).collect();
-    let model = fit(
-        &rows,
-        &all,
-        &options(ModelKind::Mlp, Objective::LatentTruth, 60),
-        &mut |_, _, _, _| {},
-    )
-    .unwrap();
+    let model = train(&rows, ModelKind::Mlp, Objective::LatentTruth, 60);
     let learned = model.transitions().unwrap();
     assert_eq!(learned.len(), 2);
     assert_eq!(model.header().latent_sources, ["source-a", "source-b"]);
@@ -127,17 +143,8 @@ fn latent_truth_recovers_each_sources_transition_matrix() {
         }
     }
     // The latent head reads the truth, not source b's confusions.
-    let probs = model.predict(&rows.x).unwrap();
-    let right = probs
-        .iter()
-        .zip(&z_of)
-        .filter(|(p, z)| fer::train::argmax(p, None) == **z)
-        .count();
-    assert!(
-        right as f64 / z_of.len() as f64 > 0.95,
-        "{right} of {}",
-        z_of.len()
-    );
+    let right = agreement(&model, &rows.x, &z_of);
+    assert!(right > 0.95, "{right}");
 
     // The matrices survive a save and a load.
     let dir = tempfile::tempdir().unwrap();
@@ -166,20 +173,9 @@ fn partial_labels_keep_a_class_that_one_source_never_annotates() {
         }
     }
     let test: Vec<Vec<f32>> = (0..60).map(|_| face(&mut rng, dim, 2, dim)).collect();
-    let all: Vec<usize> = (0..rows.x.len()).collect();
     let sad_share = |objective: Objective| {
-        let model = fit(
-            &rows,
-            &all,
-            &options(ModelKind::Mlp, objective, 30),
-            &mut |_, _, _, _| {},
-        )
-        .unwrap();
-        let p = model.predict(&test).unwrap();
-        p.iter()
-            .filter(|p| fer::train::argmax(p, None) == 2)
-            .count() as f64
-            / test.len() as f64
+        let model = train(&rows, ModelKind::Mlp, objective, 30);
+        agreement(&model, &test, &vec![2; test.len()])
     };
     let naive = sad_share(Objective::CrossEntropy);
     let partial = sad_share(Objective::PartialLabels);
@@ -199,25 +195,12 @@ fn other_networks_train_with_both_objectives() {
         [[0.9, 0.05, 0.05], [0.05, 0.9, 0.05], [0.05, 0.05, 0.9]],
         [[0.8, 0.2, 0.0], [0.0, 0.9, 0.1], [0.1, 0.0, 0.9]],
     ];
-    let (rows, z_of) = two_annotations(truth, 40, 3);
-    let all: Vec<usize> = (0..rows.x.len()).collect();
+    let (rows, z_of) = two_annotations(truth, 100, 3);
     for kind in [ModelKind::SoftTree, ModelKind::Ndf, ModelKind::Dndt] {
         for objective in [Objective::LatentTruth, Objective::PartialLabels] {
-            let model = fit(
-                &rows,
-                &all,
-                &options(kind, objective, 20),
-                &mut |_, _, _, _| {},
-            )
-            .unwrap();
-            let probs = model.predict(&rows.x).unwrap();
-            let right = probs
-                .iter()
-                .zip(&z_of)
-                .filter(|(p, z)| fer::train::argmax(p, None) == **z)
-                .count() as f64
-                / z_of.len() as f64;
-            assert!(right > 0.6, "{kind} with {objective:?}: {right}");
+            let model = train(&rows, kind, objective, 40);
+            let right = agreement(&model, &rows.x, &z_of);
+            assert!(right > 0.9, "{kind} with {objective:?}: {right}");
             assert_eq!(
                 model.transitions().unwrap().len(),
                 if objective == Objective::LatentTruth {
