@@ -123,7 +123,7 @@ fn bad_sidecars_and_networks_are_refused_with_the_file_named() {
         ),
         (
             "channels.json",
-            Box::new(|v| v["channels"] = 3.into()),
+            Box::new(|v| v["channels"] = 2.into()),
             "channels",
         ),
         (
