@@ -168,8 +168,13 @@ pub fn annotated_name(file: &Path) -> String {
         })
         .collect::<Vec<_>>()
         .join("__");
-    let clean: String = s
-        .chars()
+    format!("{}.png", safe_file_name(&s))
+}
+
+/// `s` with every character other than letters, digits, `.`, `_` and `-` made `_`,
+/// so that it can stand in a file name.
+pub fn safe_file_name(s: &str) -> String {
+    s.chars()
         .map(|c| {
             if c.is_alphanumeric() || "._-".contains(c) {
                 c
@@ -177,8 +182,7 @@ pub fn annotated_name(file: &Path) -> String {
                 '_'
             }
         })
-        .collect();
-    format!("{clean}.png")
+        .collect()
 }
 
 fn error_row(file: String, reason: String) -> Row {

@@ -1166,16 +1166,7 @@ fn latent_transitions_of(path: &Path) -> Result<Vec<SourceTransition>> {
 /// `confusion.png` and source `fer2013` give `confusion-transition-fer2013.png`
 /// (characters other than letters, digits, `-`, `_` and `.` become `_`).
 fn transition_picture_path(plot: &Path, source: &str) -> PathBuf {
-    let safe: String = source
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let safe = batch::safe_file_name(source);
     let stem = plot.file_stem().map_or_else(
         || "confusion".to_string(),
         |s| s.to_string_lossy().into_owned(),

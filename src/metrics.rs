@@ -51,22 +51,14 @@ pub struct SourceTransition {
 impl SourceTransition {
     /// A table, rows the latent truth, columns the source's labels, in percent.
     pub fn to_text(&self) -> String {
-        let mut s = format!(
-            "transition of source {} (rows: latent truth, columns: the source's label, %)\n{:<10}",
-            self.source, ""
-        );
-        for c in &self.classes {
-            s += &format!(" {:>8}", c.chars().take(8).collect::<String>());
-        }
-        s += "\n";
-        for (z, row) in self.matrix.iter().enumerate() {
-            s += &format!("{:<10}", self.classes[z]);
-            for v in row {
-                s += &format!(" {:>8.1}", 100.0 * v);
-            }
-            s += "\n";
-        }
-        s
+        format!(
+            "transition of source {} (rows: latent truth, columns: the source's label, %)\n{}",
+            self.source,
+            matrix_table(&self.classes, &self.matrix, |v| format!(
+                "{:>8.1}",
+                100.0 * v
+            ))
+        )
     }
 }
 
@@ -176,24 +168,32 @@ impl Report {
             );
         }
         s += "\nconfusion (rows: true, columns: predicted)\n";
-        s += &format!("{:<10}", "");
-        for c in &self.classes {
-            s += &format!(" {:>8}", c.chars().take(8).collect::<String>());
-        }
-        s += "\n";
-        for (i, row) in self.confusion.iter().enumerate() {
-            s += &format!("{:<10}", self.classes[i]);
-            for v in row {
-                s += &format!(" {v:>8}");
-            }
-            s += "\n";
-        }
+        s += &matrix_table(&self.classes, &self.confusion, |v| format!("{v:>8}"));
         for t in &self.latent_transitions {
             s += "\n";
             s += &t.to_text();
         }
         s
     }
+}
+
+/// A square matrix over `classes` as text: a header of class names (8 characters
+/// at most), then one row per class, each cell written by `cell` in 8 columns.
+fn matrix_table<T>(classes: &[String], rows: &[Vec<T>], cell: impl Fn(&T) -> String) -> String {
+    let mut s = format!("{:<10}", "");
+    for c in classes {
+        s += &format!(" {:>8}", c.chars().take(8).collect::<String>());
+    }
+    s += "\n";
+    for (name, row) in classes.iter().zip(rows) {
+        s += &format!("{name:<10}");
+        for v in row {
+            s += " ";
+            s += &cell(v);
+        }
+        s += "\n";
+    }
+    s
 }
 
 /// Assign samples to `k` folds so that no group is split across folds and fold
