@@ -295,6 +295,19 @@ impl LabelledRows {
         Ok(coverage)
     }
 
+    /// The source index of row `r` (rows built without sources are all of source 0).
+    pub fn source_of(&self, r: usize) -> usize {
+        self.source.get(r).copied().unwrap_or(0) as usize
+    }
+
+    /// The name of source `s` (`data` when the rows name no sources).
+    pub fn source_name(&self, s: usize) -> String {
+        self.sources
+            .get(s)
+            .cloned()
+            .unwrap_or_else(|| "data".to_string())
+    }
+
     /// Rows from original (not mirrored) images.
     pub fn originals(&self) -> usize {
         self.mirrored.iter().filter(|m| !**m).count()
@@ -562,13 +575,8 @@ fn objective_inputs(
         )));
     }
     let k = rows.classes.len();
-    let source_of = |r: usize| rows.source.get(r).copied().unwrap_or(0) as usize;
-    let name_of = |s: usize| {
-        rows.sources
-            .get(s)
-            .cloned()
-            .unwrap_or_else(|| "data".to_string())
-    };
+    let source_of = |r: usize| rows.source_of(r);
+    let name_of = |s: usize| rows.source_name(s);
     let used: BTreeSet<usize> = subset.iter().map(|&r| source_of(r)).collect();
     match objective {
         Objective::PartialLabels => {
@@ -622,15 +630,10 @@ fn objective_inputs(
 pub fn latent_source_names(rows: &LabelledRows, subset: &[usize]) -> Vec<String> {
     subset
         .iter()
-        .map(|&r| rows.source.get(r).copied().unwrap_or(0) as usize)
+        .map(|&r| rows.source_of(r))
         .collect::<BTreeSet<_>>()
         .into_iter()
-        .map(|s| {
-            rows.sources
-                .get(s)
-                .cloned()
-                .unwrap_or_else(|| "data".to_string())
-        })
+        .map(|s| rows.source_name(s))
         .collect()
 }
 
