@@ -84,7 +84,8 @@ fn stages(c: &mut Criterion) {
 /// Classification of one face's features by each model kind, with default hyperparameters.
 fn classifiers(c: &mut Criterion) {
     use fer::model::{mlp::MlpParams, ModelKind, TreeParams};
-    use fer::train::{fit, FitOptions, LabelledRows};
+    use fer::rows::LabelledRows;
+    use fer::train::{fit, FitOptions};
     use rand::{Rng, SeedableRng};
     let cfg = fer::PipelineConfig::default();
     let dim = cfg.features.names(cfg.align.size).len();

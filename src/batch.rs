@@ -10,10 +10,10 @@ use crate::gray::GrayImage;
 use crate::model::bundle::tmp_path;
 use crate::model::FaceModel;
 use crate::pipeline::{ImageReading, StageTimes};
-use crate::plot::{annotate, FaceMark};
+use crate::plot::{annotate, safe_file_name, FaceMark};
 use crate::stages::decode::{decode_file, decode_file_with_colour};
 use crate::stages::landmarks::POINT_NAMES;
-use crate::train::PipelinePool;
+use crate::workers::PipelinePool;
 use rayon::prelude::*;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashSet};
@@ -114,6 +114,20 @@ pub struct BatchSummary {
     pub errors: usize,
 }
 
+impl BatchSummary {
+    /// One line for the end of a run.
+    pub fn to_text(&self) -> String {
+        format!(
+            "{} files ({} resumed): {} faces, {} without a face, {} failed",
+            self.files + self.resumed,
+            self.resumed,
+            self.faces,
+            self.no_face,
+            self.errors
+        )
+    }
+}
+
 /// A file to read, or a path that could not be listed.
 pub type Input = std::result::Result<PathBuf, (PathBuf, String)>;
 
@@ -158,8 +172,19 @@ pub fn collect_inputs(paths: &[PathBuf]) -> Vec<Input> {
     out
 }
 
-/// Name of the annotated image for `file`: its path with separators as `__`.
+/// Name of the annotated image for `file`: its path with separators as `__`, and
+/// its extension, unless it is `.png`, kept as `_ext` so that `a.jpg` and `a.png`
+/// side by side do not overwrite each other (`data/justin.jpg` gives
+/// `data__justin_jpg.png`, `data/astronaut.png` gives `data__astronaut.png`).
 pub fn annotated_name(file: &Path) -> String {
+    let file = match file.extension().and_then(|e| e.to_str()) {
+        Some(ext) if ext.eq_ignore_ascii_case("png") => file.with_extension(""),
+        Some(ext) => {
+            let stem = file.file_stem().unwrap_or_default().to_string_lossy();
+            file.with_file_name(format!("{stem}_{ext}"))
+        }
+        None => file.to_path_buf(),
+    };
     let s: String = file
         .components()
         .filter_map(|c| match c {
@@ -169,20 +194,6 @@ pub fn annotated_name(file: &Path) -> String {
         .collect::<Vec<_>>()
         .join("__");
     format!("{}.png", safe_file_name(&s))
-}
-
-/// `s` with every character other than letters, digits, `.`, `_` and `-` made `_`,
-/// so that it can stand in a file name.
-pub fn safe_file_name(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 fn error_row(file: String, reason: String) -> Row {
@@ -306,7 +317,7 @@ fn rows_of_reading(
         .zip(probs)
         .enumerate()
         .map(|(i, (face, p))| {
-            let best = crate::train::argmax(&p, None);
+            let best = crate::metrics::argmax(&p, None);
             Row {
                 file: file.to_string(),
                 frame: None,

@@ -11,7 +11,7 @@ use crate::model::FaceModel;
 use crate::pipeline::StageTimes;
 use crate::stages::decode::decode_file;
 use crate::stages::detect::{DetectConfig, Detector, Search};
-use crate::train::{PipelinePool, WorkerPool};
+use crate::workers::{PipelinePool, WorkerPool};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;

@@ -12,11 +12,14 @@
 
 use crate::dataset::Sample;
 use crate::error::{FerError, Result};
+use crate::metrics::argmax;
 use crate::metrics::Report;
 use crate::model::params::{ModelKind, Teacher};
 use crate::model::FaceModel;
+use crate::rows::{classify_samples, LabelledRows};
 use crate::stages::decode::decode_file;
-use crate::train::{self, accuracy_of, FitOptions, Fold, LabelledRows, PipelinePool, Trained};
+use crate::train::{self, accuracy_of, FitOptions, Fold, Trained};
+use crate::workers::PipelinePool;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
@@ -50,6 +53,57 @@ pub fn all_variants() -> Vec<Variant> {
         }
     }
     v
+}
+
+/// The variants of `names` (as in [`all_variants`]), in that order; an unknown
+/// name is an error that lists the known ones.
+pub fn variants_named(names: &[String]) -> Result<Vec<Variant>> {
+    let all = all_variants();
+    names
+        .iter()
+        .map(|m| {
+            all.iter().find(|v| v.name == *m).cloned().ok_or_else(|| {
+                FerError::param(
+                    "models",
+                    format!(
+                        "unknown model `{m}`; choose from {}",
+                        all.iter()
+                            .map(|v| v.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+/// One fold that trains on the rows of the first `n_train` samples (mirrored copies
+/// included) and tests on the original rows of the others.
+pub fn held_out_fold(rows: &LabelledRows, n_train: usize) -> Fold {
+    let train = (0..rows.x.len())
+        .filter(|&r| rows.sample[r] < n_train)
+        .collect();
+    let test = (0..rows.x.len())
+        .filter(|&r| rows.sample[r] >= n_train && !rows.mirrored[r])
+        .collect();
+    (train, test)
+}
+
+/// A deep model's row name: an inline ensemble as given, a file by its stem, and
+/// the test-time augmentation when one is asked for.
+pub fn deep_label(name: &str, tta: Option<&str>) -> String {
+    let label = if crate::model::load::is_inline_ensemble(name) {
+        name.to_string()
+    } else {
+        std::path::Path::new(name)
+            .file_stem()
+            .map_or_else(|| name.to_string(), |s| s.to_string_lossy().into_owned())
+    };
+    match tta {
+        Some(t) if t != "none" => format!("{label} (tta {t})"),
+        _ => label,
+    }
 }
 
 /// One row of the comparison.
@@ -216,7 +270,7 @@ pub fn deep_row(
             .iter()
             .map(|&r| samples[rows.sample[r]].clone())
             .collect();
-        let probs = train::classify_samples(&fold_samples, pool, model, &|| {});
+        let probs = classify_samples(&fold_samples, pool, model, &|| {});
         let (mut t, mut p) = (Vec::new(), Vec::new());
         for (&r, result) in test.iter().zip(probs) {
             let Ok(probs) = result else {
@@ -226,7 +280,7 @@ pub fn deep_row(
             t.push(rows.y[r] as usize);
             p.push(
                 to_data
-                    .get(train::argmax(&probs, Some(&known)))
+                    .get(argmax(&probs, Some(&known)))
                     .copied()
                     .flatten()
                     .unwrap_or(0),

@@ -14,10 +14,10 @@
 //! named features.
 
 use crate::error::{FerError, Result};
+use crate::metrics::argmax;
 use crate::model::classifier::Classifier;
 use crate::model::soft_tree::{inner_nodes, route};
 use crate::model::Model;
-use crate::train::argmax;
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -291,6 +291,22 @@ fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+/// The picture of face `i` (from 0): `base` for the first, `base` with `-face2`,
+/// `-face3`, ... before the extension for the others.
+pub fn picture_path(base: &std::path::Path, i: usize) -> std::path::PathBuf {
+    if i == 0 {
+        return base.to_path_buf();
+    }
+    let stem = base
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ext = base
+        .extension()
+        .map_or_else(|| "svg".to_string(), |e| e.to_string_lossy().into_owned());
+    base.with_file_name(format!("{stem}-face{}.{ext}", i + 1))
 }
 
 /// A picture (SVG) of the explained model with this face's path highlighted.

@@ -272,3 +272,15 @@ mod tests {
         );
     }
 }
+
+/// Index of the largest probability among `allowed` classes (all when `None`).
+pub fn argmax(probs: &[f32], allowed: Option<&[usize]>) -> usize {
+    let candidates: Vec<usize> = match allowed {
+        Some(a) => a.to_vec(),
+        None => (0..probs.len()).collect(),
+    };
+    candidates
+        .into_iter()
+        .max_by(|&a, &b| probs[a].total_cmp(&probs[b]))
+        .unwrap_or(0)
+}

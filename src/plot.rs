@@ -66,7 +66,7 @@ struct Cell {
 }
 
 /// Draw the confusion matrix (cells shaded by row share, counts written in) to a PNG.
-pub fn confusion_png(report: &Report, path: &Path) -> Result<()> {
+pub fn confusion(report: &Report, path: &Path) -> Result<()> {
     let title = format!(
         "accuracy {:.1}%   macro-F1 {:.3}   n = {}",
         100.0 * report.accuracy,
@@ -97,7 +97,7 @@ pub fn confusion_png(report: &Report, path: &Path) -> Result<()> {
 
 /// Draw a latent-truth transition matrix (rows: the latent truth, columns: the
 /// source's label; cells shaded and written by probability) to a PNG.
-pub fn transition_png(t: &SourceTransition, path: &Path) -> Result<()> {
+pub fn transition(t: &SourceTransition, path: &Path) -> Result<()> {
     let cells = t
         .matrix
         .iter()
@@ -201,7 +201,7 @@ fn matrix_png(
 }
 
 /// Bar chart of a comparison: accuracy and macro-F1 of every model, 0 to 100%.
-pub fn comparison_png(cmp: &Comparison, path: &Path) -> Result<()> {
+pub fn comparison(cmp: &Comparison, path: &Path) -> Result<()> {
     const BAR: i32 = 28;
     const GROUP: i32 = 2 * BAR + 40;
     const PLOT_H: i32 = 300;
@@ -320,4 +320,33 @@ pub fn annotate(image: &Mat, faces: &[FaceMark], path: &Path) -> Result<()> {
         )?;
     }
     write_image(&out, path)
+}
+
+/// Where the transition matrix of `source` goes beside the confusion picture `plot`:
+/// `confusion.png` and source `fer2013` give `confusion-transition-fer2013.png`
+/// (characters other than letters, digits, `-`, `_` and `.` become `_`).
+pub fn transition_picture_path(plot: &Path, source: &str) -> std::path::PathBuf {
+    let safe = safe_file_name(source);
+    let stem = plot.file_stem().map_or_else(
+        || "confusion".to_string(),
+        |s| s.to_string_lossy().into_owned(),
+    );
+    let ext = plot
+        .extension()
+        .map_or_else(|| "png".to_string(), |e| e.to_string_lossy().into_owned());
+    plot.with_file_name(format!("{stem}-transition-{safe}.{ext}"))
+}
+
+/// `s` with every character other than letters, digits, `.`, `_` and `-` made `_`,
+/// so that it can stand in a file name.
+pub fn safe_file_name(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }

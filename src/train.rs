@@ -1,12 +1,10 @@
-//! Training and evaluation on labelled datasets: parallel feature extraction, the
-//! subject-grouped validation split, fitting a bundle of any model kind
-//! (distilling a soft tree from a teacher when asked), and grouped k-fold
-//! cross-validation.
+//! Training on labelled rows ([`crate::rows`]): the subject-grouped validation
+//! split, fitting a bundle of any model kind (distilling a soft tree from a
+//! teacher when asked), and grouped k-fold cross-validation.
 
-use crate::dataset::{count_per_class, Sample};
+use crate::dataset::count_per_class;
 use crate::error::{FerError, Result};
-use crate::gray::GrayImage;
-use crate::metrics::{group_kfold, Report};
+use crate::metrics::{argmax, group_kfold, Report};
 use crate::model::boost::Boost;
 use crate::model::bundle::{
     ModelHeader, TrainingSummary, MIN_STD, MODEL_FORMAT, MODEL_SCHEMA_VERSION,
@@ -22,297 +20,17 @@ use crate::model::net::{self, seeded_init};
 use crate::model::params::{ModelKind, Teacher, ValidTreeParams};
 use crate::model::soft_tree::SoftTree;
 use crate::model::Model;
-use crate::pipeline::{Pipeline, PipelineConfig};
-use crate::stages::decode::decode_file;
+use crate::pipeline::PipelineConfig;
+use crate::rows::LabelledRows;
 use crate::stages::features::FEATURE_SCHEMA_VERSION;
-use crate::votes::{VoteCoverage, Votes};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
-use rayon::prelude::*;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
-
-/// Per-worker state (cascades and the like) for parallel work: each task borrows
-/// one value, so at most one exists per concurrently running worker.
-pub struct WorkerPool<T> {
-    idle: Mutex<Vec<T>>,
-}
-
-impl<T> Default for WorkerPool<T> {
-    fn default() -> Self {
-        WorkerPool {
-            idle: Mutex::new(Vec::new()),
-        }
-    }
-}
-
-impl<T> WorkerPool<T> {
-    /// Run `f` with a value borrowed from the pool, built by `make` when none is idle.
-    pub fn with<R>(
-        &self,
-        make: impl FnOnce() -> Result<T>,
-        f: impl FnOnce(&mut T) -> R,
-    ) -> Result<R> {
-        let taken = self.idle.lock().ok().and_then(|mut v| v.pop());
-        let mut value = match taken {
-            Some(v) => v,
-            None => make()?,
-        };
-        let r = f(&mut value);
-        if let Ok(mut v) = self.idle.lock() {
-            v.push(value);
-        }
-        Ok(r)
-    }
-}
-
-/// Pipelines for worker threads (one set of cascades per worker).
-pub struct PipelinePool {
-    cfg: PipelineConfig,
-    workers: WorkerPool<Pipeline>,
-}
-
-impl PipelinePool {
-    /// Validate `cfg` once; pipelines are built on first use.
-    pub fn new(cfg: PipelineConfig) -> Result<Self> {
-        cfg.check()?;
-        Ok(PipelinePool {
-            cfg,
-            workers: WorkerPool::default(),
-        })
-    }
-
-    /// The configuration every pipeline uses.
-    pub fn config(&self) -> &PipelineConfig {
-        &self.cfg
-    }
-
-    /// Run `f` with a pipeline borrowed from the pool.
-    pub fn with<R>(&self, f: impl FnOnce(&mut Pipeline) -> R) -> Result<R> {
-        self.workers.with(|| Pipeline::new(self.cfg), f)
-    }
-}
-
-/// Features of one sample's largest face, and of its left-right mirror image when asked.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SampleFeatures {
-    /// The image as it is.
-    pub original: Vec<f32>,
-    /// The mirrored image (training augmentation).
-    pub mirrored: Option<Vec<f32>>,
-}
-
-/// Features of the largest face of each sample, or why there are none. With
-/// `mirror`, each image is also read mirrored (a second face for training).
-pub fn extract_features(
-    samples: &[Sample],
-    pool: &PipelinePool,
-    mirror: bool,
-    on_done: &(dyn Fn() + Sync),
-) -> Vec<std::result::Result<SampleFeatures, String>> {
-    let largest = |p: &mut Pipeline,
-                   img: &GrayImage,
-                   path: &std::path::Path|
-     -> std::result::Result<Vec<f32>, String> {
-        let reading = p
-            .read_image(img)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        reading
-            .faces
-            .into_iter()
-            .next()
-            .map(|f| f.features)
-            .ok_or_else(|| format!("{}: no face found", path.display()))
-    };
-    samples
-        .par_iter()
-        .map(|s| {
-            let r = decode_file(&s.path, &pool.config().decode)
-                .map_err(|e| e.to_string())
-                .and_then(|img| {
-                    pool.with(|p| {
-                        let original = largest(p, &img, &s.path)?;
-                        let mirrored = if mirror {
-                            let flipped = img.mirrored().map_err(|e| e.to_string())?;
-                            largest(p, &flipped, &s.path).ok()
-                        } else {
-                            None
-                        };
-                        Ok(SampleFeatures { original, mirrored })
-                    })
-                    .map_err(|e| e.to_string())?
-                });
-            on_done();
-            r
-        })
-        .collect()
-}
-
-/// Class probabilities of the largest face of each sample under any face model,
-/// or why there are none (evaluation of models that read pixels, such as ONNX).
-pub fn classify_samples(
-    samples: &[Sample],
-    pool: &PipelinePool,
-    model: &dyn crate::model::FaceModel,
-    on_done: &(dyn Fn() + Sync),
-) -> Vec<std::result::Result<Vec<f32>, String>> {
-    samples
-        .par_iter()
-        .map(|s| {
-            let r = decode_file(&s.path, &pool.config().decode)
-                .map_err(|e| e.to_string())
-                .and_then(|img| {
-                    let mut reading = pool
-                        .with(|p| p.read_image(&img))
-                        .map_err(|e| e.to_string())?
-                        .map_err(|e| format!("{}: {e}", s.path.display()))?;
-                    reading.faces.truncate(1); // faces come largest first
-                    if reading.faces.is_empty() {
-                        return Err(format!("{}: no face found", s.path.display()));
-                    }
-                    let probs = model
-                        .classify_faces(&img, &reading)
-                        .map_err(|e| format!("{}: {e}", s.path.display()))?;
-                    probs
-                        .into_iter()
-                        .next()
-                        .ok_or_else(|| format!("{}: no output", s.path.display()))
-                });
-            on_done();
-            r
-        })
-        .collect()
-}
-
-/// Feature rows with labels and groups, ready to fit.
-pub struct LabelledRows {
-    /// Feature vectors.
-    pub x: Vec<Vec<f32>>,
-    /// Class index into `classes`.
-    pub y: Vec<u32>,
-    /// Group of each row (subject, or the file itself when unknown).
-    pub groups: Vec<String>,
-    /// Whether a row comes from a mirrored image (used for training only, never scored).
-    pub mirrored: Vec<bool>,
-    /// Index of the sample each row was made from.
-    pub sample: Vec<usize>,
-    /// A deep teacher's class probabilities per row (in `classes` order), for `--distill deep`.
-    pub teacher: Option<Vec<Vec<f32>>>,
-    /// Crowd vote distributions per row (in `classes` order), for `--votes`.
-    pub votes: Option<Vec<Vec<f32>>>,
-    /// Annotation source of each row, an index into `sources`.
-    pub source: Vec<u32>,
-    /// Annotation source names (see [`Sample::source`]); one unnamed source when empty.
-    pub sources: Vec<String>,
-    /// Class names.
-    pub classes: Vec<String>,
-    /// Samples dropped because no features could be made.
-    pub skipped: usize,
-}
-
-impl LabelledRows {
-    /// Pair samples with their extracted features; drops failures. A mirrored
-    /// copy shares its original's group, so it never lands on the other side of a split.
-    pub fn new(
-        samples: &[Sample],
-        features: Vec<std::result::Result<SampleFeatures, String>>,
-        classes: Vec<String>,
-    ) -> Self {
-        let mut rows = LabelledRows::empty(classes);
-        for (i, (s, f)) in samples.iter().zip(features).enumerate() {
-            let (Ok(f), Some(c)) = (f, rows.classes.iter().position(|c| *c == s.label)) else {
-                rows.skipped += 1;
-                continue;
-            };
-            let group = s
-                .subject
-                .clone()
-                .unwrap_or_else(|| s.path.to_string_lossy().into_owned());
-            let source = match rows.sources.iter().position(|n| *n == s.source) {
-                Some(k) => k,
-                None => {
-                    rows.sources.push(s.source.clone());
-                    rows.sources.len() - 1
-                }
-            } as u32;
-            for (x, mirrored) in
-                std::iter::once((f.original, false)).chain(f.mirrored.map(|m| (m, true)))
-            {
-                rows.push(x, c as u32, group.clone(), mirrored, i);
-                *rows.source.last_mut().expect("just pushed") = source;
-            }
-        }
-        rows
-    }
-
-    /// No rows yet, over `classes`.
-    pub fn empty(classes: Vec<String>) -> Self {
-        LabelledRows {
-            x: vec![],
-            y: vec![],
-            groups: vec![],
-            mirrored: vec![],
-            sample: vec![],
-            teacher: None,
-            votes: None,
-            source: vec![],
-            sources: vec![],
-            classes,
-            skipped: 0,
-        }
-    }
-
-    /// Add one row: features, class index, group, whether it is a mirrored copy, and its sample.
-    /// The row's source is the first one (see [`LabelledRows::source`]).
-    pub fn push(&mut self, x: Vec<f32>, y: u32, group: String, mirrored: bool, sample: usize) {
-        self.source.push(0);
-        self.x.push(x);
-        self.y.push(y);
-        self.groups.push(group);
-        self.mirrored.push(mirrored);
-        self.sample.push(sample);
-    }
-
-    /// Give every row its sample's vote distribution (a mirrored copy its
-    /// original's; a sample without votes a one-hot on its label) as the
-    /// networks' training target.
-    pub fn attach_votes(&mut self, samples: &[Sample], votes: &Votes) -> Result<VoteCoverage> {
-        let mut coverage = VoteCoverage::default();
-        let mut per_sample: HashMap<usize, Vec<f32>> = HashMap::new();
-        for &i in &self.sample {
-            per_sample
-                .entry(i)
-                .or_insert_with(|| votes.target(&samples[i], &self.classes, &mut coverage));
-        }
-        if coverage.voted == 0 {
-            return Err(votes.no_votes_error(coverage, &self.classes));
-        }
-        self.votes = Some(self.sample.iter().map(|i| per_sample[i].clone()).collect());
-        Ok(coverage)
-    }
-
-    /// The source index of row `r` (rows built without sources are all of source 0).
-    pub fn source_of(&self, r: usize) -> usize {
-        self.source.get(r).copied().unwrap_or(0) as usize
-    }
-
-    /// The name of source `s` (`data` when the rows name no sources).
-    pub fn source_name(&self, s: usize) -> String {
-        self.sources
-            .get(s)
-            .cloned()
-            .unwrap_or_else(|| "data".to_string())
-    }
-
-    /// Rows from original (not mirrored) images.
-    pub fn originals(&self) -> usize {
-        self.mirrored.iter().filter(|m| !**m).count()
-    }
-}
 
 /// Split row indices into training and validation, whole groups at a time.
 pub fn grouped_split(
@@ -918,18 +636,6 @@ fn mean_std(x: &[Vec<f32>], rows: &[usize], dim: usize) -> (Vec<f32>, Vec<f32>) 
         .map(|s| ((s / n).sqrt() as f32).max(MIN_STD))
         .collect();
     (mean.into_iter().map(|m| m as f32).collect(), std)
-}
-
-/// Index of the largest probability among `allowed` classes (all when `None`).
-pub fn argmax(probs: &[f32], allowed: Option<&[usize]>) -> usize {
-    let candidates: Vec<usize> = match allowed {
-        Some(a) => a.to_vec(),
-        None => (0..probs.len()).collect(),
-    };
-    candidates
-        .into_iter()
-        .max_by(|&a, &b| probs[a].total_cmp(&probs[b]))
-        .unwrap_or(0)
 }
 
 /// Training and test rows of one evaluation fold.

@@ -6,7 +6,9 @@ mod common;
 use fer::batch::{self, BatchConfig, OutputFormat};
 use fer::model::mlp::MlpParams;
 use fer::model::{Model, ModelKind, TreeParams};
-use fer::train::{fit, FitOptions, LabelledRows, PipelinePool};
+use fer::rows::LabelledRows;
+use fer::train::{fit, FitOptions};
+use fer::workers::PipelinePool;
 use fer::PipelineConfig;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -380,6 +382,21 @@ fn jsonl_rows_carry_boxes_probabilities_landmarks_and_timings_and_images_are_ann
         image::open(p).unwrap().to_rgb8()
     };
     assert_eq!(ann("justin").dimensions(), (381, 384));
+    // One extension per name: the source's own, unless PNG, becomes part of the stem.
+    let names: Vec<String> = std::fs::read_dir(tmp.path().join("ann"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .all(|n| n.ends_with("_jpg.png") && n.matches('.').count() == 1),
+        "{names:?}"
+    );
+    assert_eq!(
+        fer::batch::annotated_name(std::path::Path::new("data/astronaut.png")),
+        "data__astronaut.png"
+    );
     // A colour photo is annotated in colour: some pixels are far from grey.
     let messi = ann("messi5");
     assert!(

@@ -188,6 +188,26 @@ fn train_then_eval_on_held_out_subjects() {
     );
     assert_eq!(report["samples"].as_u64(), Some(189));
     assert!(acc > 0.8, "accuracy {acc}");
+    // Without --model, eval reads the shipped model, as batch does.
+    let out = fer(&[
+        "eval",
+        "--no-detect",
+        "--json",
+        "--data",
+        test_csv.to_str().unwrap(),
+        "--plot",
+        tmp.path().join("cm-default.png").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    assert!(
+        report["protocol"]
+            .as_str()
+            .unwrap()
+            .contains("models/fer-default.safetensors"),
+        "{report}"
+    );
+    assert_eq!(report["samples"].as_u64(), Some(189));
 }
 
 #[test]

@@ -66,7 +66,7 @@ fn accuracy(model: &CnnModel, set: &CropSet) -> f32 {
     let right = probs
         .iter()
         .zip(&set.labels)
-        .filter(|(p, &y)| fer::train::argmax(p, None) == y as usize)
+        .filter(|(p, &y)| fer::metrics::argmax(p, None) == y as usize)
         .count();
     right as f32 / set.labels.len() as f32
 }

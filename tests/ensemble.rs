@@ -43,7 +43,7 @@ fn justin() -> (GrayImage, ImageReading) {
 }
 
 fn best(model: &dyn FaceModel, p: &[f32]) -> String {
-    model.classes()[fer::train::argmax(p, None)].clone()
+    model.classes()[fer::metrics::argmax(p, None)].clone()
 }
 
 fn close(a: &[f32], b: &[f32], tol: f32) -> bool {

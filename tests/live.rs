@@ -8,7 +8,7 @@ use fer::live::capture::Source;
 use fer::live::track::{Pooling, TrackerConfig};
 use fer::live::{run, FaceRecord, LiveConfig};
 use fer::model::Model;
-use fer::train::PipelinePool;
+use fer::workers::PipelinePool;
 use opencv::core::{Mat, Vector};
 use opencv::prelude::*;
 use std::path::Path;

@@ -5,7 +5,8 @@ mod common;
 use fer::model::bundle::{HEADER_KEY, MODEL_SCHEMA_VERSION};
 use fer::model::mlp::MlpParams;
 use fer::model::{Model, ModelKind};
-use fer::train::{fit, FitOptions, LabelledRows};
+use fer::rows::LabelledRows;
+use fer::train::{fit, FitOptions};
 use fer::{FerError, PipelineConfig};
 
 fn blobs(n_per_class: usize, classes: usize, seed: u64) -> LabelledRows {

@@ -8,7 +8,8 @@ mod common;
 use fer::dataset::{self, DataFilter};
 use fer::model::mlp::{MlpParams, Objective};
 use fer::model::{Model, ModelKind};
-use fer::train::{fit, FitOptions, LabelledRows};
+use fer::rows::LabelledRows;
+use fer::train::{fit, FitOptions};
 use fer::PipelineConfig;
 use rand::{Rng, SeedableRng};
 
@@ -113,7 +114,7 @@ fn agreement(model: &Model, x: &[Vec<f32>], expected: &[usize]) -> f64 {
     let right = probs
         .iter()
         .zip(expected)
-        .filter(|(p, e)| fer::train::argmax(p, None) == **e)
+        .filter(|(p, e)| fer::metrics::argmax(p, None) == **e)
         .count();
     right as f64 / expected.len() as f64
 }

@@ -5,9 +5,11 @@
 mod common;
 
 use fer::explain::{explain, picture_svg};
+use fer::metrics::argmax;
 use fer::model::classifier::{bytes_tensor, Classifier, FOREST_TENSOR};
 use fer::model::{Model, ModelKind, Teacher};
-use fer::train::{self, fit, FitOptions, LabelledRows};
+use fer::rows::{self, LabelledRows};
+use fer::train::{self, fit, FitOptions};
 use fer::PipelineConfig;
 
 /// Geometric features only (210 of them), so that the tree models train quickly.
@@ -216,8 +218,8 @@ fn tree_models_read_ckplus_well_above_chance() {
     let mut cfg = PipelineConfig::default();
     cfg.detect.whole_image = true;
     let samples = fer::dataset::load(&[data.join("ckplus48")], &Default::default()).unwrap();
-    let pool = train::PipelinePool::new(cfg).unwrap();
-    let feats = train::extract_features(&samples, &pool, false, &|| {});
+    let pool = fer::workers::PipelinePool::new(cfg).unwrap();
+    let feats = rows::extract_features(&samples, &pool, false, &|| {});
     let classes = fer::dataset::classes_of(&samples);
     let rows = LabelledRows::new(&samples, feats, classes);
     // 7 classes; the largest (surprise) is about a quarter of CK+48.
@@ -278,7 +280,7 @@ fn with_a_deep_teacher_the_networks_learn_its_probabilities_not_the_labels() {
         let follows = probs
             .iter()
             .zip(&test_rows.y)
-            .filter(|(p, &y)| train::argmax(p, None) == (y as usize + 1) % 3)
+            .filter(|(p, &y)| argmax(p, None) == (y as usize + 1) % 3)
             .count();
         assert!(
             follows as f64 / test_rows.y.len() as f64 > 0.9,

@@ -153,7 +153,7 @@ fn vote_files_with_nothing_to_learn_are_refused_with_the_file_named() {
 fn mislabelled_blobs(
     seed: u64,
 ) -> (
-    fer::train::LabelledRows,
+    fer::rows::LabelledRows,
     Vec<Sample>,
     Votes,
     tempfile::TempDir,
@@ -196,7 +196,7 @@ fn every_network_learns_the_votes_instead_of_the_labels() {
             probs
                 .iter()
                 .zip(target)
-                .filter(|(p, t)| fer::train::argmax(p, None) == **t as usize)
+                .filter(|(p, t)| fer::metrics::argmax(p, None) == **t as usize)
                 .count() as f64
                 / target.len() as f64
         };

@@ -13,11 +13,11 @@ pub mod window;
 use crate::batch::classify;
 use crate::bench::percentile;
 use crate::error::{FerError, Result};
+use crate::metrics::argmax;
 use crate::model::bundle::tmp_path;
 use crate::model::FaceModel;
 use crate::pipeline::StageTimes;
-use crate::train::argmax;
-use crate::train::PipelinePool;
+use crate::workers::PipelinePool;
 use capture::{Capture, Source};
 use opencv::core::{Mat, Point, Rect, Scalar, Size};
 use opencv::imgproc;
@@ -74,6 +74,40 @@ pub struct FrameReport<'a> {
     /// Frames per second so far (processing rate).
     pub fps: f64,
     pub classes: &'a [String],
+}
+
+impl FrameReport<'_> {
+    /// The readout as one log line (for logs, and terminals without the UI).
+    pub fn status_line(&self) -> String {
+        let faces: Vec<String> = self
+            .faces
+            .iter()
+            .map(|f| {
+                let p = f.pooled.iter().cloned().fold(0.0f32, f32::max);
+                format!(
+                    "#{} {} {:.0}% (frame: {})",
+                    f.track,
+                    f.pooled_label,
+                    100.0 * p,
+                    f.label
+                )
+            })
+            .collect();
+        let t = self.times;
+        format!(
+            "frame {} | {:.1} fps | detect {:.1} ms, face stages {:.1} ms, classify {:.1} ms | {}",
+            self.frame,
+            self.fps,
+            t.denoise_ms + t.detect_ms,
+            t.align_ms + t.clahe_ms + t.landmarks_ms + t.features_ms,
+            t.classify_ms,
+            if faces.is_empty() {
+                "no face".to_string()
+            } else {
+                faces.join("  ")
+            }
+        )
+    }
 }
 
 /// The end-of-stream summary of one track.

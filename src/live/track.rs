@@ -192,7 +192,7 @@ impl Tracker {
             let pooled = pool(&track.recent, self.cfg.pooling);
             if let Some(n) = track
                 .label_frames
-                .get_mut(crate::train::argmax(&pooled, None))
+                .get_mut(crate::metrics::argmax(&pooled, None))
             {
                 *n += 1;
             }

@@ -3,12 +3,59 @@
 //! one bar per class (pooled probability), with the per-frame label beside it.
 //! Drawn on stderr, so that stdout keeps the machine-readable summary.
 
+use crate::error::{FerError, Result};
 use crate::live::FrameReport;
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
+
+/// The readout on stderr's alternate screen (left when dropped). Raw mode stays
+/// off, so that Ctrl-C still ends the run.
+pub struct Screen {
+    term: ratatui::Terminal<ratatui::backend::CrosstermBackend<std::io::Stderr>>,
+}
+
+fn terminal_error(error: std::io::Error) -> FerError {
+    FerError::Io {
+        path: "<stderr>".into(),
+        error,
+    }
+}
+
+impl Screen {
+    /// Enter the alternate screen on stderr.
+    pub fn open() -> Result<Self> {
+        ratatui::crossterm::execute!(
+            std::io::stderr(),
+            ratatui::crossterm::terminal::EnterAlternateScreen
+        )
+        .map_err(terminal_error)?;
+        Ok(Screen {
+            term: ratatui::Terminal::new(
+                ratatui::backend::CrosstermBackend::new(std::io::stderr()),
+            )
+            .map_err(terminal_error)?,
+        })
+    }
+
+    /// Draw one frame's readout; a failure is logged, not fatal.
+    pub fn draw(&mut self, r: &FrameReport, source: &str) {
+        if let Err(e) = self.term.draw(|f| render(f, r, source)) {
+            tracing::warn!("terminal readout: {e}");
+        }
+    }
+}
+
+impl Drop for Screen {
+    fn drop(&mut self) {
+        let _ = ratatui::crossterm::execute!(
+            std::io::stderr(),
+            ratatui::crossterm::terminal::LeaveAlternateScreen
+        );
+    }
+}
 
 /// Width of a full bar, in cells.
 pub const BAR_WIDTH: usize = 30;

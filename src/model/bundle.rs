@@ -51,6 +51,25 @@ pub struct TrainingSummary {
     pub report: TrainReport,
 }
 
+impl TrainingSummary {
+    /// One line: training rows, and the validation split with its best epoch.
+    pub fn describe(&self) -> String {
+        let how = if self.validation > 0 {
+            format!(
+                "{} validation ({}), best epoch {} of {}, validation accuracy {:.1}%",
+                self.validation,
+                self.validation_split,
+                self.report.best_epoch,
+                self.report.epochs_run,
+                100.0 * self.report.val_accuracy
+            )
+        } else {
+            "no validation split".to_string()
+        };
+        format!("{} train ({} mirrored) / {how}", self.train, self.mirrored)
+    }
+}
+
 /// The JSON header of a bundle.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelHeader {

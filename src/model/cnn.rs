@@ -14,6 +14,7 @@
 use crate::error::{FerError, Result};
 use crate::gray::GrayImage;
 use crate::model::bundle::{read_capped, write_atomic};
+pub use crate::model::cnn_params::{CnnArch, CnnTrainingSummary};
 use crate::model::onnx::{crop_box, resize_square};
 use crate::model::FaceModel;
 use crate::pipeline::{ImageReading, PipelineConfig};
@@ -36,59 +37,6 @@ pub const MAX_CNN_BYTES: u64 = 512 << 20;
 const GROUP_NORM_EPS: f64 = 1e-5;
 /// Pixels are scaled to `x / PIXEL_HALF - 1`, into [-1, 1].
 pub const PIXEL_HALF: f32 = 127.5;
-
-/// The shape of the network.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CnnArch {
-    /// Input side in pixels (square, grey).
-    pub input_size: usize,
-    /// Channels of each stage; each stage halves the side.
-    pub channels: Vec<usize>,
-    /// GroupNorm groups (must divide every stage's channels).
-    pub groups: usize,
-}
-
-impl Default for CnnArch {
-    fn default() -> Self {
-        CnnArch {
-            input_size: 48,
-            channels: vec![16, 32, 64],
-            groups: 8,
-        }
-    }
-}
-
-impl CnnArch {
-    /// Validate the shape.
-    pub fn check(&self) -> Result<()> {
-        if self.channels.is_empty() || self.channels.contains(&0) {
-            return Err(FerError::param(
-                "cnn.channels",
-                "give one or more stages of >= 1 channels",
-            ));
-        }
-        if self.groups == 0 || self.channels.iter().any(|c| c % self.groups != 0) {
-            return Err(FerError::param(
-                "cnn.groups",
-                format!(
-                    "{} groups must divide every stage's channels {:?}",
-                    self.groups, self.channels
-                ),
-            ));
-        }
-        let smallest = 1usize << self.channels.len();
-        if self.input_size < smallest || self.input_size > 512 {
-            return Err(FerError::param(
-                "cnn.input_size",
-                format!(
-                    "must be in {smallest}..=512 for {} stages",
-                    self.channels.len()
-                ),
-            ));
-        }
-        Ok(())
-    }
-}
 
 /// One stage: two convolutions with GroupNorm and ReLU, then 2x2 max pooling.
 struct Stage {
@@ -176,7 +124,7 @@ pub struct CnnHeader {
     /// The pipeline that found the faces it was trained on (detection settings).
     pub pipeline: PipelineConfig,
     /// Training settings and curves.
-    pub training: crate::model::cnn_train::CnnTrainingSummary,
+    pub training: CnnTrainingSummary,
 }
 
 /// A trained CNN ready to classify faces.

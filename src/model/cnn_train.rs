@@ -9,142 +9,24 @@
 
 use crate::dataset::Sample;
 use crate::error::{FerError, Result};
-use crate::model::cnn::{box_pixels, to_input, Cnn, CnnArch};
+use crate::metrics::argmax;
+use crate::model::cnn::{
+    box_pixels, to_input, Cnn, CnnHeader, CnnModel, CNN_FORMAT, CNN_SCHEMA_VERSION,
+};
+pub use crate::model::cnn_params::{
+    CnnParams, CnnTrainingSummary, GitLoss, ValidCnnParams, LR_REFERENCE_BATCH,
+};
 use crate::pipeline::PipelineConfig;
 use crate::stages::decode::decode_file;
 use crate::stages::denoise::denoise;
 use crate::stages::detect::Detector;
-use crate::train::{argmax, WorkerPool};
+use crate::workers::WorkerPool;
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
-
-/// The batch size the learning rate is given for (linear scaling rule).
-pub const LR_REFERENCE_BATCH: f64 = 256.0;
-
-/// Git loss weights.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct GitLoss {
-    /// Weight of the center term (mean of half the squared distance to the own centre).
-    pub center: f64,
-    /// Weight of the push term (mean over samples of the sum over other centres of `1 / (1 + d^2)`).
-    pub push: f64,
-}
-
-impl Default for GitLoss {
-    fn default() -> Self {
-        GitLoss {
-            center: 0.01,
-            push: 0.01,
-        }
-    }
-}
-
-/// Training settings, validated by [`CnnParams::check`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CnnParams {
-    pub arch: CnnArch,
-    pub epochs: usize,
-    pub batch_size: usize,
-    /// Peak learning rate for a batch of 256; scaled linearly to `batch_size`.
-    pub lr_per_256: f64,
-    /// Epochs of linear warmup from 0 to the peak.
-    pub warmup_epochs: usize,
-    /// AdamW weight decay.
-    pub weight_decay: f64,
-    /// Label smoothing epsilon: targets are `(1 - eps) * one_hot + eps / classes`.
-    pub label_smoothing: f32,
-    /// Mixup's Beta(alpha, alpha) parameter, in (0, 1]; 0 turns mixup off.
-    pub mixup_alpha: f32,
-    /// Git loss, or plain (smoothed, mixed) cross-entropy.
-    pub git_loss: Option<GitLoss>,
-    /// Flip half the crops of each batch left to right.
-    pub mirror: bool,
-    pub seed: u64,
-}
-
-impl Default for CnnParams {
-    fn default() -> Self {
-        CnnParams {
-            arch: CnnArch::default(),
-            epochs: 60,
-            batch_size: 64,
-            lr_per_256: 1e-2,
-            warmup_epochs: 3,
-            weight_decay: 5e-4,
-            label_smoothing: 0.1,
-            mixup_alpha: 0.2,
-            git_loss: None,
-            mirror: true,
-            seed: 42,
-        }
-    }
-}
-
-/// Settings that passed [`CnnParams::check`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct ValidCnnParams(CnnParams);
-
-impl std::ops::Deref for ValidCnnParams {
-    type Target = CnnParams;
-    fn deref(&self) -> &CnnParams {
-        &self.0
-    }
-}
-
-impl CnnParams {
-    /// Validate once, before training.
-    pub fn check(self) -> Result<ValidCnnParams> {
-        self.arch.check()?;
-        if self.epochs == 0 || self.batch_size == 0 {
-            return Err(FerError::param("cnn.epochs / batch_size", "must be >= 1"));
-        }
-        if !(self.lr_per_256 > 0.0 && self.lr_per_256.is_finite()) {
-            return Err(FerError::param("cnn.lr", "must be > 0"));
-        }
-        if self.warmup_epochs >= self.epochs {
-            return Err(FerError::param(
-                "cnn.warmup_epochs",
-                format!("must be fewer than the {} epochs", self.epochs),
-            ));
-        }
-        if !(0.0..1.0).contains(&self.label_smoothing) {
-            return Err(FerError::param("cnn.label_smoothing", "must be in [0, 1)"));
-        }
-        if !(0.0..=1.0).contains(&self.mixup_alpha) {
-            return Err(FerError::param(
-                "cnn.mixup_alpha",
-                "must be in [0, 1] (0: no mixup)",
-            ));
-        }
-        if self.weight_decay.is_nan() || self.weight_decay < 0.0 {
-            return Err(FerError::param("cnn.weight_decay", "must be >= 0"));
-        }
-        if let Some(g) = self.git_loss {
-            if !(g.center >= 0.0 && g.push >= 0.0) {
-                return Err(FerError::param("cnn.git_loss", "weights must be >= 0"));
-            }
-        }
-        Ok(ValidCnnParams(self))
-    }
-}
-
-impl ValidCnnParams {
-    /// The learning rate at optimiser step `step` of `total`: linear warmup over
-    /// `warmup` steps to the batch-scaled peak, then cosine decay to 0.
-    pub fn learning_rate(&self, step: usize, warmup: usize, total: usize) -> f64 {
-        let peak = self.lr_per_256 * self.batch_size as f64 / LR_REFERENCE_BATCH;
-        if step < warmup {
-            return peak * (step + 1) as f64 / warmup as f64;
-        }
-        let t = (step - warmup) as f64 / (total - warmup).max(1) as f64;
-        peak * 0.5 * (1.0 + (std::f64::consts::PI * t.min(1.0)).cos())
-    }
-}
 
 /// Smoothed one-hot targets `[labels.len(), classes]`, row-major.
 pub fn smoothed_targets(labels: &[u32], classes: usize, eps: f32) -> Vec<f32> {
@@ -184,21 +66,6 @@ pub fn git_terms(
     let other = weights.affine(-1.0, 1.0)?; // 1 - weight: the centres a sample is not of
     let push = (d2 + 1.0)?.recip()?.mul(&other)?.sum(1)?.mean_all()?;
     Ok((center, push))
-}
-
-/// What training reports, stored in the CNN file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CnnTrainingSummary {
-    pub params: CnnParams,
-    /// Training crops used, and images skipped (unreadable or without a face).
-    pub samples: usize,
-    pub skipped: usize,
-    /// Where the crops came from.
-    pub sources: Vec<String>,
-    /// Mean training loss per epoch.
-    pub loss: Vec<f32>,
-    /// Accuracy on the (mixed, flipped) training batches per epoch, against the dominant label.
-    pub train_accuracy: Vec<f32>,
 }
 
 /// Grey crops and their labels.
@@ -459,4 +326,58 @@ pub fn crops_from_samples(
         set.labels.push(label);
     }
     Ok((set, skipped))
+}
+
+/// The classes of `samples`, in order; an error unless there are at least two.
+pub fn classes_to_learn(samples: &[Sample]) -> Result<Vec<String>> {
+    let classes = crate::dataset::classes_of(samples);
+    if classes.len() < 2 {
+        return Err(FerError::Training(format!(
+            "the training data has {} class(es); give at least 2",
+            classes.len()
+        )));
+    }
+    Ok(classes)
+}
+
+/// Train a CNN on `crops` of `classes` (cut with `pipeline`; `skipped` images gave
+/// none) and return it with its header: the settings, the crops' `sources`, and the
+/// per-epoch loss and training accuracy (each epoch is also logged).
+pub fn train(
+    crops: &CropSet,
+    classes: Vec<String>,
+    skipped: usize,
+    pipeline: PipelineConfig,
+    params: &ValidCnnParams,
+    sources: Vec<String>,
+    on_epoch: &mut CnnEpochCallback,
+) -> Result<CnnModel> {
+    let (net, varmap, loss, train_accuracy) = fit_cnn(
+        crops,
+        classes.len(),
+        params,
+        &mut |epoch, epochs, loss, acc| {
+            tracing::info!(
+                "epoch {epoch}: loss {loss:.4}, training accuracy {:.2}%",
+                100.0 * acc
+            );
+            on_epoch(epoch, epochs, loss, acc);
+        },
+    )?;
+    let header = CnnHeader {
+        format: CNN_FORMAT.into(),
+        schema_version: CNN_SCHEMA_VERSION,
+        classes,
+        arch: params.arch.clone(),
+        pipeline,
+        training: CnnTrainingSummary {
+            params: (**params).clone(),
+            samples: crops.len(),
+            skipped,
+            sources,
+            loss,
+            train_accuracy,
+        },
+    };
+    Ok(CnnModel::new(header, net, varmap))
 }

@@ -22,34 +22,14 @@
 //!   `-log sum_z p(z|x) T_s[z, y]`. Prediction uses `p(z|x)` alone.
 
 use crate::error::{FerError, Result};
-use crate::model::mlp::ValidMlpParams;
+pub use crate::model::net_params::Objective;
+use crate::model::net_params::ValidMlpParams;
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarMap};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-
-/// What a network minimises; see the module doc.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Objective {
-    #[default]
-    CrossEntropy,
-    PartialLabels,
-    LatentTruth,
-}
-
-impl Objective {
-    /// The option that asks for it.
-    pub fn flag(self) -> &'static str {
-        match self {
-            Objective::CrossEntropy => "(cross-entropy)",
-            Objective::PartialLabels => "--partial-labels",
-            Objective::LatentTruth => "--latent-truth",
-        }
-    }
-}
 
 /// The name of the latent-truth transition parameters `[sources, classes, classes]`
 /// (row-wise softmax gives `T_s[z, y]`) in the weights and the bundle.

@@ -14,7 +14,7 @@ use crate::error::{FerError, Result};
 use crate::gray::GrayImage;
 use crate::model::FaceModel;
 use crate::pipeline::{ImageReading, PipelineConfig};
-use crate::train::WorkerPool;
+use crate::workers::WorkerPool;
 use opencv::core::{Mat, Rect, Scalar, Size, Vector, CV_32F};
 use opencv::dnn::{self, Net};
 use opencv::prelude::*;

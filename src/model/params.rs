@@ -108,7 +108,7 @@ pub enum Teacher {
     Mlp,
     /// The soft-voting ensemble, trained on the same rows first.
     Ensemble,
-    /// A deep model's probabilities carried by the rows ([`crate::train::LabelledRows::teacher`]);
+    /// A deep model's probabilities carried by the rows ([`crate::rows::LabelledRows::teacher`]);
     /// with it every network (MLP, soft tree, ndf, dndt) learns from them.
     Deep,
 }

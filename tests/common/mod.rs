@@ -3,7 +3,8 @@
 
 use fer::model::mlp::MlpParams;
 use fer::model::{ModelKind, TreeParams};
-use fer::train::{FitOptions, LabelledRows};
+use fer::rows::LabelledRows;
+use fer::train::FitOptions;
 use fer::PipelineConfig;
 use rand::{Rng, SeedableRng};
 use std::path::{Path, PathBuf};
@@ -37,7 +38,7 @@ pub fn accuracy(model: &fer::model::Model, rows: &LabelledRows) -> f64 {
     let ok = probs
         .iter()
         .zip(&rows.y)
-        .filter(|(p, y)| fer::train::argmax(p, None) == **y as usize)
+        .filter(|(p, y)| fer::metrics::argmax(p, None) == **y as usize)
         .count();
     ok as f64 / rows.y.len() as f64
 }

@@ -1,0 +1,75 @@
+//! `fer batch`: every face in image and video files and folders, one row each.
+
+use super::detect_args::{DetectArgs, DeviceArgs};
+use super::{load_face_model, pool_for, progress, set_threads};
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use fer::batch::{self, BatchConfig, OutputFormat};
+use fer::model::load::DEFAULT_MODEL;
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    Csv,
+    Jsonl,
+}
+
+#[derive(Args)]
+pub struct BatchArgs {
+    /// Image and video files and folders; folders are searched recursively for image and video files.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Model: a bundle, a CNN from train-cnn, an ONNX or ensemble sidecar (.json), a shipped model's name (mini-xception, faceapi-expression, deep-ensemble), or a weighted ensemble A@0.9+B@0.1.
+    #[arg(long, default_value = DEFAULT_MODEL)]
+    model: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "csv")]
+    format: Format,
+    /// Write rows to this file (atomically, at the end) instead of stdout.
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+    /// Keep the rows of an interrupted run (OUT.partial or OUT) and skip the files they cover.
+    #[arg(long, requires = "out")]
+    resume: bool,
+    /// Write each image with boxes, points and labels drawn into this folder.
+    #[arg(long, value_name = "DIR")]
+    annotate: Option<PathBuf>,
+    /// Add the 21 fiducial points (image coordinates) to each row.
+    #[arg(long)]
+    landmarks: bool,
+    /// Video files: read every N-th frame (rows carry the frame number and time).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    every: u64,
+    #[command(flatten)]
+    detect: DetectArgs,
+    #[command(flatten)]
+    device: DeviceArgs,
+    /// Worker threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+pub fn run(args: BatchArgs) -> Result<i32> {
+    set_threads(args.threads)?;
+    let model = load_face_model(&args.model, &args.device)?;
+    let pool = pool_for(model.as_ref(), &args.detect)?;
+    let job = BatchConfig {
+        inputs: args.paths,
+        format: match args.format {
+            Format::Csv => OutputFormat::Csv,
+            Format::Jsonl => OutputFormat::Jsonl,
+        },
+        out: args.out,
+        resume: args.resume,
+        annotate: args.annotate,
+        landmarks: args.landmarks,
+        every: args.every,
+    };
+    let pb = progress(0, "batch");
+    let summary = batch::run(&job, &pool, model.as_ref(), &|| pb.inc(1), &|n| {
+        pb.set_length(n as u64)
+    })?;
+    pb.finish_and_clear();
+    eprintln!("{}", summary.to_text());
+    Ok(if summary.errors > 0 { 1 } else { 0 })
+}
