@@ -120,7 +120,7 @@ fn classifiers(c: &mut Criterion) {
     };
     let face: Vec<f32> = rows.x[0].clone();
     let all: Vec<usize> = (0..n).collect();
-    for kind in ModelKind::ALL {
+    for kind in ModelKind::all() {
         let opts = FitOptions {
             kind,
             params: MlpParams {

@@ -14,8 +14,9 @@ use crate::dataset::Sample;
 use crate::error::{FerError, Result};
 use crate::metrics::argmax;
 use crate::metrics::Report;
-use crate::model::params::{ModelKind, Teacher};
+use crate::model::params::Teacher;
 use crate::model::FaceModel;
+use crate::model::ModelKind;
 use crate::rows::{classify_samples, LabelledRows};
 use crate::stages::decode::decode_file;
 use crate::train::{self, accuracy_of, FitOptions, Fold, Trained};
@@ -38,13 +39,13 @@ pub struct Variant {
 /// Every kind, with the soft tree both on labels and distilled from the MLP.
 pub fn all_variants() -> Vec<Variant> {
     let mut v = Vec::new();
-    for kind in ModelKind::ALL {
+    for kind in ModelKind::all() {
         v.push(Variant {
             name: kind.name().to_string(),
             kind,
             distill: None,
         });
-        if kind == ModelKind::SoftTree {
+        if kind == ModelKind::SOFT_TREE {
             v.push(Variant {
                 name: "soft-tree-distilled".into(),
                 kind,

@@ -15,12 +15,28 @@
 
 use crate::error::{FerError, Result};
 use crate::metrics::argmax;
-use crate::model::classifier::Classifier;
-use crate::model::soft_tree::{inner_nodes, route};
+use crate::model::dndt::Dndt;
+use crate::model::soft_tree::{inner_nodes, route, SoftTree};
 use crate::model::Model;
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
+
+/// The models `fer explain` can walk.
+enum Tree<'a> {
+    /// A soft decision tree: a path of gates.
+    Soft(&'a SoftTree),
+    /// A DNDT: one bin per selected feature.
+    Bins(&'a Dndt),
+}
+
+/// The tree inside `model`, when it is one that can be explained.
+fn tree_of(model: &Model) -> Option<Tree<'_>> {
+    let any = model.classifier().as_any();
+    any.downcast_ref::<SoftTree>()
+        .map(Tree::Soft)
+        .or_else(|| any.downcast_ref::<Dndt>().map(Tree::Bins))
+}
 
 /// Features listed per node.
 pub const TOP_FEATURES: usize = 3;
@@ -118,8 +134,8 @@ pub fn explain(model: &Model, features: &[f32]) -> Result<Explanation> {
         .cloned()
         .unwrap_or_default();
     let xt = Tensor::from_slice(&x, (1, dim), &Device::Cpu)?;
-    match model.classifier() {
-        Classifier::SoftTree(tree) => {
+    match tree_of(model) {
+        Some(Tree::Soft(tree)) => {
             let gates = tree.gates(&xt)?;
             let (_, leaves) = route(&gates, tree.depth())?;
             let gates = gates.squeeze(0)?.to_vec1::<f32>()?;
@@ -172,7 +188,7 @@ pub fn explain(model: &Model, features: &[f32]) -> Result<Explanation> {
                 bins: vec![],
             })
         }
-        Classifier::Dndt(tree) => {
+        Some(Tree::Bins(tree)) => {
             let cuts = tree.cut_points()?.to_vec2::<f32>()?;
             let mut leaf = 0usize;
             let mut prob = 1.0f32;
@@ -201,7 +217,7 @@ pub fn explain(model: &Model, features: &[f32]) -> Result<Explanation> {
                 bins,
             })
         }
-        _ => Err(FerError::param(
+        None => Err(FerError::param(
             "model",
             format!(
                 "`fer explain` reads soft-tree and dndt models; this is a {} model ({})",
@@ -311,16 +327,16 @@ pub fn picture_path(base: &std::path::Path, i: usize) -> std::path::PathBuf {
 
 /// A picture (SVG) of the explained model with this face's path highlighted.
 pub fn picture_svg(model: &Model, e: &Explanation) -> Result<String> {
-    match model.classifier() {
-        Classifier::SoftTree(tree) => Ok(soft_tree_svg(
+    match tree_of(model) {
+        Some(Tree::Soft(tree)) => Ok(soft_tree_svg(
             model,
             tree.depth(),
             tree.gate_weights().to_vec2::<f32>()?,
             tree.leaf_distributions()?.to_vec2::<f32>()?,
             e,
         )),
-        Classifier::Dndt(_) => Ok(bins_svg(e)),
-        _ => Err(FerError::param("model", "no picture for this model kind")),
+        Some(Tree::Bins(_)) => Ok(bins_svg(e)),
+        None => Err(FerError::param("model", "no picture for this model kind")),
     }
 }
 

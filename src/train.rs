@@ -5,32 +5,21 @@
 use crate::dataset::count_per_class;
 use crate::error::{FerError, Result};
 use crate::metrics::{argmax, group_kfold, Report};
-use crate::model::boost::Boost;
 use crate::model::bundle::{
     ModelHeader, TrainingSummary, MIN_STD, MODEL_FORMAT, MODEL_SCHEMA_VERSION,
 };
-use crate::model::classifier::{
-    bytes_tensor, Classifier, BOOST_TENSOR, DNDT_FEATURES_TENSOR, ENSEMBLE_MEMBERS, FOREST_TENSOR,
-};
-use crate::model::dndt::{self, Dndt};
-use crate::model::forest::Forest;
-use crate::model::mlp::{self, Objective, TrainReport, TrainSet, ValidMlpParams};
-use crate::model::ndf::Ndf;
-use crate::model::net::{self, seeded_init};
-use crate::model::params::{ModelKind, Teacher, ValidTreeParams};
-use crate::model::soft_tree::SoftTree;
-use crate::model::Model;
+use crate::model::learner::{fit_kind, soften, FitJob};
+pub use crate::model::learner::{Fitted, Split, Trained};
+use crate::model::mlp::{self, Objective, TrainSet, ValidMlpParams};
+use crate::model::params::{Teacher, ValidTreeParams};
+use crate::model::{Model, ModelKind};
 use crate::pipeline::PipelineConfig;
 use crate::rows::LabelledRows;
 use crate::stages::features::FEATURE_SCHEMA_VERSION;
-use candle_core::{DType, Device, Tensor};
-use candle_nn::{VarBuilder, VarMap};
-use rand::rngs::StdRng;
+use candle_core::{Device, Tensor};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
-use std::time::Instant;
 
 /// Split row indices into training and validation, whole groups at a time.
 pub fn grouped_split(
@@ -81,31 +70,6 @@ pub struct FitOptions {
     pub val_fraction: f32,
     pub pipeline: PipelineConfig,
     pub sources: Vec<String>,
-}
-
-/// Training and validation rows of one fit.
-pub struct Split {
-    /// Rows the models learn from.
-    pub train: Vec<usize>,
-    /// Rows for early stopping (originals of the held-out groups).
-    pub val: Vec<usize>,
-    /// Every row of the subset: what models without early stopping (forest, boost) learn from.
-    pub all: Vec<usize>,
-}
-
-/// Models already trained on the same rows and split, by kind: an ensemble
-/// reuses its members and a distilled soft tree its teacher, so that `fer
-/// compare` trains each once per fold. Each entry carries its training seconds.
-pub type Trained = HashMap<ModelKind, Fitted>;
-
-/// A classifier fresh from training, with the tensors that store it.
-#[derive(Clone)]
-pub struct Fitted {
-    classifier: Arc<Classifier>,
-    tensors: Vec<(String, Tensor)>,
-    report: TrainReport,
-    /// Seconds to train it from scratch (members and teacher included).
-    pub seconds: f64,
 }
 
 /// Train a bundle of `opts.kind` on `rows` (restricted to `subset`).
@@ -192,15 +156,14 @@ pub fn fit_reusing(
         known: known.as_deref(),
         sources: sources.as_ref().map(|(s, n)| (s.as_slice(), *n)),
     };
-    let fitted = train_kind(
-        opts.kind,
-        opts,
-        &set,
-        rows.classes.len(),
-        &split,
-        trained,
-        on_epoch,
-    )?;
+    let job = FitJob {
+        params: &opts.params,
+        trees: &opts.trees,
+        set: &set,
+        classes: rows.classes.len(),
+        split: &split,
+    };
+    let fitted = fit_kind(opts.kind.learner(), &job, trained, on_epoch)?;
     let seconds = fitted.seconds;
     let report = fitted.report;
     let mut tensors: HashMap<String, Tensor> = fitted.tensors.into_iter().collect();
@@ -353,267 +316,6 @@ pub fn latent_source_names(rows: &LabelledRows, subset: &[usize]) -> Vec<String>
         .into_iter()
         .map(|s| rows.source_name(s))
         .collect()
-}
-
-/// A varmap and the seeded generator that initialises it and then drives training.
-fn net_start(seed: u64) -> (VarMap, StdRng) {
-    (VarMap::new(), StdRng::seed_from_u64(seed))
-}
-
-fn builder(varmap: &VarMap) -> VarBuilder<'_> {
-    VarBuilder::from_varmap(varmap, DType::F32, &Device::Cpu)
-}
-
-fn fitted(
-    classifier: Classifier,
-    tensors: Vec<(String, Tensor)>,
-    report: TrainReport,
-    started: Instant,
-) -> Fitted {
-    Fitted {
-        classifier: Arc::new(classifier),
-        tensors,
-        report,
-        seconds: started.elapsed().as_secs_f64(),
-    }
-}
-
-/// Train one classifier of `kind` on `split` of `set`, or take it from `trained`.
-#[allow(clippy::too_many_arguments)]
-fn train_kind(
-    kind: ModelKind,
-    opts: &FitOptions,
-    set: &TrainSet,
-    classes: usize,
-    split: &Split,
-    trained: &mut Trained,
-    on_epoch: &mut mlp::EpochCallback,
-) -> Result<Fitted> {
-    // A soft tree depends on its distillation setting, so it is never reused.
-    if kind != ModelKind::SoftTree {
-        if let Some(f) = trained.get(&kind) {
-            return Ok(f.clone());
-        }
-    }
-    let started = Instant::now();
-    let (p, t, dim) = (&opts.params, &opts.trees, set.dim);
-    let (train_rows, val_rows) = (&split.train[..], &split.val[..]);
-    let f = match kind {
-        ModelKind::Mlp => {
-            let varmap = VarMap::new();
-            let (m, report) = mlp::train(&varmap, p, set, classes, train_rows, val_rows, on_epoch)?;
-            fitted(Classifier::Mlp(m), net::weights(&varmap)?, report, started)
-        }
-        ModelKind::Forest => {
-            let f = Forest::fit(set.x, set.y, &split.all, dim, classes, t, p.seed)?;
-            let tensors = vec![(FOREST_TENSOR.to_string(), bytes_tensor(f.to_bytes()?)?)];
-            fitted(
-                Classifier::Forest(f),
-                tensors,
-                TrainReport::single_pass(),
-                started,
-            )
-        }
-        ModelKind::Boost => {
-            let b = Boost::fit(set.x, set.y, &split.all, dim, classes, t, p.seed)?;
-            let tensors = vec![(BOOST_TENSOR.to_string(), bytes_tensor(b.to_bytes()?)?)];
-            fitted(
-                Classifier::Boost(b),
-                tensors,
-                TrainReport::single_pass(),
-                started,
-            )
-        }
-        ModelKind::SoftTree => {
-            let (soft, teacher_seconds) = match t.distill {
-                Some(Teacher::Deep) | None => (None, 0.0), // a deep teacher's targets are already in `set`
-                Some(teacher) => {
-                    let (soft, secs) = soft_targets(teacher, opts, set, classes, split, trained)?;
-                    (Some(soft), secs)
-                }
-            };
-            let student = match &soft {
-                Some(s) => TrainSet {
-                    soft: Some(s),
-                    ..*set
-                },
-                None => TrainSet { ..*set },
-            };
-            let (varmap, mut rng) = net_start(p.seed);
-            let tree = SoftTree::new(
-                builder(&varmap).pp("tree"),
-                dim,
-                t.depth,
-                classes,
-                t.penalty,
-            )?;
-            seeded_init(&varmap, &mut rng)?;
-            let report = net::fit_net(
-                &tree, &varmap, p, &student, classes, train_rows, val_rows, &mut rng, on_epoch,
-            )?;
-            let mut f = fitted(
-                Classifier::SoftTree(tree),
-                net::weights(&varmap)?,
-                report,
-                started,
-            );
-            f.seconds += teacher_seconds;
-            f
-        }
-        ModelKind::Ndf => {
-            let hidden = p.hidden.first().copied().unwrap_or(1);
-            let (varmap, mut rng) = net_start(p.seed);
-            let ndf = Ndf::new(
-                builder(&varmap).pp("ndf"),
-                dim,
-                hidden,
-                t.ndf_trees,
-                t.ndf_depth,
-                classes,
-                p.dropout,
-            )?;
-            seeded_init(&varmap, &mut rng)?;
-            let report = net::fit_net(
-                &ndf, &varmap, p, set, classes, train_rows, val_rows, &mut rng, on_epoch,
-            )?;
-            fitted(
-                Classifier::Ndf(ndf),
-                net::weights(&varmap)?,
-                report,
-                started,
-            )
-        }
-        ModelKind::Dndt => {
-            let features =
-                dndt::select_features(set.x, set.y, train_rows, dim, classes, t.dndt_features);
-            if features.len() < t.dndt_features {
-                return Err(FerError::Training(format!(
-                    "only {} features are informative and not near copies of each other; ask for fewer (--dndt-features)",
-                    features.len()
-                )));
-            }
-            let (varmap, mut rng) = net_start(p.seed);
-            let tree = Dndt::new(
-                builder(&varmap).pp("dndt"),
-                features.clone(),
-                t.dndt_cuts,
-                classes,
-                t.dndt_tau,
-            )?;
-            seeded_init(&varmap, &mut rng)?;
-            let (start, gaps) = dndt::initial_cuts(set.x, train_rows, dim, &features, t.dndt_cuts);
-            net::set_weight(
-                &varmap,
-                "dndt.cut_start",
-                &Tensor::from_vec(start, (features.len(), 1), &Device::Cpu)?,
-            )?;
-            if t.dndt_cuts > 1 {
-                net::set_weight(
-                    &varmap,
-                    "dndt.cut_gaps",
-                    &Tensor::from_vec(gaps, (features.len(), t.dndt_cuts - 1), &Device::Cpu)?,
-                )?;
-            }
-            let fast = p.with_learning_rate_scale(dndt::DNDT_LEARNING_RATE_SCALE);
-            let report = net::fit_net(
-                &tree, &varmap, &fast, set, classes, train_rows, val_rows, &mut rng, on_epoch,
-            )?;
-            let mut tensors = net::weights(&varmap)?;
-            let idx: Vec<f32> = features.iter().map(|&f| f as f32).collect();
-            tensors.push((
-                DNDT_FEATURES_TENSOR.to_string(),
-                Tensor::from_vec(idx, features.len(), &Device::Cpu)?,
-            ));
-            fitted(Classifier::Dndt(tree), tensors, report, started)
-        }
-        ModelKind::Ensemble => {
-            let mut members = Vec::with_capacity(ENSEMBLE_MEMBERS.len());
-            let mut tensors = Vec::new();
-            let mut report = None;
-            let mut seconds = 0.0;
-            for k in ENSEMBLE_MEMBERS {
-                let m = train_kind(k, opts, set, classes, split, trained, on_epoch)?;
-                tensors.extend(m.tensors);
-                members.push(m.classifier);
-                seconds += m.seconds;
-                // The ensemble's curve is its MLP's (the only member trained by epochs).
-                report.get_or_insert(m.report);
-            }
-            let report = report.unwrap_or_else(TrainReport::single_pass);
-            Fitted {
-                classifier: Arc::new(Classifier::Ensemble(members)),
-                tensors,
-                report,
-                seconds,
-            }
-        }
-    };
-    if kind != ModelKind::SoftTree {
-        trained.insert(kind, f.clone());
-    }
-    Ok(f)
-}
-
-/// The teacher's probabilities on the training rows, softened at temperature T
-/// (`softmax(log p / T)`, which is `softmax(logits / T)` for a network), as a
-/// row-major `[n, classes]` table over every row of `set` (zero outside the
-/// training rows); and the teacher's training seconds.
-fn soft_targets(
-    teacher: Teacher,
-    opts: &FitOptions,
-    set: &TrainSet,
-    classes: usize,
-    split: &Split,
-    trained: &mut Trained,
-) -> Result<(Vec<f32>, f64)> {
-    let kind = match teacher {
-        Teacher::Mlp => ModelKind::Mlp,
-        Teacher::Ensemble => ModelKind::Ensemble,
-        Teacher::Deep => {
-            return Err(FerError::Training(
-                "a deep teacher's targets come with the rows".into(),
-            ))
-        }
-    };
-    let teacher = train_kind(
-        kind,
-        opts,
-        set,
-        classes,
-        split,
-        trained,
-        &mut |_, _, _, _| {},
-    )?;
-    let dim = set.dim;
-    let mut x = Vec::with_capacity(split.train.len() * dim);
-    for &r in &split.train {
-        x.extend_from_slice(&set.x[r * dim..(r + 1) * dim]);
-    }
-    let probs = teacher
-        .classifier
-        .probabilities(&x, split.train.len(), dim)?;
-    let softened = soften(&probs, opts.trees.temperature);
-    let mut out = vec![0f32; set.y.len() * classes];
-    for (&r, p) in split.train.iter().zip(softened.chunks(classes)) {
-        out[r * classes..(r + 1) * classes].copy_from_slice(p);
-    }
-    Ok((out, teacher.seconds))
-}
-
-/// Teacher probabilities softened at temperature `t` (`softmax(log p / t)`), row-major.
-fn soften(probs: &[Vec<f32>], t: f32) -> Vec<f32> {
-    let inv_t = 1.0 / t as f64;
-    let mut out = Vec::with_capacity(probs.iter().map(Vec::len).sum());
-    for p in probs {
-        let logits: Vec<f64> = p
-            .iter()
-            .map(|&v| (v.max(1e-12) as f64).ln() * inv_t)
-            .collect();
-        let max = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        let z: f64 = logits.iter().map(|l| (l - max).exp()).sum();
-        out.extend(logits.iter().map(|l| ((l - max).exp() / z) as f32));
-    }
-    out
 }
 
 fn mean_std(x: &[Vec<f32>], rows: &[usize], dim: usize) -> (Vec<f32>, Vec<f32>) {

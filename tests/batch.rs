@@ -46,7 +46,7 @@ fn tiny_model() -> Model {
     .unwrap();
     let trees = TreeParams::default().check().unwrap();
     let opts = FitOptions {
-        kind: ModelKind::Mlp,
+        kind: ModelKind::MLP,
         params,
         trees,
         val_fraction: 0.0,

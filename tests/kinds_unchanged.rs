@@ -54,7 +54,7 @@ fn predictions(kind: ModelKind, distill: Option<Teacher>) -> (f64, Vec<Vec<f64>>
 #[test]
 fn every_kind_learns_what_it_learned_before() {
     let mut fresh: BTreeMap<String, (f64, Vec<Vec<f64>>)> = BTreeMap::new();
-    for kind in ModelKind::NAMES {
+    for kind in ModelKind::names() {
         let kind: ModelKind = kind.parse().unwrap();
         fresh.insert(kind.name().to_string(), predictions(kind, None));
     }

@@ -14,7 +14,7 @@ fn blobs(n_per_class: usize, classes: usize, seed: u64) -> LabelledRows {
 }
 
 fn options() -> FitOptions {
-    common::options(ModelKind::Mlp, PipelineConfig::default())
+    common::options(ModelKind::MLP, PipelineConfig::default())
 }
 
 #[test]

@@ -127,7 +127,7 @@ fn latent_truth_recovers_each_sources_transition_matrix() {
         [[0.6, 0.4, 0.0], [0.0, 0.95, 0.05], [0.2, 0.0, 0.8]],
     ];
     let (rows, z_of) = two_annotations(truth, 300, 21);
-    let model = train(&rows, ModelKind::Mlp, Objective::LatentTruth, 60);
+    let model = train(&rows, ModelKind::MLP, Objective::LatentTruth, 60);
     let learned = model.transitions().unwrap();
     assert_eq!(learned.len(), 2);
     assert_eq!(model.header().latent_sources, ["source-a", "source-b"]);
@@ -175,7 +175,7 @@ fn partial_labels_keep_a_class_that_one_source_never_annotates() {
     }
     let test: Vec<Vec<f32>> = (0..60).map(|_| face(&mut rng, dim, 2, dim)).collect();
     let sad_share = |objective: Objective| {
-        let model = train(&rows, ModelKind::Mlp, objective, 30);
+        let model = train(&rows, ModelKind::MLP, objective, 30);
         agreement(&model, &test, &vec![2; test.len()])
     };
     let naive = sad_share(Objective::CrossEntropy);
@@ -197,7 +197,7 @@ fn other_networks_train_with_both_objectives() {
         [[0.8, 0.2, 0.0], [0.0, 0.9, 0.1], [0.1, 0.0, 0.9]],
     ];
     let (rows, z_of) = two_annotations(truth, 100, 3);
-    for kind in [ModelKind::SoftTree, ModelKind::Ndf, ModelKind::Dndt] {
+    for kind in [ModelKind::SOFT_TREE, ModelKind::NDF, ModelKind::DNDT] {
         for objective in [Objective::LatentTruth, Objective::PartialLabels] {
             let model = train(&rows, kind, objective, 40);
             let right = agreement(&model, &rows.x, &z_of);
@@ -231,7 +231,7 @@ fn nonsense_is_refused_with_the_reason() {
     // Latent truth with trees that do not learn by gradient.
     let e = err(
         &rows,
-        &options(ModelKind::Forest, Objective::LatentTruth, 2),
+        &options(ModelKind::FOREST, Objective::LatentTruth, 2),
     );
     assert!(
         e.contains("--latent-truth trains the networks") && e.contains("forest"),
@@ -239,12 +239,12 @@ fn nonsense_is_refused_with_the_reason() {
     );
     // Latent truth from votes.
     rows.votes = Some(vec![vec![1.0, 0.0, 0.0]; rows.x.len()]);
-    let e = err(&rows, &options(ModelKind::Mlp, Objective::LatentTruth, 2));
+    let e = err(&rows, &options(ModelKind::MLP, Objective::LatentTruth, 2));
     assert!(e.contains("does not take --votes"), "{e}");
     rows.votes = None;
     // Latent truth from one source.
     rows.source.iter_mut().for_each(|s| *s = 0);
-    let e = err(&rows, &options(ModelKind::Mlp, Objective::LatentTruth, 2));
+    let e = err(&rows, &options(ModelKind::MLP, Objective::LatentTruth, 2));
     assert!(
         e.contains("needs two or more annotated sources") && e.contains("source-a"),
         "{e}"

@@ -6,7 +6,9 @@ mod common;
 
 use fer::explain::{explain, picture_svg};
 use fer::metrics::argmax;
-use fer::model::classifier::{bytes_tensor, Classifier, FOREST_TENSOR};
+use fer::model::dndt::Dndt;
+use fer::model::forest::FOREST_TENSOR;
+use fer::model::learner::bytes_tensor;
 use fer::model::{Model, ModelKind, Teacher};
 use fer::rows::{self, LabelledRows};
 use fer::train::{self, fit, FitOptions};
@@ -35,7 +37,7 @@ fn all(rows: &LabelledRows) -> Vec<usize> {
 fn every_kind_learns_a_separable_problem_and_round_trips() {
     let (train_rows, test_rows) = (blobs(60, 1), blobs(30, 2));
     let dir = tempfile::tempdir().unwrap();
-    for kind in ModelKind::ALL {
+    for kind in ModelKind::all() {
         let model = fit(
             &train_rows,
             &all(&train_rows),
@@ -71,7 +73,7 @@ fn every_kind_learns_a_separable_problem_and_round_trips() {
 fn a_distilled_soft_tree_learns_from_its_teacher() {
     let (train_rows, test_rows) = (blobs(60, 3), blobs(30, 4));
     for teacher in [Teacher::Mlp, Teacher::Ensemble] {
-        let mut opts = options(ModelKind::SoftTree);
+        let mut opts = options(ModelKind::SOFT_TREE);
         opts.trees = opts.trees.with_distill(Some(teacher));
         let model = fit(&train_rows, &all(&train_rows), &opts, &mut |_, _, _, _| {}).unwrap();
         assert_eq!(model.header().trees.distill, Some(teacher));
@@ -87,7 +89,7 @@ fn a_distilled_soft_tree_learns_from_its_teacher() {
 fn empty_and_single_class_training_sets_are_refused_by_every_kind() {
     let rows = blobs(10, 5);
     let one_class: Vec<usize> = (0..10).collect();
-    for kind in ModelKind::ALL {
+    for kind in ModelKind::all() {
         let err = fit(&rows, &[], &options(kind), &mut |_, _, _, _| {}).unwrap_err();
         assert!(
             err.to_string().contains("no training samples"),
@@ -104,7 +106,7 @@ fn a_forest_with_garbage_trees_is_an_error_not_a_crash() {
     let model = fit(
         &rows,
         &all(&rows),
-        &options(ModelKind::Forest),
+        &options(ModelKind::FOREST),
         &mut |_, _, _, _| {},
     )
     .unwrap();
@@ -136,7 +138,7 @@ fn explanations_follow_the_tree() {
     let tree = fit(
         &rows,
         &all(&rows),
-        &options(ModelKind::SoftTree),
+        &options(ModelKind::SOFT_TREE),
         &mut |_, _, _, _| {},
     )
     .unwrap();
@@ -169,15 +171,17 @@ fn explanations_follow_the_tree() {
     let dndt = fit(
         &rows,
         &all(&rows),
-        &options(ModelKind::Dndt),
+        &options(ModelKind::DNDT),
         &mut |_, _, _, _| {},
     )
     .unwrap();
     let e = explain(&dndt, &rows.x[0]).unwrap();
     assert_eq!(e.bins.len(), dndt.header().trees.dndt_features);
-    let Classifier::Dndt(d) = dndt.classifier() else {
-        panic!("not a dndt")
-    };
+    let d = dndt
+        .classifier()
+        .as_any()
+        .downcast_ref::<Dndt>()
+        .expect("a dndt");
     for (b, &f) in e.bins.iter().zip(d.features()) {
         let (lo, hi) = rows
             .x
@@ -202,7 +206,7 @@ fn explanations_follow_the_tree() {
     let forest = fit(
         &rows,
         &all(&rows),
-        &options(ModelKind::Forest),
+        &options(ModelKind::FOREST),
         &mut |_, _, _, _| {},
     )
     .unwrap();
@@ -224,7 +228,7 @@ fn tree_models_read_ckplus_well_above_chance() {
     let rows = LabelledRows::new(&samples, feats, classes);
     // 7 classes; the largest (surprise) is about a quarter of CK+48.
     let folds = train::cv_folds(&rows, 3).unwrap();
-    for kind in [ModelKind::Forest, ModelKind::SoftTree, ModelKind::Dndt] {
+    for kind in [ModelKind::FOREST, ModelKind::SOFT_TREE, ModelKind::DNDT] {
         let mut opts = common::options(kind, cfg);
         opts.params = fer::model::mlp::MlpParams::default().check().unwrap();
         opts.trees = fer::model::TreeParams {
@@ -266,14 +270,14 @@ fn with_a_deep_teacher_the_networks_learn_its_probabilities_not_the_labels() {
                 .collect()
         })
         .collect();
-    let mut opts = options(ModelKind::Mlp);
+    let mut opts = options(ModelKind::MLP);
     opts.trees = opts.trees.with_distill(Some(Teacher::Deep));
     // Early stopping scores the labels, which this teacher contradicts: keep the last epoch.
     opts.val_fraction = 0.0;
     let err = fit(&train_rows, &all(&train_rows), &opts, &mut |_, _, _, _| {}).unwrap_err();
     assert!(err.to_string().contains("--teacher"), "{err}");
     train_rows.teacher = Some(teacher);
-    for kind in [ModelKind::Mlp, ModelKind::SoftTree] {
+    for kind in [ModelKind::MLP, ModelKind::SOFT_TREE] {
         opts.kind = kind;
         let model = fit(&train_rows, &all(&train_rows), &opts, &mut |_, _, _, _| {}).unwrap();
         let probs = model.predict(&test_rows.x).unwrap();

@@ -184,7 +184,7 @@ fn mislabelled_blobs(
 
 #[test]
 fn every_network_learns_the_votes_instead_of_the_labels() {
-    for kind in [ModelKind::Mlp, ModelKind::SoftTree, ModelKind::Ndf] {
+    for kind in [ModelKind::MLP, ModelKind::SOFT_TREE, ModelKind::NDF] {
         let (mut rows, samples, votes, _dir) = mislabelled_blobs(11);
         let truth: Vec<u32> = rows.y.iter().map(|y| (y + 2) % 3).collect();
         let all: Vec<usize> = (0..rows.x.len()).collect();

@@ -57,7 +57,7 @@ pub fn run(args: CompareArgs) -> Result<i32> {
         bail!("fer compare sets distillation per row (soft-tree-distilled learns from the MLP); --distill and --teacher are for train and eval");
     }
     let variants = compare::variants_named(&args.models)?;
-    let opts = args.recipe.options(&args.data, ModelKind::Mlp)?;
+    let opts = args.recipe.options(&args.data, ModelKind::MLP)?;
     let votes = args.recipe.votes()?;
     let (samples, n_train, protocol) = match (args.cv, args.test.is_empty()) {
         (Some(k), true) => {

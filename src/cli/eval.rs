@@ -8,7 +8,6 @@ use anyhow::{bail, Result};
 use clap::Args;
 use fer::metrics::Report;
 use fer::model::load::{resolve_model, DEFAULT_MODEL};
-use fer::model::ModelKind;
 use std::path::{Path, PathBuf};
 
 #[derive(Args)]
@@ -24,7 +23,7 @@ pub struct EvalArgs {
     #[arg(long, value_name = "K")]
     cv: Option<usize>,
     /// Model kind to cross-validate.
-    #[arg(long, default_value = "mlp", value_parser = ModelKind::NAMES, requires = "cv")]
+    #[arg(long, default_value = "mlp", value_parser = super::kind_names(), requires = "cv")]
     kind: String,
     /// Grouping for --cv folds (subjects from the manifest or CK+/Yale file names; images without one are their own group).
     #[arg(long, value_enum, default_value = "subject")]

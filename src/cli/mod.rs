@@ -23,6 +23,11 @@ use fer::workers::PipelinePool;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::Path;
 
+/// The registered model kinds, as the values `--model` (train) and `--kind` (eval) take.
+pub fn kind_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(fer::model::ModelKind::names())
+}
+
 /// A progress bar on stderr, labelled `what`.
 pub fn progress(len: u64, what: &str) -> ProgressBar {
     let pb = ProgressBar::new(len);

@@ -5,7 +5,6 @@ use super::recipe_args::RecipeArgs;
 use super::{create_parent_dir, progress, set_threads};
 use anyhow::Result;
 use clap::Args;
-use fer::model::ModelKind;
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -16,7 +15,7 @@ pub struct TrainArgs {
     #[arg(long)]
     out: PathBuf,
     /// Model kind.
-    #[arg(long = "model", default_value = "mlp", value_parser = ModelKind::NAMES)]
+    #[arg(long = "model", default_value = "mlp", value_parser = super::kind_names())]
     kind: String,
     #[command(flatten)]
     recipe: RecipeArgs,

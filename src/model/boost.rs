@@ -12,10 +12,16 @@
 //! Stored in the bundle as the boosters' JSON in a `u8` tensor `boost.json`.
 
 use crate::error::{FerError, Result};
+use crate::model::learner::{
+    bytes_tensor, guard, Classify, FitJob, Fitted, Learner, LoadJob, Trained,
+};
+use crate::model::net::{EpochCallback, TrainReport};
 use crate::model::params::ValidTreeParams;
 use perpetual::booster::config::BoosterIO;
 use perpetual::objective::Objective;
 use perpetual::{Matrix, PerpetualBooster};
+use std::any::Any;
+use std::time::Instant;
 
 /// Memory perpetual may plan its histograms for, per booster, in GB.
 pub const BOOST_MEMORY_GB: f32 = 2.0;
@@ -131,5 +137,50 @@ impl Boost {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Boost { boosters })
+    }
+}
+
+/// Bundle tensor holding the booster (perpetual JSON bytes).
+pub const BOOST_TENSOR: &str = "boost.json";
+
+/// The `boost` kind.
+pub struct BoostKind;
+
+impl Classify for Boost {
+    fn probabilities(&self, x: &[f32], n: usize, dim: usize) -> Result<Vec<Vec<f32>>> {
+        guard("booster", || Boost::probabilities(self, x, n, dim))
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+impl Learner for BoostKind {
+    fn name(&self) -> &'static str {
+        "boost"
+    }
+    fn is_network(&self) -> bool {
+        false
+    }
+    fn fit(&self, job: &FitJob, _: &mut Trained, _: &mut EpochCallback) -> Result<Fitted> {
+        let started = Instant::now();
+        let (set, split) = (job.set, job.split);
+        let b = Boost::fit(
+            set.x,
+            set.y,
+            &split.all,
+            set.dim,
+            job.classes,
+            job.trees,
+            job.params.seed,
+        )?;
+        let tensors = vec![(BOOST_TENSOR.to_string(), bytes_tensor(b.to_bytes()?)?)];
+        Ok(Fitted::new(b, tensors, TrainReport::single_pass(), started))
+    }
+    fn load(&self, job: &LoadJob) -> Result<Box<dyn Classify>> {
+        Ok(Box::new(Boost::from_bytes(
+            &job.bytes(BOOST_TENSOR)?,
+            job.classes,
+        )?))
     }
 }

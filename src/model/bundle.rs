@@ -7,10 +7,11 @@
 //! a corrupt or truncated file, is refused with an error naming the file.
 
 use crate::error::{FerError, Result};
-use crate::model::classifier::Classifier;
+use crate::model::kinds::ModelKind;
+use crate::model::learner::{Classify, LoadJob};
 use crate::model::mlp::{MlpParams, TrainReport};
 use crate::model::net::{transitions, LATENT_TENSOR};
-use crate::model::params::{ModelKind, TreeParams};
+use crate::model::params::TreeParams;
 use crate::pipeline::PipelineConfig;
 use crate::stages::features::FEATURE_SCHEMA_VERSION;
 use candle_core::{DType, Device, Tensor};
@@ -106,7 +107,7 @@ pub struct ModelHeader {
 pub struct Model {
     header: ModelHeader,
     kind: ModelKind,
-    classifier: Classifier,
+    classifier: Box<dyn Classify>,
     mean: Tensor,
     std: Tensor,
     tensors: HashMap<String, Tensor>,
@@ -139,7 +140,13 @@ impl Model {
         };
         let (mean, std) = (get("norm.mean")?, get("norm.std")?);
         let kind: ModelKind = header.kind.parse()?;
-        let classifier = Classifier::from_tensors(kind, &header, &tensors)?;
+        let classifier = kind.learner().load(&LoadJob {
+            dim,
+            classes: header.classes.len(),
+            mlp: &header.mlp,
+            trees: &header.trees,
+            tensors: &tensors,
+        })?;
         let model = Model {
             header,
             kind,
@@ -158,8 +165,8 @@ impl Model {
     }
 
     /// The classifier (for explanations).
-    pub fn classifier(&self) -> &Classifier {
-        &self.classifier
+    pub fn classifier(&self) -> &dyn Classify {
+        self.classifier.as_ref()
     }
 
     /// Standardise feature rows as the model was trained: `(x - mean) / std`, row-major.

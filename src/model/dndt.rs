@@ -24,10 +24,17 @@
 //! feature indices are stored beside them as `features` `[k]`.
 
 use crate::error::{FerError, Result};
+use crate::model::learner::{
+    net_probabilities, Classify, FitJob, Fitted, Learner, LoadJob, Trained,
+};
 use crate::model::net::Net;
+use crate::model::net::{self as nets, seeded_init, EpochCallback};
+use candle_core::DType;
 use candle_core::{Device, Tensor, D};
 use candle_nn::{Linear, Module, VarBuilder};
 use rand::rngs::StdRng;
+use std::any::Any;
+use std::time::Instant;
 
 /// Learning rate multiplier over the shared optimiser settings (at the MLP's rate a
 /// DNDT on CK+ stopped early at 57.6% validation accuracy, still learning).
@@ -329,5 +336,118 @@ mod tests {
             chosen.contains(&2),
             "class 1's feature is skipped: {chosen:?}"
         );
+    }
+}
+
+/// Bundle tensor holding the DNDT's selected feature indices.
+pub const DNDT_FEATURES_TENSOR: &str = "dndt.features";
+
+/// The `dndt` kind.
+pub struct DndtKind;
+
+impl Classify for Dndt {
+    fn probabilities(&self, x: &[f32], n: usize, dim: usize) -> Result<Vec<Vec<f32>>> {
+        net_probabilities(self, x, n, dim)
+    }
+    fn as_net(&self) -> Option<&dyn Net> {
+        Some(self)
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+impl Learner for DndtKind {
+    fn name(&self) -> &'static str {
+        "dndt"
+    }
+    fn is_network(&self) -> bool {
+        true
+    }
+    fn fit(&self, job: &FitJob, _: &mut Trained, on_epoch: &mut EpochCallback) -> Result<Fitted> {
+        let started = Instant::now();
+        let (p, t, set) = (job.params, job.trees, job.set);
+        let train_rows = &job.split.train;
+        let features = select_features(
+            set.x,
+            set.y,
+            train_rows,
+            set.dim,
+            job.classes,
+            t.dndt_features,
+        );
+        if features.len() < t.dndt_features {
+            return Err(FerError::Training(format!(
+                "only {} features are informative and not near copies of each other; ask for fewer (--dndt-features)",
+                features.len()
+            )));
+        }
+        let (varmap, mut rng) = nets::start(p.seed);
+        let tree = Dndt::new(
+            nets::builder(&varmap).pp("dndt"),
+            features.clone(),
+            t.dndt_cuts,
+            job.classes,
+            t.dndt_tau,
+        )?;
+        seeded_init(&varmap, &mut rng)?;
+        let (start, gaps) = initial_cuts(set.x, train_rows, set.dim, &features, t.dndt_cuts);
+        nets::set_weight(
+            &varmap,
+            "dndt.cut_start",
+            &Tensor::from_vec(start, (features.len(), 1), &Device::Cpu)?,
+        )?;
+        if t.dndt_cuts > 1 {
+            nets::set_weight(
+                &varmap,
+                "dndt.cut_gaps",
+                &Tensor::from_vec(gaps, (features.len(), t.dndt_cuts - 1), &Device::Cpu)?,
+            )?;
+        }
+        let fast = p.with_learning_rate_scale(DNDT_LEARNING_RATE_SCALE);
+        let report = nets::fit_net(
+            &tree,
+            &varmap,
+            &fast,
+            set,
+            job.classes,
+            train_rows,
+            &job.split.val,
+            &mut rng,
+            on_epoch,
+        )?;
+        let mut tensors = nets::weights(&varmap)?;
+        let idx: Vec<f32> = features.iter().map(|&f| f as f32).collect();
+        tensors.push((
+            DNDT_FEATURES_TENSOR.to_string(),
+            Tensor::from_vec(idx, features.len(), &Device::Cpu)?,
+        ));
+        Ok(Fitted::new(tree, tensors, report, started))
+    }
+    fn load(&self, job: &LoadJob) -> Result<Box<dyn Classify>> {
+        let t = job
+            .tensors
+            .get(DNDT_FEATURES_TENSOR)
+            .ok_or_else(|| FerError::Training(format!("tensor {DNDT_FEATURES_TENSOR} missing")))?;
+        let features: Vec<usize> = t
+            .to_dtype(DType::F32)?
+            .to_vec1::<f32>()?
+            .into_iter()
+            .map(|f| f as usize)
+            .collect();
+        let trees = job.trees;
+        if features.len() != trees.dndt_features || features.iter().any(|&f| f >= job.dim) {
+            return Err(FerError::Training(format!(
+                "{DNDT_FEATURES_TENSOR} does not name {} features below {}",
+                trees.dndt_features, job.dim
+            )));
+        }
+        Ok(Box::new(Dndt::new(
+            job.vars().pp("dndt"),
+            features,
+            trees.dndt_cuts,
+            job.classes,
+            trees.dndt_tau,
+        )?))
     }
 }

@@ -8,12 +8,18 @@
 //! Stored in the bundle as the trees' serde JSON in a `u8` tensor `forest.json`.
 
 use crate::error::{FerError, Result};
+use crate::model::learner::{
+    bytes_tensor, guard, Classify, FitJob, Fitted, Learner, LoadJob, Trained,
+};
+use crate::model::net::{EpochCallback, TrainReport};
 use crate::model::params::ValidTreeParams;
 use rayon::prelude::*;
 use smartcore::ensemble::random_forest_classifier::{
     RandomForestClassifier, RandomForestClassifierParameters,
 };
 use smartcore::linalg::basic::matrix::DenseMatrix;
+use std::any::Any;
+use std::time::Instant;
 
 type OneTree = RandomForestClassifier<f32, u32, DenseMatrix<f32>, Vec<u32>>;
 
@@ -109,5 +115,50 @@ impl Forest {
             return Err(FerError::Training("forest has no trees".into()));
         }
         Ok(Forest { trees, classes })
+    }
+}
+
+/// Bundle tensor holding the forest's trees (serde JSON bytes).
+pub const FOREST_TENSOR: &str = "forest.json";
+
+/// The `forest` kind.
+pub struct ForestKind;
+
+impl Classify for Forest {
+    fn probabilities(&self, x: &[f32], n: usize, dim: usize) -> Result<Vec<Vec<f32>>> {
+        guard("forest", || Forest::probabilities(self, x, n, dim))
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+impl Learner for ForestKind {
+    fn name(&self) -> &'static str {
+        "forest"
+    }
+    fn is_network(&self) -> bool {
+        false
+    }
+    fn fit(&self, job: &FitJob, _: &mut Trained, _: &mut EpochCallback) -> Result<Fitted> {
+        let started = Instant::now();
+        let (set, split) = (job.set, job.split);
+        let f = Forest::fit(
+            set.x,
+            set.y,
+            &split.all,
+            set.dim,
+            job.classes,
+            job.trees,
+            job.params.seed,
+        )?;
+        let tensors = vec![(FOREST_TENSOR.to_string(), bytes_tensor(f.to_bytes()?)?)];
+        Ok(Fitted::new(f, tensors, TrainReport::single_pass(), started))
+    }
+    fn load(&self, job: &LoadJob) -> Result<Box<dyn Classify>> {
+        Ok(Box::new(Forest::from_bytes(
+            &job.bytes(FOREST_TENSOR)?,
+            job.classes,
+        )?))
     }
 }

@@ -5,6 +5,9 @@
 //! other networks trained by gradient.
 
 use crate::error::Result;
+use crate::model::learner::{
+    net_probabilities, Classify, FitJob, Fitted, Learner, LoadJob, Trained,
+};
 use crate::model::net::{self, dropout, seeded_init, Net};
 pub use crate::model::net::{EpochCallback, TrainReport, TrainSet};
 pub use crate::model::net_params::{MlpParams, Objective, ValidMlpParams};
@@ -12,6 +15,8 @@ use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{Linear, Module, VarBuilder, VarMap};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
+use std::any::Any;
+use std::time::Instant;
 
 /// The network. Weights are named `fc{i}.weight` / `fc{i}.bias` under the builder's path.
 pub struct Mlp {
@@ -106,4 +111,51 @@ pub fn train(
         &mlp, varmap, params, set, classes, train_rows, val_rows, &mut rng, on_epoch,
     )?;
     Ok((mlp, report))
+}
+
+/// The `mlp` kind.
+pub struct MlpKind;
+
+impl Classify for Mlp {
+    fn probabilities(&self, x: &[f32], n: usize, dim: usize) -> Result<Vec<Vec<f32>>> {
+        net_probabilities(self, x, n, dim)
+    }
+    fn as_net(&self) -> Option<&dyn Net> {
+        Some(self)
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+impl Learner for MlpKind {
+    fn name(&self) -> &'static str {
+        "mlp"
+    }
+    fn is_network(&self) -> bool {
+        true
+    }
+    fn fit(&self, job: &FitJob, _: &mut Trained, on_epoch: &mut EpochCallback) -> Result<Fitted> {
+        let started = Instant::now();
+        let varmap = VarMap::new();
+        let (m, report) = train(
+            &varmap,
+            job.params,
+            job.set,
+            job.classes,
+            &job.split.train,
+            &job.split.val,
+            on_epoch,
+        )?;
+        Ok(Fitted::new(m, net::weights(&varmap)?, report, started))
+    }
+    fn load(&self, job: &LoadJob) -> Result<Box<dyn Classify>> {
+        Ok(Box::new(Mlp::new(
+            job.vars().pp("mlp"),
+            job.dim,
+            &job.mlp.hidden,
+            job.classes,
+            job.mlp.dropout,
+        )?))
+    }
 }

@@ -1,12 +1,14 @@
 //! Classifiers and the model bundle.
 pub mod boost;
 pub mod bundle;
-pub mod classifier;
 pub mod cnn;
 pub mod cnn_params;
 pub mod cnn_train;
 pub mod dndt;
+pub mod ensemble;
 pub mod forest;
+pub mod kinds;
+pub mod learner;
 pub mod load;
 pub mod mlp;
 pub mod ndf;
@@ -19,7 +21,8 @@ pub mod tta;
 pub mod weighted;
 
 pub use bundle::{Model, ModelHeader, TrainingSummary};
-pub use params::{ModelKind, Teacher, TreeParams};
+pub use kinds::ModelKind;
+pub use params::{Teacher, TreeParams};
 
 use crate::error::Result;
 use crate::gray::GrayImage;

@@ -13,12 +13,19 @@
 //! Weights under the builder's path: `fc0.*` (representation), `route.*`
 //! `[trees * inner, hidden]`, `leaf` `[trees, leaves, classes]`.
 
+use crate::error::FerError;
 use crate::error::Result;
+use crate::model::learner::{
+    net_probabilities, Classify, FitJob, Fitted, Learner, LoadJob, Trained,
+};
+use crate::model::net::{self, seeded_init, EpochCallback};
 use crate::model::net::{dropout, Net};
 use crate::model::soft_tree::{inner_nodes, route, MIN_PROB};
 use candle_core::{Tensor, D};
 use candle_nn::{Linear, Module, VarBuilder};
 use rand::rngs::StdRng;
+use std::any::Any;
+use std::time::Instant;
 
 /// A deep neural decision forest.
 pub struct Ndf {
@@ -83,5 +90,74 @@ impl Net for Ndf {
             .ok_or_else(|| crate::error::FerError::Training("forest without trees".into()))?
             / self.trees as f64)?;
         Ok(mean.clamp(MIN_PROB, 1.0)?.log()?)
+    }
+}
+
+/// The `ndf` kind.
+pub struct NdfKind;
+
+impl Classify for Ndf {
+    fn probabilities(&self, x: &[f32], n: usize, dim: usize) -> Result<Vec<Vec<f32>>> {
+        net_probabilities(self, x, n, dim)
+    }
+    fn as_net(&self) -> Option<&dyn Net> {
+        Some(self)
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+impl Learner for NdfKind {
+    fn name(&self) -> &'static str {
+        "ndf"
+    }
+    fn is_network(&self) -> bool {
+        true
+    }
+    fn fit(&self, job: &FitJob, _: &mut Trained, on_epoch: &mut EpochCallback) -> Result<Fitted> {
+        let started = Instant::now();
+        let (p, t) = (job.params, job.trees);
+        let hidden = p.hidden.first().copied().unwrap_or(1);
+        let (varmap, mut rng) = net::start(p.seed);
+        let ndf = Ndf::new(
+            net::builder(&varmap).pp("ndf"),
+            job.set.dim,
+            hidden,
+            t.ndf_trees,
+            t.ndf_depth,
+            job.classes,
+            p.dropout,
+        )?;
+        seeded_init(&varmap, &mut rng)?;
+        let report = net::fit_net(
+            &ndf,
+            &varmap,
+            p,
+            job.set,
+            job.classes,
+            &job.split.train,
+            &job.split.val,
+            &mut rng,
+            on_epoch,
+        )?;
+        Ok(Fitted::new(ndf, net::weights(&varmap)?, report, started))
+    }
+    fn load(&self, job: &LoadJob) -> Result<Box<dyn Classify>> {
+        let hidden = job
+            .mlp
+            .hidden
+            .first()
+            .copied()
+            .ok_or_else(|| FerError::Training("ndf needs a hidden layer size".into()))?;
+        Ok(Box::new(Ndf::new(
+            job.vars().pp("ndf"),
+            job.dim,
+            hidden,
+            job.trees.ndf_trees,
+            job.trees.ndf_depth,
+            job.classes,
+            job.mlp.dropout,
+        )?))
     }
 }

@@ -25,10 +25,11 @@ use crate::error::{FerError, Result};
 pub use crate::model::net_params::Objective;
 use crate::model::net_params::ValidMlpParams;
 use candle_core::{DType, Device, Tensor, D};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarMap};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::Rng;
+use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 /// The name of the latent-truth transition parameters `[sources, classes, classes]`
@@ -514,4 +515,14 @@ pub fn seeded_init(varmap: &VarMap, rng: &mut StdRng) -> Result<()> {
         var.set(&Tensor::from_vec(values, var.shape(), var.device())?)?;
     }
     Ok(())
+}
+
+/// A varmap and the seeded generator that initialises it and then drives training.
+pub fn start(seed: u64) -> (VarMap, StdRng) {
+    (VarMap::new(), StdRng::seed_from_u64(seed))
+}
+
+/// A builder of `f32` CPU weights in `varmap`.
+pub fn builder(varmap: &VarMap) -> VarBuilder<'_> {
+    VarBuilder::from_varmap(varmap, DType::F32, &Device::Cpu)
 }

@@ -1,104 +1,11 @@
-//! Model kinds and the hyperparameters of the tree models, validated once
+//! The hyperparameters of the tree models, validated once
 //! ([`TreeParams::check`]) before training. The networks trained by gradient
 //! (soft tree, forest of soft trees, DNDT) also use the optimiser settings of
 //! [`crate::model::mlp::MlpParams`].
 
 use crate::error::{FerError, Result};
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use std::str::FromStr;
-
-/// Which classifier a bundle holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ModelKind {
-    /// Multi-layer perceptron.
-    Mlp,
-    /// Random forest (smartcore trees), probabilities from vote fractions.
-    Forest,
-    /// Gradient boosting (perpetual), one-vs-rest with coupled probabilities.
-    Boost,
-    /// Soft binary decision tree (Frosst & Hinton 2017), on labels or distilled.
-    SoftTree,
-    /// Deep neural decision forest (Kontschieder et al. 2015).
-    Ndf,
-    /// Deep neural decision tree (Yang et al. 2018).
-    Dndt,
-    /// Soft voting of MLP, forest and boosting.
-    Ensemble,
-}
-
-impl ModelKind {
-    /// Every kind, in the order `fer compare` lists them.
-    pub const ALL: [ModelKind; 7] = [
-        ModelKind::Mlp,
-        ModelKind::Forest,
-        ModelKind::Boost,
-        ModelKind::SoftTree,
-        ModelKind::Ndf,
-        ModelKind::Dndt,
-        ModelKind::Ensemble,
-    ];
-    /// Names as written on the command line and in bundle headers.
-    pub const NAMES: [&'static str; 7] = [
-        "mlp",
-        "forest",
-        "boost",
-        "soft-tree",
-        "ndf",
-        "dndt",
-        "ensemble",
-    ];
-
-    /// The name of this kind.
-    pub fn name(self) -> &'static str {
-        let i = ModelKind::ALL.iter().position(|k| *k == self).unwrap_or(0);
-        ModelKind::NAMES[i]
-    }
-
-    /// Whether the model is one network trained by gradient (what partial labels
-    /// and latent truth change).
-    pub fn is_network(self) -> bool {
-        matches!(
-            self,
-            ModelKind::Mlp | ModelKind::SoftTree | ModelKind::Ndf | ModelKind::Dndt
-        )
-    }
-
-    /// Whether the model is trained by gradient with early stopping on a validation split.
-    pub fn uses_validation(self) -> bool {
-        matches!(
-            self,
-            ModelKind::Mlp
-                | ModelKind::SoftTree
-                | ModelKind::Ndf
-                | ModelKind::Dndt
-                | ModelKind::Ensemble
-        )
-    }
-}
-
-impl fmt::Display for ModelKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for ModelKind {
-    type Err = FerError;
-    fn from_str(s: &str) -> Result<Self> {
-        ModelKind::NAMES
-            .iter()
-            .position(|n| *n == s)
-            .map(|i| ModelKind::ALL[i])
-            .ok_or_else(|| {
-                FerError::param(
-                    "model kind",
-                    format!("`{s}` is not one of {}", ModelKind::NAMES.join(", ")),
-                )
-            })
-    }
-}
 
 /// The model a soft tree is distilled from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -286,18 +193,6 @@ impl TreeParams {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_round_trip() {
-        for k in ModelKind::ALL {
-            assert_eq!(k.name().parse::<ModelKind>().ok(), Some(k));
-            assert_eq!(
-                serde_json::to_string(&k).ok(),
-                Some(format!("\"{}\"", k.name()))
-            );
-        }
-        assert!("tree".parse::<ModelKind>().is_err());
-    }
 
     #[test]
     fn too_many_dndt_leaves_are_refused() {

@@ -18,11 +18,21 @@
 //! `[inner, dim]`, `gate.bias` `[inner]` and `leaf` `[leaves, classes]` under the
 //! builder's path.
 
+use crate::error::FerError;
 use crate::error::Result;
+use crate::model::ensemble::EnsembleKind;
+use crate::model::learner::{
+    fit_kind, net_probabilities, soften, Classify, FitJob, Fitted, Learner, LoadJob, Trained,
+};
+use crate::model::mlp::MlpKind;
 use crate::model::net::Net;
+use crate::model::net::{self, seeded_init, EpochCallback, TrainSet};
+use crate::model::params::Teacher;
 use candle_core::{DType, Tensor, D};
 use candle_nn::{Linear, Module, VarBuilder};
 use rand::rngs::StdRng;
+use std::any::Any;
+use std::time::Instant;
 
 /// Smallest probability passed to a logarithm.
 pub const MIN_PROB: f64 = 1e-12;
@@ -165,4 +175,116 @@ mod tests {
         );
         Ok(())
     }
+}
+
+/// The `soft-tree` kind: on labels, or distilled from a teacher trained first on
+/// the same rows (`--distill`).
+pub struct SoftTreeKind;
+
+impl Classify for SoftTree {
+    fn probabilities(&self, x: &[f32], n: usize, dim: usize) -> Result<Vec<Vec<f32>>> {
+        net_probabilities(self, x, n, dim)
+    }
+    fn as_net(&self) -> Option<&dyn Net> {
+        Some(self)
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+impl Learner for SoftTreeKind {
+    fn name(&self) -> &'static str {
+        "soft-tree"
+    }
+    fn is_network(&self) -> bool {
+        true
+    }
+    /// What it learns depends on its distillation setting, not on the rows alone.
+    fn reusable(&self) -> bool {
+        false
+    }
+    fn fit(
+        &self,
+        job: &FitJob,
+        trained: &mut Trained,
+        on_epoch: &mut EpochCallback,
+    ) -> Result<Fitted> {
+        let started = Instant::now();
+        let (p, t) = (job.params, job.trees);
+        let (soft, teacher_seconds) = match t.distill {
+            Some(Teacher::Deep) | None => (None, 0.0), // a deep teacher's targets are already in `set`
+            Some(teacher) => {
+                let (soft, secs) = soft_targets(teacher, job, trained)?;
+                (Some(soft), secs)
+            }
+        };
+        let student = match &soft {
+            Some(s) => TrainSet {
+                soft: Some(s),
+                ..*job.set
+            },
+            None => TrainSet { ..*job.set },
+        };
+        let (varmap, mut rng) = net::start(p.seed);
+        let tree = SoftTree::new(
+            net::builder(&varmap).pp("tree"),
+            job.set.dim,
+            t.depth,
+            job.classes,
+            t.penalty,
+        )?;
+        seeded_init(&varmap, &mut rng)?;
+        let report = net::fit_net(
+            &tree,
+            &varmap,
+            p,
+            &student,
+            job.classes,
+            &job.split.train,
+            &job.split.val,
+            &mut rng,
+            on_epoch,
+        )?;
+        let mut f = Fitted::new(tree, net::weights(&varmap)?, report, started);
+        f.seconds += teacher_seconds;
+        Ok(f)
+    }
+    fn load(&self, job: &LoadJob) -> Result<Box<dyn Classify>> {
+        Ok(Box::new(SoftTree::new(
+            job.vars().pp("tree"),
+            job.dim,
+            job.trees.depth,
+            job.classes,
+            job.trees.penalty,
+        )?))
+    }
+}
+
+/// The teacher's probabilities on the training rows, softened at the distillation
+/// temperature, as a row-major `[n, classes]` table over every row of the set
+/// (zero outside the training rows); and the teacher's training seconds.
+fn soft_targets(teacher: Teacher, job: &FitJob, trained: &mut Trained) -> Result<(Vec<f32>, f64)> {
+    let learner: &dyn Learner = match teacher {
+        Teacher::Mlp => &MlpKind,
+        Teacher::Ensemble => &EnsembleKind,
+        Teacher::Deep => {
+            return Err(FerError::Training(
+                "a deep teacher's targets come with the rows".into(),
+            ))
+        }
+    };
+    let teacher = fit_kind(learner, job, trained, &mut |_, _, _, _| {})?;
+    let (dim, classes, train) = (job.set.dim, job.classes, &job.split.train);
+    let mut x = Vec::with_capacity(train.len() * dim);
+    for &r in train {
+        x.extend_from_slice(&job.set.x[r * dim..(r + 1) * dim]);
+    }
+    let probs = teacher.classifier.probabilities(&x, train.len(), dim)?;
+    let softened = soften(&probs, job.trees.temperature);
+    let mut out = vec![0f32; job.set.y.len() * classes];
+    for (&r, p) in train.iter().zip(softened.chunks(classes)) {
+        out[r * classes..(r + 1) * classes].copy_from_slice(p);
+    }
+    Ok((out, teacher.seconds))
 }
