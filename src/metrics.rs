@@ -223,6 +223,18 @@ pub fn group_kfold(groups: &[String], k: usize) -> Vec<usize> {
         .collect()
 }
 
+/// Index of the largest probability among `allowed` classes (all when `None`).
+pub fn argmax(probs: &[f32], allowed: Option<&[usize]>) -> usize {
+    let candidates: Vec<usize> = match allowed {
+        Some(a) => a.to_vec(),
+        None => (0..probs.len()).collect(),
+    };
+    candidates
+        .into_iter()
+        .max_by(|&a, &b| probs[a].total_cmp(&probs[b]))
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,16 +283,4 @@ mod tests {
             "{sizes:?}"
         );
     }
-}
-
-/// Index of the largest probability among `allowed` classes (all when `None`).
-pub fn argmax(probs: &[f32], allowed: Option<&[usize]>) -> usize {
-    let candidates: Vec<usize> = match allowed {
-        Some(a) => a.to_vec(),
-        None => (0..probs.len()).collect(),
-    };
-    candidates
-        .into_iter()
-        .max_by(|&a, &b| probs[a].total_cmp(&probs[b]))
-        .unwrap_or(0)
 }

@@ -7,11 +7,14 @@
 //! a corrupt or truncated file, is refused with an error naming the file.
 
 use crate::error::{FerError, Result};
+use crate::gray::GrayImage;
+use crate::model::face_model::FaceModel;
 use crate::model::kinds::ModelKind;
 use crate::model::learner::{Classify, LoadJob};
 use crate::model::mlp::{MlpParams, TrainReport};
 use crate::model::net::{transitions, LATENT_TENSOR};
 use crate::model::params::TreeParams;
+use crate::pipeline::ImageReading;
 use crate::pipeline::PipelineConfig;
 use crate::stages::features::FEATURE_SCHEMA_VERSION;
 use candle_core::{DType, Device, Tensor};
@@ -383,4 +386,19 @@ pub fn tmp_path(path: &Path) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(".partial");
     PathBuf::from(s)
+}
+
+impl FaceModel for Model {
+    fn classes(&self) -> &[String] {
+        Model::classes(self)
+    }
+
+    fn pipeline(&self) -> PipelineConfig {
+        self.header().pipeline
+    }
+
+    fn classify_faces(&self, _frame: &GrayImage, reading: &ImageReading) -> Result<Vec<Vec<f32>>> {
+        let features: Vec<Vec<f32>> = reading.faces.iter().map(|f| f.features.clone()).collect();
+        self.predict(&features)
+    }
 }

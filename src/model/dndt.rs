@@ -305,40 +305,6 @@ pub fn initial_cuts(
     (start, gaps)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn f_score_prefers_the_separating_feature() {
-        // feature 0 separates the classes, feature 1 is noise, feature 2 copies feature 0.
-        let x = [
-            0.0f32, 5.0, 0.1, 0.2, 1.0, 0.3, 3.0, 4.0, 3.1, 3.2, 2.0, 3.3,
-        ];
-        let y = [0u32, 0, 1, 1];
-        let rows = [0, 1, 2, 3];
-        let s = f_scores(&x, &y, &rows, 3, 2);
-        assert!(s[0] > 10.0 * s[1], "{s:?}");
-        assert_eq!(select_features(&x, &y, &rows, 3, 2, 2), vec![0, 1]);
-    }
-
-    #[test]
-    fn selection_takes_turns_over_the_classes() {
-        // Three classes; features 0 and 1 both single out class 0 (strongly), feature 2 class 1 (weakly).
-        let x = [
-            9.0f32, 9.5, 0.0, 9.2, 8.9, 0.1, 0.0, 0.1, 3.0, 0.2, 0.3, 3.2, 0.1, 0.0, 0.0, 0.3, 0.2,
-            0.1,
-        ];
-        let y = [0u32, 0, 1, 1, 2, 2];
-        let rows = [0, 1, 2, 3, 4, 5];
-        let chosen = select_features(&x, &y, &rows, 3, 3, 2);
-        assert!(
-            chosen.contains(&2),
-            "class 1's feature is skipped: {chosen:?}"
-        );
-    }
-}
-
 /// Bundle tensor holding the DNDT's selected feature indices.
 pub const DNDT_FEATURES_TENSOR: &str = "dndt.features";
 
@@ -449,5 +415,39 @@ impl Learner for DndtKind {
             job.classes,
             trees.dndt_tau,
         )?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f_score_prefers_the_separating_feature() {
+        // feature 0 separates the classes, feature 1 is noise, feature 2 copies feature 0.
+        let x = [
+            0.0f32, 5.0, 0.1, 0.2, 1.0, 0.3, 3.0, 4.0, 3.1, 3.2, 2.0, 3.3,
+        ];
+        let y = [0u32, 0, 1, 1];
+        let rows = [0, 1, 2, 3];
+        let s = f_scores(&x, &y, &rows, 3, 2);
+        assert!(s[0] > 10.0 * s[1], "{s:?}");
+        assert_eq!(select_features(&x, &y, &rows, 3, 2, 2), vec![0, 1]);
+    }
+
+    #[test]
+    fn selection_takes_turns_over_the_classes() {
+        // Three classes; features 0 and 1 both single out class 0 (strongly), feature 2 class 1 (weakly).
+        let x = [
+            9.0f32, 9.5, 0.0, 9.2, 8.9, 0.1, 0.0, 0.1, 3.0, 0.2, 0.3, 3.2, 0.1, 0.0, 0.0, 0.3, 0.2,
+            0.1,
+        ];
+        let y = [0u32, 0, 1, 1, 2, 2];
+        let rows = [0, 1, 2, 3, 4, 5];
+        let chosen = select_features(&x, &y, &rows, 3, 3, 2);
+        assert!(
+            chosen.contains(&2),
+            "class 1's feature is skipped: {chosen:?}"
+        );
     }
 }

@@ -20,6 +20,9 @@
 //!   through a learned transition matrix `T_s[z, y] = p(y_s = y | z)` (rows are
 //!   softmaxes of free parameters, started near the identity); the loss is
 //!   `-log sum_z p(z|x) T_s[z, y]`. Prediction uses `p(z|x)` alone.
+//!
+//! Longer than 500 lines because the one training loop holds the three objectives
+//! side by side: what differs between them is a few lines inside the loop.
 
 use crate::error::{FerError, Result};
 pub use crate::model::net_params::Objective;

@@ -153,30 +153,6 @@ impl Net for SoftTree {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use candle_core::Device;
-
-    #[test]
-    fn routing_sums_to_one_and_follows_heap_order() -> Result<()> {
-        // depth 2: root goes right with 0.8, node 1 (left) right with 0.25, node 2 (right) right with 0.5.
-        let gates = Tensor::new(&[[0.8f32, 0.25, 0.5]], &Device::Cpu)?;
-        let (reach, leaves) = route(&gates, 2)?;
-        let leaves = leaves.to_vec2::<f32>()?;
-        let expected = [0.2 * 0.75, 0.2 * 0.25, 0.8 * 0.5, 0.8 * 0.5];
-        for (a, b) in leaves[0].iter().zip(expected) {
-            assert!((a - b).abs() < 1e-6, "{leaves:?}");
-        }
-        let reach = reach.to_vec2::<f32>()?;
-        assert!(
-            (reach[0][1] - 0.2).abs() < 1e-6 && (reach[0][2] - 0.8).abs() < 1e-6,
-            "{reach:?}"
-        );
-        Ok(())
-    }
-}
-
 /// The `soft-tree` kind: on labels, or distilled from a teacher trained first on
 /// the same rows (`--distill`).
 pub struct SoftTreeKind;
@@ -287,4 +263,28 @@ fn soft_targets(teacher: Teacher, job: &FitJob, trained: &mut Trained) -> Result
         out[r * classes..(r + 1) * classes].copy_from_slice(p);
     }
     Ok((out, teacher.seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn routing_sums_to_one_and_follows_heap_order() -> Result<()> {
+        // depth 2: root goes right with 0.8, node 1 (left) right with 0.25, node 2 (right) right with 0.5.
+        let gates = Tensor::new(&[[0.8f32, 0.25, 0.5]], &Device::Cpu)?;
+        let (reach, leaves) = route(&gates, 2)?;
+        let leaves = leaves.to_vec2::<f32>()?;
+        let expected = [0.2 * 0.75, 0.2 * 0.25, 0.8 * 0.5, 0.8 * 0.5];
+        for (a, b) in leaves[0].iter().zip(expected) {
+            assert!((a - b).abs() < 1e-6, "{leaves:?}");
+        }
+        let reach = reach.to_vec2::<f32>()?;
+        assert!(
+            (reach[0][1] - 0.2).abs() < 1e-6 && (reach[0][2] - 0.8).abs() < 1e-6,
+            "{reach:?}"
+        );
+        Ok(())
+    }
 }

@@ -18,6 +18,10 @@
 //! (`cargo test --release --test detect -- --nocapture search group`; `fer bench`). Boxes
 //! differ a little: on the Yale frames they are on average 2% larger (see
 //! [`VERIFY_MIN_SIDE`]).
+//!
+//! Longer than 500 lines because the two searches (one pass, and coarse to fine)
+//! share their cascade set-up, scaling and eye search, and splitting them would
+//! make each half call back into the other.
 
 use crate::error::{FerError, Result};
 use crate::gray::GrayImage;

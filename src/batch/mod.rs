@@ -3,6 +3,15 @@
 //! whole file's rows at a time, and is renamed to `<out>` only when the batch is
 //! complete: a crash or Ctrl-C never leaves a corrupt output, and `--resume` picks
 //! up the partial file, keeping the files whose rows are all there.
+//!
+//! Longer than 500 lines because reading a video and reading an image share the
+//! row building, annotation and resume bookkeeping that sit between them.
+
+mod output;
+mod resume;
+
+pub use output::{csv_header, format_rows, OutputFormat, Row, Status};
+pub use resume::{read_previous, Previous};
 
 use crate::dataset::{is_image_path, is_video_path};
 use crate::error::{FerError, Result};
@@ -12,21 +21,12 @@ use crate::model::FaceModel;
 use crate::pipeline::{ImageReading, StageTimes};
 use crate::plot::{annotate, safe_file_name, FaceMark};
 use crate::stages::decode::{decode_file, decode_file_with_colour};
-use crate::stages::landmarks::POINT_NAMES;
 use crate::workers::PipelinePool;
 use rayon::prelude::*;
-use serde_json::{json, Map, Value};
-use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead, Write};
+use std::collections::HashSet;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-/// Output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutputFormat {
-    Csv,
-    Jsonl,
-}
 
 /// A validated batch job.
 #[derive(Debug, Clone)]
@@ -64,44 +64,6 @@ impl BatchConfig {
         }
         Ok(())
     }
-}
-
-/// Outcome of one file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Ok,
-    NoFace,
-    Error,
-}
-
-impl Status {
-    fn as_str(self) -> &'static str {
-        match self {
-            Status::Ok => "ok",
-            Status::NoFace => "no_face",
-            Status::Error => "error",
-        }
-    }
-}
-
-/// One output row: a face, or a file without faces, or a file that failed.
-#[derive(Debug, Clone)]
-pub struct Row {
-    pub file: String,
-    pub status: Status,
-    /// Videos: the frame number, and its time in seconds (frame over frame rate).
-    pub frame: Option<u64>,
-    pub t: Option<f64>,
-    pub faces: usize,
-    pub face: Option<usize>,
-    pub bbox: Option<[i32; 4]>,
-    pub eyes_found: bool,
-    pub label: Option<String>,
-    pub confidence: Option<f32>,
-    pub probabilities: Vec<f32>,
-    pub landmarks: Option<Vec<[f32; 2]>>,
-    pub times: StageTimes,
-    pub error: Option<String>,
 }
 
 /// Counts at the end of a batch.
@@ -408,243 +370,6 @@ pub fn classify(
         probs,
         t.elapsed().as_secs_f64() * 1e3 / reading.faces.len().max(1) as f64,
     ))
-}
-
-/// CSV header for a model's classes.
-pub fn csv_header(classes: &[String], landmarks: bool) -> Vec<String> {
-    let mut h: Vec<String> = [
-        "file",
-        "status",
-        "frame",
-        "t",
-        "faces",
-        "face",
-        "x",
-        "y",
-        "w",
-        "h",
-        "eyes_found",
-        "label",
-        "confidence",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    h.extend(classes.iter().map(|c| format!("p_{c}")));
-    h.extend(
-        StageTimes::default()
-            .named()
-            .iter()
-            .map(|(n, _)| format!("ms_{n}")),
-    );
-    if landmarks {
-        h.push("landmarks".into());
-    }
-    h.push("error".into());
-    h
-}
-
-fn opt<T: ToString>(v: Option<T>) -> String {
-    v.map(|v| v.to_string()).unwrap_or_default()
-}
-
-/// Serialise rows of one file as CSV records (no header) or JSON lines.
-pub fn format_rows(
-    rows: &[Row],
-    classes: &[String],
-    format: OutputFormat,
-    landmarks: bool,
-) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    match format {
-        OutputFormat::Csv => {
-            let mut w = csv::WriterBuilder::new()
-                .has_headers(false)
-                .from_writer(&mut out);
-            for r in rows {
-                let b = r.bbox;
-                let mut rec = vec![
-                    r.file.clone(),
-                    r.status.as_str().into(),
-                    opt(r.frame),
-                    opt(r.t.map(|t| format!("{t:.3}"))),
-                    r.faces.to_string(),
-                    opt(r.face),
-                    opt(b.map(|b| b[0])),
-                    opt(b.map(|b| b[1])),
-                    opt(b.map(|b| b[2])),
-                    opt(b.map(|b| b[3])),
-                    if r.bbox.is_some() {
-                        r.eyes_found.to_string()
-                    } else {
-                        String::new()
-                    },
-                    r.label.clone().unwrap_or_default(),
-                    opt(r.confidence.map(|c| format!("{c:.4}"))),
-                ];
-                rec.extend((0..classes.len()).map(|i| {
-                    r.probabilities
-                        .get(i)
-                        .map(|p| format!("{p:.4}"))
-                        .unwrap_or_default()
-                }));
-                rec.extend(r.times.named().iter().map(|(_, v)| format!("{v:.3}")));
-                if landmarks {
-                    rec.push(
-                        r.landmarks
-                            .as_ref()
-                            .map(|l| {
-                                l.iter()
-                                    .map(|p| format!("{:.1} {:.1}", p[0], p[1]))
-                                    .collect::<Vec<_>>()
-                                    .join(";")
-                            })
-                            .unwrap_or_default(),
-                    );
-                }
-                rec.push(r.error.clone().unwrap_or_default());
-                w.write_record(&rec)
-                    .map_err(|e| FerError::param("csv", e.to_string()))?;
-            }
-            w.flush().map_err(|e| FerError::io("<csv>", e))?;
-        }
-        OutputFormat::Jsonl => {
-            for r in rows {
-                let mut o = Map::new();
-                o.insert("file".into(), json!(r.file));
-                o.insert("status".into(), json!(r.status.as_str()));
-                if let (Some(frame), Some(t)) = (r.frame, r.t) {
-                    o.insert("frame".into(), json!(frame));
-                    o.insert("t".into(), json!(t));
-                }
-                o.insert("faces".into(), json!(r.faces));
-                if let (Some(i), Some(b)) = (r.face, r.bbox) {
-                    o.insert("face".into(), json!(i));
-                    o.insert(
-                        "box".into(),
-                        json!({"x": b[0], "y": b[1], "w": b[2], "h": b[3]}),
-                    );
-                    o.insert("eyes_found".into(), json!(r.eyes_found));
-                    o.insert("label".into(), json!(r.label));
-                    o.insert("confidence".into(), json!(r.confidence));
-                    let probs: Map<String, Value> = classes
-                        .iter()
-                        .zip(&r.probabilities)
-                        .map(|(c, p)| (c.clone(), json!(p)))
-                        .collect();
-                    o.insert("probabilities".into(), Value::Object(probs));
-                }
-                if let Some(l) = &r.landmarks {
-                    let pts: Map<String, Value> = POINT_NAMES
-                        .iter()
-                        .zip(l)
-                        .map(|(n, p)| (n.to_string(), json!([p[0], p[1]])))
-                        .collect();
-                    o.insert("landmarks".into(), Value::Object(pts));
-                }
-                let ms: Map<String, Value> = r
-                    .times
-                    .named()
-                    .iter()
-                    .map(|(n, v)| (n.to_string(), json!((v * 1e3).round() / 1e3)))
-                    .collect();
-                o.insert("ms".into(), Value::Object(ms));
-                if let Some(e) = &r.error {
-                    o.insert("error".into(), json!(e));
-                }
-                serde_json::to_writer(&mut out, &Value::Object(o))
-                    .map_err(|e| FerError::param("jsonl", e.to_string()))?;
-                out.push(b'\n');
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// What a previous output already holds: complete image files, and complete
-/// frames of videos.
-#[derive(Debug, Default)]
-pub struct Previous {
-    pub files: HashSet<String>,
-    pub frames: HashSet<(String, u64)>,
-    /// Its complete lines (header included), to carry over.
-    pub kept: Vec<u8>,
-}
-
-/// Read a previous output. A trailing half-written line and the rows of a file
-/// or video frame not all of whose rows were written are dropped.
-pub fn read_previous(path: &Path, format: OutputFormat) -> Result<Previous> {
-    let file = std::fs::File::open(path).map_err(|e| FerError::io(path, e))?;
-    let mut lines: Vec<String> = Vec::new();
-    let mut reader = std::io::BufReader::new(file);
-    loop {
-        let mut buf = Vec::new();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| FerError::io(path, e))?;
-        if n == 0 || !buf.ends_with(b"\n") {
-            break; // end, or a line cut off by a crash
-        }
-        lines.push(String::from_utf8_lossy(&buf).into_owned());
-    }
-    let header = match format {
-        OutputFormat::Csv if !lines.is_empty() => Some(lines.remove(0)),
-        _ => None,
-    };
-    // (file, video frame) -> (faces it announced, rows seen, its lines)
-    type FileRows = (usize, usize, Vec<String>);
-    let mut per_key: BTreeMap<(String, Option<u64>), FileRows> = BTreeMap::new();
-    for line in lines {
-        let Some((file, frame, faces)) = parse_key(&line, format) else {
-            continue;
-        };
-        let e = per_key
-            .entry((file, frame))
-            .or_insert((faces, 0, Vec::new()));
-        e.1 += 1;
-        e.2.push(line);
-    }
-    let mut prev = Previous {
-        kept: header.map(|h| h.into_bytes()).unwrap_or_default(),
-        ..Default::default()
-    };
-    for ((file, frame), (faces, seen, lines)) in per_key {
-        if seen == faces.max(1) {
-            match frame {
-                Some(f) => prev.frames.insert((file, f)),
-                None => prev.files.insert(file),
-            };
-            for l in lines {
-                prev.kept.extend_from_slice(l.as_bytes());
-            }
-        }
-    }
-    Ok(prev)
-}
-
-/// A row's file, video frame (if any) and the faces it announces.
-fn parse_key(line: &str, format: OutputFormat) -> Option<(String, Option<u64>, usize)> {
-    match format {
-        OutputFormat::Csv => {
-            let mut r = csv::ReaderBuilder::new()
-                .has_headers(false)
-                .from_reader(line.as_bytes());
-            let rec = r.records().next()?.ok()?;
-            Some((
-                rec.get(0)?.to_string(),
-                rec.get(2)?.parse::<u64>().ok(),
-                rec.get(4)?.parse().ok()?,
-            ))
-        }
-        OutputFormat::Jsonl => {
-            let v: Value = serde_json::from_str(line).ok()?;
-            Some((
-                v.get("file")?.as_str()?.to_string(),
-                v.get("frame").and_then(Value::as_u64),
-                v.get("faces")?.as_u64()? as usize,
-            ))
-        }
-    }
 }
 
 /// Run the batch, calling `on_file` after each file (for progress).

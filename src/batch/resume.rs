@@ -1,0 +1,95 @@
+//! `--resume`: what an interrupted run's output already holds. Only whole files
+//! (and whole video frames) count; a half-written last line is dropped.
+
+use super::output::OutputFormat;
+use crate::error::{FerError, Result};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashSet};
+use std::io::BufRead;
+use std::path::Path;
+
+/// What a previous output already holds: complete image files, and complete
+/// frames of videos.
+#[derive(Debug, Default)]
+pub struct Previous {
+    pub files: HashSet<String>,
+    pub frames: HashSet<(String, u64)>,
+    /// Its complete lines (header included), to carry over.
+    pub kept: Vec<u8>,
+}
+
+/// Read a previous output. A trailing half-written line and the rows of a file
+/// or video frame not all of whose rows were written are dropped.
+pub fn read_previous(path: &Path, format: OutputFormat) -> Result<Previous> {
+    let file = std::fs::File::open(path).map_err(|e| FerError::io(path, e))?;
+    let mut lines: Vec<String> = Vec::new();
+    let mut reader = std::io::BufReader::new(file);
+    loop {
+        let mut buf = Vec::new();
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| FerError::io(path, e))?;
+        if n == 0 || !buf.ends_with(b"\n") {
+            break; // end, or a line cut off by a crash
+        }
+        lines.push(String::from_utf8_lossy(&buf).into_owned());
+    }
+    let header = match format {
+        OutputFormat::Csv if !lines.is_empty() => Some(lines.remove(0)),
+        _ => None,
+    };
+    // (file, video frame) -> (faces it announced, rows seen, its lines)
+    type FileRows = (usize, usize, Vec<String>);
+    let mut per_key: BTreeMap<(String, Option<u64>), FileRows> = BTreeMap::new();
+    for line in lines {
+        let Some((file, frame, faces)) = parse_key(&line, format) else {
+            continue;
+        };
+        let e = per_key
+            .entry((file, frame))
+            .or_insert((faces, 0, Vec::new()));
+        e.1 += 1;
+        e.2.push(line);
+    }
+    let mut prev = Previous {
+        kept: header.map(|h| h.into_bytes()).unwrap_or_default(),
+        ..Default::default()
+    };
+    for ((file, frame), (faces, seen, lines)) in per_key {
+        if seen == faces.max(1) {
+            match frame {
+                Some(f) => prev.frames.insert((file, f)),
+                None => prev.files.insert(file),
+            };
+            for l in lines {
+                prev.kept.extend_from_slice(l.as_bytes());
+            }
+        }
+    }
+    Ok(prev)
+}
+
+/// A row's file, video frame (if any) and the faces it announces.
+fn parse_key(line: &str, format: OutputFormat) -> Option<(String, Option<u64>, usize)> {
+    match format {
+        OutputFormat::Csv => {
+            let mut r = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(line.as_bytes());
+            let rec = r.records().next()?.ok()?;
+            Some((
+                rec.get(0)?.to_string(),
+                rec.get(2)?.parse::<u64>().ok(),
+                rec.get(4)?.parse().ok()?,
+            ))
+        }
+        OutputFormat::Jsonl => {
+            let v: Value = serde_json::from_str(line).ok()?;
+            Some((
+                v.get("file")?.as_str()?.to_string(),
+                v.get("frame").and_then(Value::as_u64),
+                v.get("faces")?.as_u64()? as usize,
+            ))
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! The one interface of every model that reads faces, whatever it reads them from.
+
+use crate::error::Result;
+use crate::gray::GrayImage;
+use crate::pipeline::{ImageReading, PipelineConfig};
+
+/// Anything that reads the expressions of the faces the pipeline found: a
+/// bundle (from each face's features) or a deep model (from each face's pixels).
+pub trait FaceModel: Sync {
+    /// Output classes, in output order.
+    fn classes(&self) -> &[String];
+    /// The pipeline configuration the model was made for.
+    fn pipeline(&self) -> PipelineConfig;
+    /// Class probabilities of every face of `reading`, which was read from the grey `frame`.
+    fn classify_faces(&self, frame: &GrayImage, reading: &ImageReading) -> Result<Vec<Vec<f32>>>;
+
+    /// Whether the model reads each face's pixels (from its box in the frame), so that
+    /// a mirrored frame with mirrored boxes shows it the mirrored face
+    /// ([`crate::model::tta::FlipAveraged`]). A feature bundle reads the features already computed.
+    fn reads_pixels(&self) -> bool {
+        false
+    }
+
+    /// Bytes of the model's files on disk (0 when unknown).
+    fn bytes_on_disk(&self) -> u64 {
+        0
+    }
+}
