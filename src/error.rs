@@ -48,6 +48,10 @@ pub enum FerError {
     #[error("candle: {0}")]
     Candle(candle_core::Error),
 
+    /// A picture could not be drawn or written.
+    #[error("picture {}: {reason}", path.display())]
+    Picture { path: PathBuf, reason: String },
+
     /// An I/O error outside the cases above.
     #[error("{}: {error}", path.display())]
     Io {

@@ -299,16 +299,6 @@ impl Explanation {
     }
 }
 
-const NODE_W: f32 = 150.0;
-const LEVEL_H: f32 = 90.0;
-const HIGHLIGHT: &str = "#d62728";
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
 /// The picture of face `i` (from 0): `base` for the first, `base` with `-face2`,
 /// `-face3`, ... before the extension for the others.
 pub fn picture_path(base: &std::path::Path, i: usize) -> std::path::PathBuf {
@@ -325,149 +315,70 @@ pub fn picture_path(base: &std::path::Path, i: usize) -> std::path::PathBuf {
     base.with_file_name(format!("{stem}-face{}.{ext}", i + 1))
 }
 
-/// A picture (SVG) of the explained model with this face's path highlighted.
-pub fn picture_svg(model: &Model, e: &Explanation) -> Result<String> {
+/// What the picture of an explanation shows.
+pub enum Drawing {
+    /// A soft tree: every node's label (heap order, leaves after the inner nodes:
+    /// an inner node's strongest feature with its sign, a leaf's top class), and
+    /// the nodes on this face's most probable path.
+    SoftTree {
+        depth: usize,
+        labels: Vec<String>,
+        on_path: Vec<usize>,
+    },
+    /// A DNDT: the bins of [`Explanation::bins`].
+    Bins,
+}
+
+/// Longest node label in a tree picture, in characters.
+const NODE_LABEL_CHARS: usize = 24;
+
+/// What to draw for `e`, an explanation of `model`'s reading.
+pub fn drawing(model: &Model, e: &Explanation) -> Result<Drawing> {
     match tree_of(model) {
-        Some(Tree::Soft(tree)) => Ok(soft_tree_svg(
-            model,
-            tree.depth(),
-            tree.gate_weights().to_vec2::<f32>()?,
-            tree.leaf_distributions()?.to_vec2::<f32>()?,
-            e,
-        )),
-        Some(Tree::Bins(_)) => Ok(bins_svg(e)),
+        Some(Tree::Soft(tree)) => {
+            let depth = tree.depth();
+            let weights = tree.gate_weights().to_vec2::<f32>()?;
+            let leaves = tree.leaf_distributions()?.to_vec2::<f32>()?;
+            let h = model.header();
+            let names = h.pipeline.features.names(h.pipeline.align.size);
+            let inner = inner_nodes(depth);
+            let labels = (0..inner + leaves.len())
+                .map(|i| {
+                    let label = if i < inner {
+                        let row = &weights[i];
+                        let best = (0..row.len())
+                            .max_by(|&a, &b| row[a].abs().total_cmp(&row[b].abs()))
+                            .unwrap_or(0);
+                        format!(
+                            "{}{}",
+                            if row[best] >= 0.0 { "+" } else { "-" },
+                            short_name(&names[best])
+                        )
+                    } else {
+                        let dist = &leaves[i - inner];
+                        let c = argmax(dist, None);
+                        format!(
+                            "{} {:.0}%",
+                            h.classes.get(c).map_or("?", |s| s.as_str()),
+                            100.0 * dist[c]
+                        )
+                    };
+                    label.chars().take(NODE_LABEL_CHARS).collect()
+                })
+                .collect();
+            let on_path = e
+                .nodes
+                .iter()
+                .map(|n| n.node)
+                .chain(std::iter::once(inner + e.leaf))
+                .collect();
+            Ok(Drawing::SoftTree {
+                depth,
+                labels,
+                on_path,
+            })
+        }
+        Some(Tree::Bins(_)) => Ok(Drawing::Bins),
         None => Err(FerError::param("model", "no picture for this model kind")),
     }
-}
-
-fn soft_tree_svg(
-    model: &Model,
-    depth: usize,
-    weights: Vec<Vec<f32>>,
-    leaves: Vec<Vec<f32>>,
-    e: &Explanation,
-) -> String {
-    let h = model.header();
-    let names = h.pipeline.features.names(h.pipeline.align.size);
-    let n_leaves = 1usize << depth;
-    let width = n_leaves as f32 * NODE_W;
-    let height = (depth as f32 + 1.0) * LEVEL_H + 60.0;
-    let on_path: Vec<usize> = e
-        .nodes
-        .iter()
-        .map(|n| n.node)
-        .chain(std::iter::once(inner_nodes(depth) + e.leaf))
-        .collect();
-    // Centre of node `i` (heap order, leaves after the inner nodes).
-    let pos = |i: usize| -> (f32, f32) {
-        let level = (usize::BITS - (i + 1).leading_zeros() - 1) as usize;
-        let first = (1usize << level) - 1;
-        let slot = width / (1usize << level) as f32;
-        (
-            (i - first) as f32 * slot + slot / 2.0,
-            40.0 + level as f32 * LEVEL_H,
-        )
-    };
-    let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-    );
-    let _ = writeln!(s, "<text x=\"10\" y=\"18\" font-size=\"14\">soft tree, depth {depth}: {} ({:.1}% path probability to leaf {})</text>", esc(&e.predicted), 100.0 * e.path_probability, e.leaf);
-    let total = inner_nodes(depth) + n_leaves;
-    for i in 1..total {
-        let parent = (i - 1) / 2;
-        let ((x0, y0), (x1, y1)) = (pos(parent), pos(i));
-        let hot = on_path.contains(&i) && on_path.contains(&parent);
-        let (colour, w) = if hot { (HIGHLIGHT, 3) } else { ("#999", 1) };
-        let _ = writeln!(s, "<line x1=\"{x0}\" y1=\"{}\" x2=\"{x1}\" y2=\"{}\" stroke=\"{colour}\" stroke-width=\"{w}\"/>", y0 + 14.0, y1 - 14.0);
-    }
-    for i in 0..total {
-        let (x, y) = pos(i);
-        let hot = on_path.contains(&i);
-        let stroke = if hot { HIGHLIGHT } else { "#555" };
-        let label = if i < inner_nodes(depth) {
-            let row = &weights[i];
-            let best = (0..row.len())
-                .max_by(|&a, &b| row[a].abs().total_cmp(&row[b].abs()))
-                .unwrap_or(0);
-            format!(
-                "{}{}",
-                if row[best] >= 0.0 { "+" } else { "-" },
-                short_name(&names[best])
-            )
-        } else {
-            let dist = &leaves[i - inner_nodes(depth)];
-            let c = argmax(dist, None);
-            format!(
-                "{} {:.0}%",
-                h.classes.get(c).map_or("?", |s| s.as_str()),
-                100.0 * dist[c]
-            )
-        };
-        let label: String = label.chars().take(24).collect();
-        let _ = writeln!(
-            s,
-            "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"28\" rx=\"4\" fill=\"{}\" stroke=\"{stroke}\" stroke-width=\"{}\"/>",
-            x - NODE_W / 2.0 + 4.0,
-            y - 14.0,
-            NODE_W - 8.0,
-            if hot { "#fde0dd" } else { "#f7f7f7" },
-            if hot { 2 } else { 1 }
-        );
-        let _ = writeln!(
-            s,
-            "<text x=\"{x}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
-            y + 4.0,
-            esc(&label)
-        );
-    }
-    s += "</svg>\n";
-    s
-}
-
-fn bins_svg(e: &Explanation) -> String {
-    const AXIS_W: f32 = 600.0;
-    const ROW_H: f32 = 60.0;
-    let height = 50.0 + e.bins.len() as f32 * ROW_H;
-    let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n",
-        AXIS_W + 380.0
-    );
-    let _ = writeln!(s, "<text x=\"10\" y=\"18\" font-size=\"14\">DNDT bins: {} (leaf {}, membership {:.1}%)</text>", esc(&e.predicted), e.leaf, 100.0 * e.path_probability);
-    for (j, b) in e.bins.iter().enumerate() {
-        let y = 50.0 + j as f32 * ROW_H;
-        // Axis range: the cuts and the value, with a margin.
-        let lo = b.cuts.iter().cloned().fold(b.value, f32::min);
-        let hi = b.cuts.iter().cloned().fold(b.value, f32::max);
-        let pad = ((hi - lo) * 0.25).max(1e-3);
-        let x_of = |v: f32| 360.0 + (v - lo + pad) / (hi - lo + 2.0 * pad) * AXIS_W;
-        let _ = writeln!(
-            s,
-            "<text x=\"10\" y=\"{}\">{}</text>",
-            y + 4.0,
-            esc(short_name(&b.feature))
-        );
-        let mut edges = vec![lo - pad];
-        edges.extend(&b.cuts);
-        edges.push(hi + pad);
-        for (k, w) in edges.windows(2).enumerate() {
-            let fill = if k == b.bin { "#fde0dd" } else { "#f7f7f7" };
-            let stroke = if k == b.bin { HIGHLIGHT } else { "#bbb" };
-            let _ = writeln!(s, "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"20\" fill=\"{fill}\" stroke=\"{stroke}\"/>", x_of(w[0]), y - 10.0, x_of(w[1]) - x_of(w[0]));
-        }
-        for c in &b.cuts {
-            let _ = writeln!(
-                s,
-                "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#555\">{c:.3}</text>",
-                x_of(*c),
-                y + 24.0
-            );
-        }
-        let _ = writeln!(
-            s,
-            "<circle cx=\"{}\" cy=\"{y}\" r=\"5\" fill=\"{HIGHLIGHT}\"/>",
-            x_of(b.value)
-        );
-    }
-    s += "</svg>\n";
-    s
 }

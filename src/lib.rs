@@ -21,6 +21,7 @@ pub mod pipeline;
 pub mod plot;
 pub mod rows;
 pub mod stages;
+pub mod timeline;
 pub mod train;
 pub mod votes;
 pub mod workers;

@@ -35,6 +35,8 @@ enum Command {
     Compare(cli::compare::CompareArgs),
     /// Explain a tree model's reading of every face in an image: the path through the tree, and a picture of it.
     Explain(cli::explain::ExplainArgs),
+    /// Draw what fer wrote: a model's training curves, a video's expression timeline, or a comparison chart.
+    Plot(cli::plot::PlotArgs),
     /// Live expression readout from a camera, video file, image sequence or stream (faces from 96 px unless --min-face).
     Live(cli::live::LiveArgs),
 }
@@ -57,6 +59,7 @@ fn main() {
         Command::Compare(a) => cli::compare::run(a),
         Command::Explain(a) => cli::explain::run(a),
         Command::Live(a) => cli::live::run(a),
+        Command::Plot(a) => cli::plot::run(a),
     };
     match result {
         Ok(code) => std::process::exit(code),

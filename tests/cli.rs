@@ -156,6 +156,7 @@ fn train_then_eval_on_held_out_subjects() {
     );
     std::fs::write(&train_csv, train).unwrap();
     std::fs::write(&test_csv, test).unwrap();
+    let curves = tmp.path().join("curves.svg");
     let out = fer(&[
         "train",
         "--no-detect",
@@ -165,9 +166,13 @@ fn train_then_eval_on_held_out_subjects() {
         train_csv.to_str().unwrap(),
         "--out",
         model.to_str().unwrap(),
+        "--plot",
+        curves.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("by subject"));
+    let svg = std::fs::read_to_string(&curves).unwrap();
+    assert!(svg.contains("validation accuracy") && svg.contains("kept: epoch"));
     let out = fer(&[
         "eval",
         "--no-detect",
@@ -772,4 +777,57 @@ fn the_shipped_deep_ensemble_reads_a_smile_and_flip_refuses_a_feature_bundle() {
     assert_eq!(row["label"], "happy", "{row}");
     let e = refused(&["batch", "data/justin.jpg", "--tta", "flip"]);
     assert!(e.contains("--tta flip is for deep models"), "{e}");
+}
+
+#[test]
+fn plot_draws_a_models_curves_a_timeline_and_a_comparison() {
+    let tmp = tempfile::tempdir().unwrap();
+    let picture = |args: &[&str], out: &std::path::Path| {
+        let mut all = vec!["plot"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--out", out.to_str().unwrap()]);
+        let o = fer(&all);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+        image::open(out).unwrap().to_rgb8()
+    };
+    // The shipped model's training curves, by its name.
+    let curves = picture(
+        &["models/fer-default.safetensors"],
+        &tmp.path().join("c.png"),
+    );
+    assert_eq!(curves.dimensions(), (800, 480));
+    // The committed CK+ comparison.
+    let bars = picture(
+        &["models/eval/compare-ckplus-cv10.json"],
+        &tmp.path().join("b.png"),
+    );
+    assert_eq!(bars.width(), 900);
+    // A timeline: fer batch rows of a video, written by hand.
+    let rows = tmp.path().join("rows.csv");
+    std::fs::write(
+        &rows,
+        "file,status,frame,t,faces,face,p_happy,p_sad\nv.avi,ok,1,0.0,1,1,0.9,0.1\nv.avi,ok,2,0.5,1,1,0.2,0.8\n",
+    )
+    .unwrap();
+    let timeline = picture(&[rows.to_str().unwrap()], &tmp.path().join("t.png"));
+    assert_eq!(timeline.dimensions(), (1000, 40 + 240));
+    // Something it cannot draw is named, with what it can.
+    let e = refused(&["plot", "Cargo.toml"]);
+    assert!(
+        e.contains("Cargo.toml") && e.contains(".safetensors"),
+        "{e}"
+    );
+    // A forest has no curves: train --plot says so before training.
+    let e = refused(&[
+        "train",
+        "--model",
+        "forest",
+        "--data",
+        "data",
+        "--out",
+        "x.safetensors",
+        "--plot",
+        "x.png",
+    ]);
+    assert!(e.contains("one pass"), "{e}");
 }

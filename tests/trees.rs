@@ -4,7 +4,7 @@
 
 mod common;
 
-use fer::explain::{explain, picture_svg};
+use fer::explain::{drawing, explain};
 use fer::metrics::argmax;
 use fer::model::dndt::Dndt;
 use fer::model::forest::FOREST_TENSOR;
@@ -163,9 +163,11 @@ fn explanations_follow_the_tree() {
     }
     assert!((e.leaf_distribution.iter().map(|(_, p)| p).sum::<f32>() - 1.0).abs() < 1e-4);
     assert_eq!(e.predicted, "angry", "first row is of class 0");
-    let svg = picture_svg(&tree, &e).unwrap();
-    assert!(svg.starts_with("<svg") && svg.contains("#d62728"));
-    std::fs::write(dir.path().join("tree.svg"), svg).unwrap();
+    // The path is drawn in red (#d62728).
+    let svg = dir.path().join("tree.svg");
+    fer::plot::explanation(&drawing(&tree, &e).unwrap(), &e, &svg).unwrap();
+    let svg = std::fs::read_to_string(&svg).unwrap();
+    assert!(svg.contains("<svg") && svg.contains("#D62728"), "{svg}");
 
     // DNDT: one bin per selected feature; cut points in feature units, inside the data's range.
     let dndt = fit(
@@ -200,7 +202,9 @@ fn explanations_follow_the_tree() {
             "{b:?}"
         );
     }
-    assert!(picture_svg(&dndt, &e).unwrap().contains("<circle"));
+    let svg = dir.path().join("bins.svg");
+    fer::plot::explanation(&drawing(&dndt, &e).unwrap(), &e, &svg).unwrap();
+    assert!(std::fs::read_to_string(&svg).unwrap().contains("<circle"));
 
     // Kinds without a single path are refused with the reason.
     let forest = fit(

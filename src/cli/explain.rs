@@ -18,7 +18,7 @@ pub struct ExplainArgs {
     /// Print the explanations as JSON.
     #[arg(long)]
     json: bool,
-    /// Write the picture (SVG) here; further faces get -face2, -face3, ... before the extension.
+    /// Write the picture here (.svg or .png); further faces get -face2, -face3, ... before the extension.
     #[arg(long, default_value = "explain.svg")]
     picture: PathBuf,
     #[command(flatten)]
@@ -36,10 +36,7 @@ pub fn run(args: ExplainArgs) -> Result<i32> {
     for (i, face) in reading.faces.iter().enumerate() {
         let e = fer::explain::explain(&model, &face.features)?;
         let picture = fer::explain::picture_path(&args.picture, i);
-        fer::model::bundle::write_atomic(
-            &picture,
-            fer::explain::picture_svg(&model, &e)?.as_bytes(),
-        )?;
+        fer::plot::explanation(&fer::explain::drawing(&model, &e)?, &e, &picture)?;
         if !args.json {
             println!("face {} at {:?}:\n{}", i + 1, face.bbox, e.to_text());
         }

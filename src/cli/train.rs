@@ -3,8 +3,9 @@
 use super::data_args::DataArgs;
 use super::recipe_args::RecipeArgs;
 use super::{create_parent_dir, progress, set_threads};
-use anyhow::Result;
+use anyhow::{bail, Result};
 use clap::Args;
+use fer::model::ModelKind;
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -17,12 +18,19 @@ pub struct TrainArgs {
     /// Model kind.
     #[arg(long = "model", default_value = "mlp", value_parser = super::kind_names())]
     kind: String,
+    /// Also draw the training curves (loss and validation accuracy per epoch) here (.png or .svg).
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
     #[command(flatten)]
     recipe: RecipeArgs,
 }
 
 pub fn run(args: TrainArgs) -> Result<i32> {
     set_threads(0)?;
+    let kind: ModelKind = args.kind.parse()?;
+    if args.plot.is_some() && !kind.uses_validation() {
+        bail!("--plot draws training curves; a {kind} model is trained in one pass and has none");
+    }
     let (opts, rows) = args.recipe.training_rows(&args.data, &args.kind)?;
     let pb = progress(args.recipe.mlp.epochs as u64, "training");
     let all: Vec<usize> = (0..rows.x.len()).collect();
@@ -40,5 +48,10 @@ pub fn run(args: TrainArgs) -> Result<i32> {
         model.classes().len(),
         model.header().training.describe()
     );
+    if let Some(picture) = &args.plot {
+        let name = args.out.display().to_string();
+        fer::plot::training_curves(&fer::plot::Curves::of_bundle(&model, &name), picture)?;
+        eprintln!("training curves: {}", picture.display());
+    }
     Ok(0)
 }

@@ -64,6 +64,9 @@ pub struct FaceRecord {
     pub raw: Vec<f32>,
     /// The track's pooled probabilities.
     pub pooled: Vec<f32>,
+    /// The class of each probability (absent from timelines written before it was added).
+    #[serde(default)]
+    pub classes: Vec<String>,
 }
 
 /// What a frame produced, for the readout.
@@ -202,6 +205,7 @@ pub fn run(
                     pooled_label: classes[argmax(&a.pooled, None)].clone(),
                     raw: probs[a.face].clone(),
                     pooled: a.pooled.clone(),
+                    classes: classes.to_vec(),
                 })
                 .collect();
             if let Some((path, w)) = &mut timeline {

@@ -173,6 +173,7 @@ mod tests {
             .clone(),
             raw: pooled.clone(),
             pooled,
+            classes: classes.clone(),
         };
         let faces = vec![
             face(1, "sad", vec![0.75, 0.2, 0.05]),
