@@ -9,13 +9,15 @@ use crate::live::FaceRecord;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// `(seconds, probabilities by class)`, in time order.
+pub type Points = Vec<(f64, Vec<f32>)>;
+
 /// One face followed over time.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Track {
     /// What the picture calls it: `track 3`, or `clip.mp4 face 1`.
     pub name: String,
-    /// `(seconds, probabilities by class)`, in time order.
-    pub points: Vec<(f64, Vec<f32>)>,
+    pub points: Points,
 }
 
 /// Tracks over the same classes.
@@ -57,7 +59,7 @@ impl Timeline {
 /// `fer live --jsonl`: a track's pooled probabilities per frame.
 fn from_live(text: &str) -> std::result::Result<Timeline, String> {
     let mut classes: Vec<String> = Vec::new();
-    let mut tracks: BTreeMap<u64, Vec<(f64, Vec<f32>)>> = BTreeMap::new();
+    let mut tracks: BTreeMap<u64, Points> = BTreeMap::new();
     for (i, line) in text
         .lines()
         .enumerate()
@@ -97,7 +99,7 @@ fn from_live(text: &str) -> std::result::Result<Timeline, String> {
 
 /// Rows of `fer batch`, as `(file, face, seconds, probabilities)`, grouped into tracks.
 fn tracks_of(rows: Vec<(String, u64, f64, Vec<f32>)>) -> Vec<Track> {
-    let mut by: BTreeMap<(String, u64), Vec<(f64, Vec<f32>)>> = BTreeMap::new();
+    let mut by: BTreeMap<(String, u64), Points> = BTreeMap::new();
     for (file, face, t, p) in rows {
         by.entry((file, face)).or_default().push((t, p));
     }
