@@ -73,6 +73,7 @@ impl Picture for Bars<'_> {
         };
         chart
             .configure_mesh()
+            .light_line_style(TRANSPARENT)
             .disable_y_mesh()
             .x_desc("%")
             .x_label_formatter(&|v| format!("{v:.0}"))

@@ -101,10 +101,14 @@ pub fn save(picture: &impl Picture, path: &Path) -> Result<()> {
                 picture.draw(&root).map_err(|e| fail(e.to_string()))?;
                 root.present().map_err(|e| fail(e.to_string()))?;
             }
-            let img = image::RgbImage::from_raw(w, h, rgb)
-                .ok_or_else(|| fail("the picture's buffer has the wrong size".into()))?;
+            // Charts are flat colours: the best compression keeps them small.
             let mut png = Vec::new();
-            img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            let encoder = image::codecs::png::PngEncoder::new_with_quality(
+                &mut png,
+                image::codecs::png::CompressionType::Best,
+                image::codecs::png::FilterType::Adaptive,
+            );
+            image::ImageEncoder::write_image(encoder, &rgb, w, h, image::ExtendedColorType::Rgb8)
                 .map_err(|e| fail(e.to_string()))?;
             png
         }

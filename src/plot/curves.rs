@@ -98,6 +98,7 @@ impl Picture for Curves {
             .set_secondary_coord(1f64..epochs.max(2) as f64, 0f64..100f64);
         chart
             .configure_mesh()
+            .light_line_style(TRANSPARENT)
             .x_desc("epoch")
             .x_label_formatter(&|v| format!("{v:.0}"))
             .y_desc("training loss")
