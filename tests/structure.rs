@@ -156,8 +156,14 @@ fn import_graph() -> BTreeMap<PathBuf, BTreeSet<PathBuf>> {
         let module = module_of(&src, f);
         let is_dir = f.ends_with("mod.rs") || f.ends_with("lib.rs");
         let text = std::fs::read_to_string(f).unwrap();
+        // The file's `mod` lines come along, so that paths from its child modules resolve.
+        let mods: String = text
+            .lines()
+            .filter(|l| l.starts_with("mod ") || l.starts_with("pub mod "))
+            .map(|l| format!("{l}\n"))
+            .collect();
         for stmt in text.split("\npub use ").skip(1) {
-            let stmt = format!("use {}", stmt.split(';').next().unwrap_or(""));
+            let stmt = format!("{mods}use {}", stmt.split(';').next().unwrap_or(""));
             for path in named_paths(&stmt, &module, is_dir) {
                 if let Some(name) = path.last() {
                     reexports.insert((f.clone(), name.clone()), path.clone());

@@ -6,124 +6,19 @@
 //! frame itself with OpenCV's `imgproc`, as the frames are OpenCV images already.
 //! Everything is written atomically.
 
+pub mod annotate;
 pub mod bars;
 pub mod canvas;
 pub mod curves;
 pub mod matrix;
+pub mod names;
 pub mod timeline;
 pub mod tree;
 
+pub use annotate::{annotate, write_image, FaceMark};
 pub use bars::comparison;
 pub use curves::{training_curves, Curves};
 pub use matrix::{confusion, transition};
+pub use names::{safe_file_name, transition_picture_path};
 pub use timeline::timeline;
 pub use tree::explanation;
-
-use crate::error::{FerError, Result};
-use crate::model::bundle::write_atomic;
-use opencv::core::{Mat, Point, Rect, Scalar, Vector};
-use opencv::imgcodecs;
-use opencv::imgproc::{self, FONT_HERSHEY_SIMPLEX, LINE_AA};
-use opencv::prelude::*;
-use std::path::Path;
-
-/// A landmark dot's radius is the face width divided by this.
-const POINT_RADIUS_DIVISOR: i32 = 60;
-
-fn bgr(c: (f64, f64, f64)) -> Scalar {
-    Scalar::new(c.0, c.1, c.2, 0.0)
-}
-
-/// Encode `img` by the extension of `path` and write it atomically.
-pub fn write_image(img: &Mat, path: &Path) -> Result<()> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("png")
-        .to_ascii_lowercase();
-    let mut buf = Vector::<u8>::new();
-    let ok = imgcodecs::imencode(&format!(".{ext}"), img, &mut buf, &Vector::new())?;
-    if !ok {
-        return Err(FerError::param(
-            "image output",
-            format!("{}: cannot encode .{ext}", path.display()),
-        ));
-    }
-    write_atomic(path, buf.as_slice())
-}
-
-/// One face to draw.
-pub struct FaceMark<'a> {
-    pub bbox: [i32; 4],
-    pub points: &'a [[f32; 2]],
-    pub caption: String,
-}
-
-/// Draw boxes, points and captions on a copy of the colour (BGR) `image` and write it.
-pub fn annotate(image: &Mat, faces: &[FaceMark], path: &Path) -> Result<()> {
-    let mut out = image.try_clone()?;
-    let side = image.cols().max(image.rows()) as f64;
-    let thick = ((side / 400.0).round() as i32).max(1);
-    let scale = (side / 800.0).max(0.4);
-    let green = bgr((60.0, 220.0, 60.0));
-    let yellow = bgr((0.0, 220.0, 255.0));
-    for f in faces {
-        let [x, y, w, h] = f.bbox;
-        imgproc::rectangle(&mut out, Rect::new(x, y, w, h), green, thick, LINE_AA, 0)?;
-        // Points scale with the face, so they stay apart on small faces.
-        let radius = (w / POINT_RADIUS_DIVISOR).max(1);
-        for p in f.points {
-            imgproc::circle(
-                &mut out,
-                Point::new(p[0].round() as i32, p[1].round() as i32),
-                radius,
-                yellow,
-                -1,
-                LINE_AA,
-                0,
-            )?;
-        }
-        let org = Point::new(x, (y - 6).max(12));
-        imgproc::put_text(
-            &mut out,
-            &f.caption,
-            org,
-            FONT_HERSHEY_SIMPLEX,
-            scale,
-            green,
-            thick,
-            LINE_AA,
-            false,
-        )?;
-    }
-    write_image(&out, path)
-}
-
-/// Where the transition matrix of `source` goes beside the confusion picture `plot`:
-/// `confusion.png` and source `fer2013` give `confusion-transition-fer2013.png`
-/// (characters other than letters, digits, `-`, `_` and `.` become `_`).
-pub fn transition_picture_path(plot: &Path, source: &str) -> std::path::PathBuf {
-    let safe = safe_file_name(source);
-    let stem = plot.file_stem().map_or_else(
-        || "confusion".to_string(),
-        |s| s.to_string_lossy().into_owned(),
-    );
-    let ext = plot
-        .extension()
-        .map_or_else(|| "png".to_string(), |e| e.to_string_lossy().into_owned());
-    plot.with_file_name(format!("{stem}-transition-{safe}.{ext}"))
-}
-
-/// `s` with every character other than letters, digits, `.`, `_` and `-` made `_`,
-/// so that it can stand in a file name.
-pub fn safe_file_name(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}

@@ -83,7 +83,7 @@ impl Picture for TimelinePicture<'_> {
                 .build_cartesian_2d(t0..t1, STRIP_BOTTOM..100f64)?;
             chart
                 .configure_mesh()
-            .light_line_style(TRANSPARENT)
+                .light_line_style(TRANSPARENT)
                 .x_desc("seconds")
                 .y_desc("%")
                 .y_label_formatter(&|v| {
