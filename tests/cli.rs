@@ -645,6 +645,18 @@ fn train_cnn_then_eval_and_batch_read_its_file() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let rows = text(&out.stdout);
     assert_eq!(rows.lines().count(), 11, "a header and 10 rows: {rows}");
+    // Its training curves: loss and training accuracy per epoch.
+    let curves = tmp.path().join("cnn-curves.svg");
+    let out = fer(&[
+        "plot",
+        model.to_str().unwrap(),
+        "--out",
+        curves.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(std::fs::read_to_string(&curves)
+        .unwrap()
+        .contains("training accuracy"));
     // The CNN teaches an MLP on the same folders (--distill deep).
     let student = tmp.path().join("student.safetensors");
     let out = fer(&[

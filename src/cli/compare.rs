@@ -26,12 +26,8 @@ pub struct CompareArgs {
     /// Manifest rows of the --test sources: keep only these splits (e.g. PrivateTest).
     #[arg(long, value_delimiter = ',', requires = "test")]
     test_split: Vec<String>,
-    /// Models to compare, comma separated (soft-tree-distilled is the soft tree distilled from the MLP).
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "mlp,forest,boost,soft-tree,soft-tree-distilled,ndf,dndt,ensemble"
-    )]
+    /// Models to compare, comma separated (default: every kind, and soft-tree-distilled, the soft tree distilled from the MLP).
+    #[arg(long, value_delimiter = ',')]
     models: Vec<String>,
     /// Pre-trained deep models to add as rows, run on the same test images: ONNX or ensemble sidecars, shipped names (mini-xception, faceapi-expression, deep-ensemble), or weighted ensembles A@0.9+B@0.1.
     #[arg(long, num_args = 1..)]
@@ -56,7 +52,11 @@ pub fn run(args: CompareArgs) -> Result<i32> {
     if args.recipe.trees.distill.is_some() || args.recipe.trees.teacher.is_some() {
         bail!("fer compare sets distillation per row (soft-tree-distilled learns from the MLP); --distill and --teacher are for train and eval");
     }
-    let variants = compare::variants_named(&args.models)?;
+    let variants = if args.models.is_empty() {
+        compare::all_variants()
+    } else {
+        compare::variants_named(&args.models)?
+    };
     let opts = args.recipe.options(&args.data, ModelKind::MLP)?;
     let votes = args.recipe.votes()?;
     let (samples, n_train, protocol) = match (args.cv, args.test.is_empty()) {
