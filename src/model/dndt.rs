@@ -24,16 +24,13 @@
 //! feature indices are stored beside them as `features` `[k]`.
 
 use crate::error::{FerError, Result};
-use crate::model::learner::{
-    net_probabilities, Classify, FitJob, Fitted, Learner, LoadJob, Trained,
-};
+use crate::model::learner::{Classify, FitJob, Fitted, Learner, LoadJob, Trained};
 use crate::model::net::Net;
 use crate::model::net::{self as nets, seeded_init, EpochCallback};
 use candle_core::DType;
 use candle_core::{Device, Tensor, D};
 use candle_nn::{Linear, Module, VarBuilder};
 use rand::rngs::StdRng;
-use std::any::Any;
 use std::time::Instant;
 
 /// Learning rate multiplier over the shared optimiser settings (at the MLP's rate a
@@ -310,18 +307,6 @@ pub const DNDT_FEATURES_TENSOR: &str = "dndt.features";
 
 /// The `dndt` kind.
 pub struct DndtKind;
-
-impl Classify for Dndt {
-    fn probabilities(&self, x: &[f32], n: usize, dim: usize) -> Result<Vec<Vec<f32>>> {
-        net_probabilities(self, x, n, dim)
-    }
-    fn as_net(&self) -> Option<&dyn Net> {
-        Some(self)
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-}
 
 impl Learner for DndtKind {
     fn name(&self) -> &'static str {

@@ -179,13 +179,21 @@ pub fn fit_kind(
     Ok(f)
 }
 
-/// A network's class probabilities for row-major `x` `[n, dim]`.
-pub fn net_probabilities(net: &dyn Net, x: &[f32], n: usize, dim: usize) -> Result<Vec<Vec<f32>>> {
-    if n == 0 {
-        return Ok(Vec::new());
+/// Every network trained by gradient classifies through its [`Net`] probabilities.
+impl<T: Net + Send + Sync + 'static> Classify for T {
+    fn probabilities(&self, x: &[f32], n: usize, dim: usize) -> Result<Vec<Vec<f32>>> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let t = Tensor::from_slice(x, (n, dim), &Device::Cpu)?;
+        Ok(Net::probabilities(self, &t)?.to_vec2::<f32>()?)
     }
-    let t = Tensor::from_slice(x, (n, dim), &Device::Cpu)?;
-    Ok(net.probabilities(&t)?.to_vec2::<f32>()?)
+    fn as_net(&self) -> Option<&dyn Net> {
+        Some(self)
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
 }
 
 /// A byte string as a `u8` tensor, for the bundle.

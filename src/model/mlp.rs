@@ -5,9 +5,7 @@
 //! other networks trained by gradient.
 
 use crate::error::Result;
-use crate::model::learner::{
-    net_probabilities, Classify, FitJob, Fitted, Learner, LoadJob, Trained,
-};
+use crate::model::learner::{Classify, FitJob, Fitted, Learner, LoadJob, Trained};
 use crate::model::net::{self, dropout, seeded_init, Net};
 pub use crate::model::net::{EpochCallback, TrainReport, TrainSet};
 pub use crate::model::net_params::{MlpParams, Objective, ValidMlpParams};
@@ -15,7 +13,6 @@ use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{Linear, Module, VarBuilder, VarMap};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use std::any::Any;
 use std::time::Instant;
 
 /// The network. Weights are named `fc{i}.weight` / `fc{i}.bias` under the builder's path.
@@ -115,18 +112,6 @@ pub fn train(
 
 /// The `mlp` kind.
 pub struct MlpKind;
-
-impl Classify for Mlp {
-    fn probabilities(&self, x: &[f32], n: usize, dim: usize) -> Result<Vec<Vec<f32>>> {
-        net_probabilities(self, x, n, dim)
-    }
-    fn as_net(&self) -> Option<&dyn Net> {
-        Some(self)
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-}
 
 impl Learner for MlpKind {
     fn name(&self) -> &'static str {

@@ -15,16 +15,13 @@
 
 use crate::error::FerError;
 use crate::error::Result;
-use crate::model::learner::{
-    net_probabilities, Classify, FitJob, Fitted, Learner, LoadJob, Trained,
-};
+use crate::model::learner::{Classify, FitJob, Fitted, Learner, LoadJob, Trained};
 use crate::model::net::{self, seeded_init, EpochCallback};
 use crate::model::net::{dropout, Net};
 use crate::model::soft_tree::{inner_nodes, route, MIN_PROB};
 use candle_core::{Tensor, D};
 use candle_nn::{Linear, Module, VarBuilder};
 use rand::rngs::StdRng;
-use std::any::Any;
 use std::time::Instant;
 
 /// A deep neural decision forest.
@@ -95,18 +92,6 @@ impl Net for Ndf {
 
 /// The `ndf` kind.
 pub struct NdfKind;
-
-impl Classify for Ndf {
-    fn probabilities(&self, x: &[f32], n: usize, dim: usize) -> Result<Vec<Vec<f32>>> {
-        net_probabilities(self, x, n, dim)
-    }
-    fn as_net(&self) -> Option<&dyn Net> {
-        Some(self)
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-}
 
 impl Learner for NdfKind {
     fn name(&self) -> &'static str {

@@ -22,7 +22,7 @@ use crate::error::FerError;
 use crate::error::Result;
 use crate::model::ensemble::EnsembleKind;
 use crate::model::learner::{
-    fit_kind, net_probabilities, soften, Classify, FitJob, Fitted, Learner, LoadJob, Trained,
+    fit_kind, soften, Classify, FitJob, Fitted, Learner, LoadJob, Trained,
 };
 use crate::model::mlp::MlpKind;
 use crate::model::net::Net;
@@ -31,7 +31,6 @@ use crate::model::params::Teacher;
 use candle_core::{DType, Tensor, D};
 use candle_nn::{Linear, Module, VarBuilder};
 use rand::rngs::StdRng;
-use std::any::Any;
 use std::time::Instant;
 
 /// Smallest probability passed to a logarithm.
@@ -156,18 +155,6 @@ impl Net for SoftTree {
 /// The `soft-tree` kind: on labels, or distilled from a teacher trained first on
 /// the same rows (`--distill`).
 pub struct SoftTreeKind;
-
-impl Classify for SoftTree {
-    fn probabilities(&self, x: &[f32], n: usize, dim: usize) -> Result<Vec<Vec<f32>>> {
-        net_probabilities(self, x, n, dim)
-    }
-    fn as_net(&self) -> Option<&dyn Net> {
-        Some(self)
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-}
 
 impl Learner for SoftTreeKind {
     fn name(&self) -> &'static str {
