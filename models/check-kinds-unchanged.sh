@@ -5,11 +5,13 @@
 # Takes about 50 minutes on 2 cores. Run from the repository root:
 #   models/check-kinds-unchanged.sh
 source "$(dirname "$0")/lib.sh"
-NOW="$WORK"
+# The new run is kept beside the committed one.
+NOW=models/eval/check
+mkdir -p "$NOW"
 $FER compare --cv 10 --group-by subject --no-detect \
     --data $D/ckplus48 $D/ckplus48-neutral \
     --json "$NOW/now.json" --plot "$NOW/now.png" > "$NOW/now.txt"
-python3 - models/eval/compare-ckplus-cv10.json "$NOW/now.json" <<'PY'
+python3 - models/eval/compare-ckplus-cv10.json "$NOW/now.json" <<'PY' | tee "$NOW/now-vs-committed.txt"
 import json, sys
 before, now = (json.load(open(p)) for p in sys.argv[1:3])
 rows = {r["name"]: r for r in now["rows"]}
