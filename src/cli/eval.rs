@@ -89,7 +89,7 @@ fn evaluate_model(args: &EvalArgs, path: &Path) -> Result<Report> {
         &|| pb.inc(1),
     )?;
     pb.finish_and_clear();
-    report.latent_transitions = fer::model::load::latent_transitions(path)?;
+    report.latent_transitions = model.latent_transitions()?;
     Ok(report)
 }
 

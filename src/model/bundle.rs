@@ -8,6 +8,7 @@
 
 use crate::error::{FerError, Result};
 use crate::gray::GrayImage;
+use crate::metrics::SourceTransition;
 use crate::model::face_model::FaceModel;
 use crate::model::kinds::ModelKind;
 use crate::model::learner::{Classify, LoadJob};
@@ -400,5 +401,17 @@ impl FaceModel for Model {
     fn classify_faces(&self, _frame: &GrayImage, reading: &ImageReading) -> Result<Vec<Vec<f32>>> {
         let features: Vec<Vec<f32>> = reading.faces.iter().map(|f| f.features.clone()).collect();
         self.predict(&features)
+    }
+
+    fn latent_transitions(&self) -> Result<Vec<SourceTransition>> {
+        Ok(self
+            .transitions()?
+            .into_iter()
+            .map(|(source, matrix)| SourceTransition {
+                source,
+                classes: self.classes().to_vec(),
+                matrix,
+            })
+            .collect())
     }
 }

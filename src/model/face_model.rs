@@ -2,6 +2,7 @@
 
 use crate::error::Result;
 use crate::gray::GrayImage;
+use crate::metrics::SourceTransition;
 use crate::pipeline::{ImageReading, PipelineConfig};
 
 /// Anything that reads the expressions of the faces the pipeline found: a
@@ -24,5 +25,11 @@ pub trait FaceModel: Sync {
     /// Bytes of the model's files on disk (0 when unknown).
     fn bytes_on_disk(&self) -> u64 {
         0
+    }
+
+    /// The transition matrices a latent-truth model learned, by source (none for
+    /// every other model).
+    fn latent_transitions(&self) -> Result<Vec<SourceTransition>> {
+        Ok(vec![])
     }
 }

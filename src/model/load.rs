@@ -6,7 +6,6 @@
 //! mirror averaging ([`crate::model::tta`]).
 
 use crate::error::{FerError, Result};
-use crate::metrics::SourceTransition;
 use crate::model::cnn::{is_cnn_file, CnnModel};
 use crate::model::onnx::{DnnDevice, OnnxModel, ONNX_FORMAT};
 use crate::model::tta::Tta;
@@ -252,25 +251,4 @@ fn ensemble_sidecar(path: &Path, opts: &LoadOptions) -> Result<(Box<dyn FaceMode
     }
     let ensemble = WeightedEnsemble::new(members).map_err(|e| model_err(path, e.to_string()))?;
     Ok((Box::new(ensemble), tta))
-}
-
-/// The transition matrices of a latent-truth bundle at `path` (a path or shipped
-/// name), by source; none for every other model.
-pub fn latent_transitions(path: &Path) -> Result<Vec<SourceTransition>> {
-    let path = resolve_model(path);
-    let bundle =
-        path.is_file() && path.extension().is_none_or(|e| e != "json") && !is_cnn_file(&path);
-    if !bundle {
-        return Ok(vec![]);
-    }
-    let model = Model::load(&path)?;
-    Ok(model
-        .transitions()?
-        .into_iter()
-        .map(|(source, matrix)| SourceTransition {
-            source,
-            classes: model.classes().to_vec(),
-            matrix,
-        })
-        .collect())
 }
