@@ -24,22 +24,25 @@ struct Bars<'a> {
     caption: Vec<String>,
 }
 
+impl Bars<'_> {
+    /// Height of the caption under the chart.
+    fn caption_h(&self) -> u32 {
+        self.caption.len() as u32 * CAPTION_LINE_H + 20
+    }
+}
+
 impl Picture for Bars<'_> {
     fn size(&self) -> (u32, u32) {
         let rows = self.cmp.rows.len().max(1) as u32;
-        (
-            WIDTH,
-            90 + rows * ROW_H + self.caption.len() as u32 * CAPTION_LINE_H + 20,
-        )
+        (WIDTH, 90 + rows * ROW_H + self.caption_h())
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult
     where
         DB::ErrorType: 'static,
     {
-        let caption_h = self.caption.len() as u32 * CAPTION_LINE_H + 20;
         let h = root.dim_in_pixel().1;
-        let (chart_area, caption_area) = root.split_vertically(h - caption_h);
+        let (chart_area, caption_area) = root.split_vertically(h - self.caption_h());
         let n = self.cmp.rows.len();
         let name_w = self
             .cmp

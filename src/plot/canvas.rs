@@ -70,6 +70,17 @@ pub fn wrap(s: &str, width: usize) -> Vec<String> {
     lines
 }
 
+/// Draw `picture` on a white `root` and flush it to the backend.
+fn paint<DB: DrawingBackend>(picture: &impl Picture, root: DrawingArea<DB, Shift>) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE)?;
+    picture.draw(&root)?;
+    root.present()?;
+    Ok(())
+}
+
 /// Draw `picture` and write it to `path` as PNG or SVG, by the extension.
 pub fn save(picture: &impl Picture, path: &Path) -> Result<()> {
     let fail = |reason: String| FerError::Picture {
@@ -85,22 +96,20 @@ pub fn save(picture: &impl Picture, path: &Path) -> Result<()> {
     let bytes = match ext.as_str() {
         "svg" => {
             let mut svg = String::new();
-            {
-                let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
-                root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
-                picture.draw(&root).map_err(|e| fail(e.to_string()))?;
-                root.present().map_err(|e| fail(e.to_string()))?;
-            }
+            paint(
+                picture,
+                SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area(),
+            )
+            .map_err(|e| fail(e.to_string()))?;
             svg.into_bytes()
         }
         "png" => {
             let mut rgb = vec![0u8; w as usize * h as usize * 3];
-            {
-                let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
-                root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
-                picture.draw(&root).map_err(|e| fail(e.to_string()))?;
-                root.present().map_err(|e| fail(e.to_string()))?;
-            }
+            paint(
+                picture,
+                BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area(),
+            )
+            .map_err(|e| fail(e.to_string()))?;
             // Charts are flat colours: the best compression keeps them small.
             let mut png = Vec::new();
             let encoder = image::codecs::png::PngEncoder::new_with_quality(
