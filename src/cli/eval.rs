@@ -98,7 +98,7 @@ fn cross_validate(args: &EvalArgs, k: usize) -> Result<Report> {
     if args.group_by != GroupBy::Subject {
         bail!("--cv groups by subject only");
     }
-    let (opts, rows) = args.recipe.training_rows(&args.data, &args.kind)?;
+    let (opts, rows) = args.recipe.training_rows(&args.data, args.kind.parse()?)?;
     let pb = progress(k as u64, "folds");
     let mut report = fer::train::cross_validate(&rows, k, &opts, &mut |f, acc| {
         pb.set_position(f as u64 + 1);

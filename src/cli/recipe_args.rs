@@ -228,8 +228,12 @@ impl RecipeArgs {
     /// The options for a model of `kind` and its labelled rows: the samples' features
     /// (with mirrored copies unless --no-mirror) and, with --distill deep, the teacher's
     /// probabilities.
-    pub fn training_rows(&self, data: &DataArgs, kind: &str) -> Result<(FitOptions, LabelledRows)> {
-        let opts = self.options(data, kind.parse()?)?;
+    pub fn training_rows(
+        &self,
+        data: &DataArgs,
+        kind: ModelKind,
+    ) -> Result<(FitOptions, LabelledRows)> {
+        let opts = self.options(data, kind)?;
         let votes = self.votes()?;
         let teacher = self.trees.deep_teacher()?;
         let samples = data.samples()?;

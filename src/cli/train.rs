@@ -31,7 +31,7 @@ pub fn run(args: TrainArgs) -> Result<i32> {
     if args.plot.is_some() && !kind.uses_validation() {
         bail!("--plot draws training curves; a {kind} model is trained in one pass and has none");
     }
-    let (opts, rows) = args.recipe.training_rows(&args.data, &args.kind)?;
+    let (opts, rows) = args.recipe.training_rows(&args.data, kind)?;
     let pb = progress(args.recipe.mlp.epochs as u64, "training");
     let all: Vec<usize> = (0..rows.x.len()).collect();
     let model = fer::train::fit(&rows, &all, &opts, &mut |epoch, _, loss, acc| {
