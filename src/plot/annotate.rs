@@ -19,7 +19,7 @@ fn bgr(c: (f64, f64, f64)) -> Scalar {
 }
 
 /// Encode `img` by the extension of `path` and write it atomically.
-pub fn write_image(img: &Mat, path: &Path) -> Result<()> {
+fn write_image(img: &Mat, path: &Path) -> Result<()> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())

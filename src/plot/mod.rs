@@ -15,7 +15,7 @@ pub mod names;
 pub mod timeline;
 pub mod tree;
 
-pub use annotate::{annotate, write_image, FaceMark};
+pub use annotate::{annotate, FaceMark};
 pub use bars::comparison;
 pub use curves::{training_curves, Curves};
 pub use matrix::{confusion, transition};
