@@ -23,6 +23,8 @@ struct Cli {
 enum Command {
     /// Read the expression of every face in image and video files and folders (recursive), one row per face.
     Batch(cli::batch::BatchArgs),
+    /// Gather the shards of a sharded batch (--shard, or a Slurm array job) into one output, refusing missing, incomplete or doubled shards.
+    Merge(cli::merge::MergeArgs),
     /// Train a model on labelled folders or manifests and save it as one bundle.
     Train(cli::train::TrainArgs),
     /// Train our own CNN from scratch on face crops (GroupNorm, warmup + cosine, label smoothing, mixup, optional Git loss).
@@ -52,6 +54,7 @@ fn main() {
         .init();
     let result = match Cli::parse().command {
         Command::Batch(a) => cli::batch::run(a),
+        Command::Merge(a) => cli::merge::run(a),
         Command::Train(a) => cli::train::run(a),
         Command::TrainCnn(a) => cli::train_cnn::run(a),
         Command::Eval(a) => cli::eval::run(a),

@@ -71,6 +71,23 @@ impl StageTimes {
             ("classify", self.classify_ms),
         ]
     }
+
+    /// Set the stage named as in [`StageTimes::named`]; false for an unknown name.
+    pub fn set(&mut self, name: &str, ms: f64) -> bool {
+        let slot = match name {
+            "decode" => &mut self.decode_ms,
+            "denoise" => &mut self.denoise_ms,
+            "detect" => &mut self.detect_ms,
+            "align" => &mut self.align_ms,
+            "clahe" => &mut self.clahe_ms,
+            "landmarks" => &mut self.landmarks_ms,
+            "features" => &mut self.features_ms,
+            "classify" => &mut self.classify_ms,
+            _ => return false,
+        };
+        *slot = ms;
+        true
+    }
 }
 
 /// One face through the pipeline.

@@ -71,6 +71,10 @@ fn job(inputs: Vec<PathBuf>, out: Option<PathBuf>, format: OutputFormat) -> Batc
         annotate: None,
         landmarks: false,
         every: 1,
+        files_from: None,
+        shard: None,
+        video_chunk: fer::batch::shard::VIDEO_CHUNK_FRAMES,
+        model: PathBuf::from("test-model"),
     }
 }
 

@@ -7,24 +7,31 @@
 //! Longer than 500 lines because reading a video and reading an image share the
 //! row building, annotation and resume bookkeeping that sit between them.
 
+pub mod columnar;
+mod files_from;
+mod merge;
 mod output;
+pub mod record;
 mod resume;
+mod run;
+pub mod shard;
 
-pub use output::{csv_header, format_rows, OutputFormat, Row, Status};
-pub use resume::{read_previous, Previous};
+pub use files_from::read_file_list;
+pub use merge::{merge, MergeSummary};
+pub use output::{csv_header, format_rows, row_from_json, OutputFormat, Row, Status};
+pub use resume::{parse_key, read_previous, LineKey, Previous};
+pub use run::run;
+pub use shard::{Shard, Unit};
 
 use crate::dataset::{is_image_path, is_video_path};
 use crate::error::{FerError, Result};
 use crate::gray::GrayImage;
-use crate::model::bundle::tmp_path;
 use crate::model::FaceModel;
 use crate::pipeline::{ImageReading, StageTimes};
 use crate::plot::{annotate, safe_file_name, FaceMark};
 use crate::stages::decode::{decode_file, decode_file_with_colour};
 use crate::workers::PipelinePool;
-use rayon::prelude::*;
 use std::collections::HashSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -45,16 +52,46 @@ pub struct BatchConfig {
     pub landmarks: bool,
     /// Videos: read every N-th frame (1: every frame).
     pub every: u64,
+    /// Paths listed in this file (a plain list or a manifest CSV) are inputs too.
+    pub files_from: Option<PathBuf>,
+    /// Process only this shard of the inputs, writing `OUT.shard-I-of-N`.
+    pub shard: Option<ShardChoice>,
+    /// Sharded runs: videos are cut into ranges of this many frames.
+    pub video_chunk: u64,
+    /// The model as given (a path or a shipped name), for the run record.
+    pub model: PathBuf,
+}
+
+/// Which shard a task processes, and who said so (for the log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardChoice {
+    pub shard: Shard,
+    pub from_slurm: bool,
 }
 
 impl BatchConfig {
     /// Validate the combination of options.
     pub fn check(&self) -> Result<()> {
-        if self.inputs.is_empty() {
+        if self.inputs.is_empty() && self.files_from.is_none() {
             return Err(FerError::param(
                 "inputs",
-                "give at least one file or folder",
+                "give at least one file or folder, or --files-from LIST",
             ));
+        }
+        if self.shard.is_some() && self.out.is_none() {
+            return Err(FerError::param(
+                "shard",
+                "a sharded run writes OUT.shard-I-of-N: give --out OUT",
+            ));
+        }
+        if self.format == OutputFormat::Parquet && self.out.is_none() {
+            return Err(FerError::param(
+                "format",
+                "Parquet is written to a file: give --out FILE",
+            ));
+        }
+        if self.video_chunk == 0 {
+            return Err(FerError::param("video_chunk", "must be at least 1"));
         }
         if self.every == 0 {
             return Err(FerError::param("every", "must be at least 1"));
@@ -158,7 +195,10 @@ pub fn annotated_name(file: &Path) -> String {
     format!("{}.png", safe_file_name(&s))
 }
 
-fn error_row(file: String, reason: String) -> Row {
+/// A failure's row. Line breaks in the reason become spaces, so that every row
+/// is one line (which `--resume` and `fer merge` rely on).
+pub(crate) fn error_row(file: String, reason: String) -> Row {
+    let reason = reason.replace(['\r', '\n'], " ");
     Row {
         file,
         frame: None,
@@ -177,21 +217,22 @@ fn error_row(file: String, reason: String) -> Row {
     }
 }
 
-/// Read one file through the pipeline and model; never fails, errors become a row.
-/// A video gives rows per sampled frame; its frames in `done` (from a resumed
-/// run) are skipped.
-pub fn process_file(
-    path: &Path,
+/// Read one unit through the pipeline and model; never fails, errors become a row.
+/// A video gives rows per sampled frame of its range; its frames in `done` (from
+/// a resumed run) are skipped.
+pub fn process_unit(
+    unit: &Unit,
     pool: &PipelinePool,
     model: &dyn FaceModel,
     cfg: &BatchConfig,
     done: &HashSet<(String, u64)>,
 ) -> Vec<Row> {
+    let path = unit.path();
     let file = path.to_string_lossy().into_owned();
-    let result = if is_video_path(path) {
-        read_video(path, pool, model, cfg, done)
-    } else {
-        read_and_classify(path, pool, model, cfg)
+    let result = match unit {
+        Unit::Frames { start, end, .. } => read_video(path, *start, *end, pool, model, cfg, done),
+        Unit::File(_) => read_and_classify(path, pool, model, cfg),
+        Unit::Unlisted(_, why) => Err(FerError::param("input", format!("{file}: {why}"))),
     };
     match result {
         Ok(rows) => rows,
@@ -199,9 +240,53 @@ pub fn process_file(
     }
 }
 
-/// Every `cfg.every`-th frame of a video through the pipeline and model.
+/// A video's frame count and frame size in pixels, from its container (for
+/// weighing shards; `None` when it cannot be opened).
+pub fn video_frames(path: &Path) -> Option<(u64, u64)> {
+    use opencv::prelude::*;
+    use opencv::videoio;
+    let cap = crate::live::capture::Source::Path(path.to_string_lossy().into_owned())
+        .open()
+        .ok()?;
+    let get = |p| cap.get(p).ok().filter(|v| v.is_finite() && *v > 0.0);
+    let frames = get(videoio::CAP_PROP_FRAME_COUNT)? as u64;
+    let pixels =
+        (get(videoio::CAP_PROP_FRAME_WIDTH)? * get(videoio::CAP_PROP_FRAME_HEIGHT)?) as u64;
+    Some((frames, pixels))
+}
+
+/// Open `path` positioned at frame `start`: a seek, checked, or when the
+/// container cannot seek exactly, a reopen and `start` frames grabbed and dropped.
+fn open_at(path: &Path, start: u64) -> Result<(opencv::videoio::VideoCapture, u64)> {
+    use opencv::prelude::*;
+    use opencv::videoio::CAP_PROP_POS_FRAMES;
+    let source = crate::live::capture::Source::Path(path.to_string_lossy().into_owned());
+    let mut cap = source.open()?;
+    if start == 0 {
+        return Ok((cap, 0));
+    }
+    let seeked = cap.set(CAP_PROP_POS_FRAMES, start as f64).unwrap_or(false)
+        && cap.get(CAP_PROP_POS_FRAMES).ok().map(|p| p.round() as u64) == Some(start);
+    if seeked {
+        return Ok((cap, start));
+    }
+    tracing::debug!(
+        "{}: no exact seek to frame {start}; reading up to it",
+        path.display()
+    );
+    let mut cap = source.open()?;
+    let mut index = 0;
+    while index < start && cap.grab().unwrap_or(false) {
+        index += 1;
+    }
+    Ok((cap, index))
+}
+
+/// Every `cfg.every`-th frame of frames `start..end` of a video through the pipeline and model.
 fn read_video(
     path: &Path,
+    start: u64,
+    end: Option<u64>,
     pool: &PipelinePool,
     model: &dyn FaceModel,
     cfg: &BatchConfig,
@@ -210,15 +295,15 @@ fn read_video(
     use opencv::prelude::*;
     use opencv::videoio;
     let file = path.to_string_lossy().into_owned();
-    let mut cap = crate::live::capture::Source::Path(file.clone()).open()?;
+    let (mut cap, mut index) = open_at(path, start)?;
     let fps = cap
         .get(videoio::CAP_PROP_FPS)
         .ok()
         .filter(|f| f.is_finite() && *f > 0.0);
     let mut rows = Vec::new();
     let mut colour = opencv::core::Mat::default();
-    let mut index = 0u64;
-    while cap.read(&mut colour).unwrap_or(false) && !colour.empty() {
+    while end.is_none_or(|e| index < e) && cap.read(&mut colour).unwrap_or(false) && !colour.empty()
+    {
         let frame = index;
         index += 1;
         if !frame.is_multiple_of(cfg.every) || done.contains(&(file.clone(), frame)) {
@@ -245,6 +330,8 @@ fn read_video(
         }
         rows.extend(frame_rows);
     }
+    // Only a video without a single frame fails; a range that starts past the end
+    // (a container that overstated its length) is merely empty.
     if index == 0 {
         return Err(FerError::param(
             "video",
@@ -370,147 +457,4 @@ pub fn classify(
         probs,
         t.elapsed().as_secs_f64() * 1e3 / reading.faces.len().max(1) as f64,
     ))
-}
-
-/// Run the batch, calling `on_file` after each file (for progress).
-pub fn run(
-    cfg: &BatchConfig,
-    pool: &PipelinePool,
-    model: &dyn FaceModel,
-    on_file: &(dyn Fn() + Sync),
-    on_total: &dyn Fn(usize),
-) -> Result<BatchSummary> {
-    cfg.check()?;
-    if let Some(dir) = &cfg.annotate {
-        std::fs::create_dir_all(dir).map_err(|e| FerError::io(dir, e))?;
-    }
-    let classes = model.classes().to_vec();
-    let header = {
-        let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
-        w.write_record(csv_header(&classes, cfg.landmarks))
-            .map_err(|e| FerError::param("csv", e.to_string()))?;
-        w.into_inner()
-            .map_err(|e| FerError::param("csv", e.to_string()))?
-    };
-    let mut summary = BatchSummary::default();
-    let mut inputs = collect_inputs(&cfg.inputs);
-    if inputs.is_empty() {
-        tracing::warn!(
-            "no image files under {}",
-            cfg.inputs
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    // Where rows go: a partial file renamed at the end, or stdout.
-    let mut carried = Vec::new();
-    let mut done_frames = HashSet::new();
-    let (mut sink, partial): (Box<dyn Write>, Option<PathBuf>) = match &cfg.out {
-        Some(out) => {
-            let partial = tmp_path(out);
-            if cfg.resume {
-                if let Some(prev) = [&partial, out].into_iter().find(|p| p.exists()) {
-                    let previous = read_previous(prev, cfg.format)?;
-                    tracing::info!(
-                        "resuming from {}: {} files and {} video frames already done",
-                        prev.display(),
-                        previous.files.len(),
-                        previous.frames.len()
-                    );
-                    inputs.retain(|i| {
-                        i.as_ref().map_or(true, |p| {
-                            !previous.files.contains(p.to_string_lossy().as_ref())
-                        })
-                    });
-                    summary.resumed = previous.files.len();
-                    carried = previous.kept;
-                    done_frames = previous.frames;
-                }
-            }
-            let f = std::fs::File::create(&partial).map_err(|e| FerError::io(&partial, e))?;
-            (Box::new(std::io::BufWriter::new(f)), Some(partial))
-        }
-        None => (Box::new(std::io::stdout().lock()), None),
-    };
-    if carried.is_empty() && cfg.format == OutputFormat::Csv {
-        carried = header;
-    }
-    sink.write_all(&carried)
-        .map_err(|e| FerError::io(partial.as_deref().unwrap_or(Path::new("<stdout>")), e))?;
-    finish(
-        cfg,
-        pool,
-        model,
-        &classes,
-        inputs,
-        &done_frames,
-        sink,
-        partial,
-        summary,
-        on_file,
-        on_total,
-    )
-}
-
-#[allow(clippy::too_many_arguments)]
-fn finish(
-    cfg: &BatchConfig,
-    pool: &PipelinePool,
-    model: &dyn FaceModel,
-    classes: &[String],
-    inputs: Vec<Input>,
-    done: &HashSet<(String, u64)>,
-    mut sink: Box<dyn Write>,
-    partial: Option<PathBuf>,
-    mut summary: BatchSummary,
-    on_file: &(dyn Fn() + Sync),
-    on_total: &dyn Fn(usize),
-) -> Result<BatchSummary> {
-    on_total(inputs.len());
-    let sink_name = partial
-        .as_deref()
-        .unwrap_or(Path::new("<stdout>"))
-        .to_path_buf();
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Row>>(64);
-    let write_result: Result<()> = std::thread::scope(|scope| {
-        scope.spawn(move || {
-            inputs.into_par_iter().for_each_with(tx, |tx, input| {
-                let rows = match input {
-                    Ok(path) => process_file(&path, pool, model, cfg, done),
-                    Err((path, reason)) => {
-                        vec![error_row(path.to_string_lossy().into_owned(), reason)]
-                    }
-                };
-                // The receiver only hangs up on a write error, which is reported below.
-                let _ = tx.send(rows);
-            });
-        });
-        for rows in rx {
-            summary.files += 1;
-            for r in &rows {
-                match r.status {
-                    Status::Ok => summary.faces += 1,
-                    Status::NoFace => summary.no_face += 1,
-                    Status::Error => {
-                        summary.errors += 1;
-                        tracing::warn!("{}", r.error.as_deref().unwrap_or(""));
-                    }
-                }
-            }
-            let bytes = format_rows(&rows, classes, cfg.format, cfg.landmarks)?;
-            sink.write_all(&bytes)
-                .and_then(|_| sink.flush())
-                .map_err(|e| FerError::io(&sink_name, e))?;
-            on_file();
-        }
-        Ok(())
-    });
-    write_result?;
-    drop(sink);
-    if let (Some(partial), Some(out)) = (partial, &cfg.out) {
-        std::fs::rename(&partial, out).map_err(|e| FerError::io(out, e))?;
-    }
-    Ok(summary)
 }

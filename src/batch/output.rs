@@ -11,6 +11,18 @@ use serde_json::{json, Map, Value};
 pub enum OutputFormat {
     Csv,
     Jsonl,
+    /// Typed columns (see `columnar`); rows are spooled as JSON lines until the end.
+    Parquet,
+}
+
+impl OutputFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputFormat::Csv => "csv",
+            OutputFormat::Jsonl => "jsonl",
+            OutputFormat::Parquet => "parquet",
+        }
+    }
 }
 
 /// Outcome of one file.
@@ -149,7 +161,7 @@ pub fn format_rows(
             }
             w.flush().map_err(|e| FerError::io("<csv>", e))?;
         }
-        OutputFormat::Jsonl => {
+        OutputFormat::Jsonl | OutputFormat::Parquet => {
             for r in rows {
                 let mut o = Map::new();
                 o.insert("file".into(), json!(r.file));
@@ -200,4 +212,66 @@ pub fn format_rows(
         }
     }
     Ok(out)
+}
+
+/// A row back from its JSON line (as [`format_rows`] writes it); `None` when the
+/// line is not a batch row. Stage times come back rounded to 1 µs, as written.
+pub fn row_from_json(v: &Value, classes: &[String]) -> Option<Row> {
+    let status = match v.get("status")?.as_str()? {
+        "ok" => Status::Ok,
+        "no_face" => Status::NoFace,
+        "error" => Status::Error,
+        _ => return None,
+    };
+    let bbox = v.get("box").and_then(|b| {
+        let k = |n: &str| b.get(n)?.as_i64().map(|x| x as i32);
+        Some([k("x")?, k("y")?, k("w")?, k("h")?])
+    });
+    let probabilities = match v.get("probabilities") {
+        Some(p) => classes
+            .iter()
+            .map(|c| p.get(c)?.as_f64().map(|x| x as f32))
+            .collect::<Option<Vec<f32>>>()?,
+        None => vec![],
+    };
+    let landmarks = match v.get("landmarks") {
+        Some(l) => Some(
+            POINT_NAMES
+                .iter()
+                .map(|n| {
+                    let p = l.get(*n)?;
+                    Some([p.get(0)?.as_f64()? as f32, p.get(1)?.as_f64()? as f32])
+                })
+                .collect::<Option<Vec<[f32; 2]>>>()?,
+        ),
+        None => None,
+    };
+    let mut times = StageTimes::default();
+    if let Some(Value::Object(ms)) = v.get("ms") {
+        for (name, x) in ms {
+            times.set(name, x.as_f64().unwrap_or(0.0));
+        }
+    }
+    Some(Row {
+        file: v.get("file")?.as_str()?.to_string(),
+        status,
+        frame: v.get("frame").and_then(Value::as_u64),
+        t: v.get("t").and_then(Value::as_f64),
+        faces: v.get("faces")?.as_u64()? as usize,
+        face: v.get("face").and_then(Value::as_u64).map(|f| f as usize),
+        bbox,
+        eyes_found: v
+            .get("eyes_found")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        label: v.get("label").and_then(Value::as_str).map(str::to_string),
+        confidence: v
+            .get("confidence")
+            .and_then(Value::as_f64)
+            .map(|c| c as f32),
+        probabilities,
+        landmarks,
+        times,
+        error: v.get("error").and_then(Value::as_str).map(str::to_string),
+    })
 }

@@ -16,14 +16,24 @@ pub struct Previous {
     pub frames: HashSet<(String, u64)>,
     /// Its complete lines (header included), to carry over.
     pub kept: Vec<u8>,
+    /// Rows among them (the header not counted).
+    pub rows: usize,
 }
 
 /// Read a previous output. A trailing half-written line and the rows of a file
 /// or video frame not all of whose rows were written are dropped.
 pub fn read_previous(path: &Path, format: OutputFormat) -> Result<Previous> {
     let file = std::fs::File::open(path).map_err(|e| FerError::io(path, e))?;
+    read_previous_from(std::io::BufReader::new(file), path, format)
+}
+
+/// [`read_previous`] of bytes already read (`path` names them in errors).
+pub fn read_previous_from(
+    mut reader: impl BufRead,
+    path: &Path,
+    format: OutputFormat,
+) -> Result<Previous> {
     let mut lines: Vec<String> = Vec::new();
-    let mut reader = std::io::BufReader::new(file);
     loop {
         let mut buf = Vec::new();
         let n = reader
@@ -42,7 +52,10 @@ pub fn read_previous(path: &Path, format: OutputFormat) -> Result<Previous> {
     type FileRows = (usize, usize, Vec<String>);
     let mut per_key: BTreeMap<(String, Option<u64>), FileRows> = BTreeMap::new();
     for line in lines {
-        let Some((file, frame, faces)) = parse_key(&line, format) else {
+        let Some(LineKey {
+            file, frame, faces, ..
+        }) = parse_key(&line, format)
+        else {
             continue;
         };
         let e = per_key
@@ -61,6 +74,7 @@ pub fn read_previous(path: &Path, format: OutputFormat) -> Result<Previous> {
                 Some(f) => prev.frames.insert((file, f)),
                 None => prev.files.insert(file),
             };
+            prev.rows += lines.len();
             for l in lines {
                 prev.kept.extend_from_slice(l.as_bytes());
             }
@@ -69,27 +83,39 @@ pub fn read_previous(path: &Path, format: OutputFormat) -> Result<Previous> {
     Ok(prev)
 }
 
-/// A row's file, video frame (if any) and the faces it announces.
-fn parse_key(line: &str, format: OutputFormat) -> Option<(String, Option<u64>, usize)> {
+/// Where a row belongs: its file, video frame (if any), the faces its image
+/// announces and its own face index (none for a file without faces or a failure).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineKey {
+    pub file: String,
+    pub frame: Option<u64>,
+    pub faces: usize,
+    pub face: Option<usize>,
+}
+
+/// The key of one CSV record or JSON line (`format` Parquet: a JSON line, as spooled).
+pub fn parse_key(line: &str, format: OutputFormat) -> Option<LineKey> {
     match format {
         OutputFormat::Csv => {
             let mut r = csv::ReaderBuilder::new()
                 .has_headers(false)
                 .from_reader(line.as_bytes());
             let rec = r.records().next()?.ok()?;
-            Some((
-                rec.get(0)?.to_string(),
-                rec.get(2)?.parse::<u64>().ok(),
-                rec.get(4)?.parse().ok()?,
-            ))
+            Some(LineKey {
+                file: rec.get(0)?.to_string(),
+                frame: rec.get(2)?.parse::<u64>().ok(),
+                faces: rec.get(4)?.parse().ok()?,
+                face: rec.get(5)?.parse().ok(),
+            })
         }
-        OutputFormat::Jsonl => {
+        OutputFormat::Jsonl | OutputFormat::Parquet => {
             let v: Value = serde_json::from_str(line).ok()?;
-            Some((
-                v.get("file")?.as_str()?.to_string(),
-                v.get("frame").and_then(Value::as_u64),
-                v.get("faces")?.as_u64()? as usize,
-            ))
+            Some(LineKey {
+                file: v.get("file")?.as_str()?.to_string(),
+                frame: v.get("frame").and_then(Value::as_u64),
+                faces: v.get("faces")?.as_u64()? as usize,
+                face: v.get("face").and_then(Value::as_u64).map(|f| f as usize),
+            })
         }
     }
 }

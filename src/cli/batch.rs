@@ -4,7 +4,8 @@ use super::detect_args::{DetectArgs, DeviceArgs};
 use super::{load_face_model, pool_for, progress, set_threads};
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use fer::batch::{self, BatchConfig, OutputFormat};
+use fer::batch::shard::VIDEO_CHUNK_FRAMES;
+use fer::batch::{self, BatchConfig, OutputFormat, Shard, ShardChoice};
 use fer::model::load::DEFAULT_MODEL;
 use std::path::PathBuf;
 
@@ -12,13 +13,24 @@ use std::path::PathBuf;
 pub enum Format {
     Csv,
     Jsonl,
+    /// Typed columns (needs --out); read with pandas, polars or DuckDB.
+    Parquet,
 }
 
 #[derive(Args)]
 pub struct BatchArgs {
     /// Image and video files and folders; folders are searched recursively for image and video files.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "files_from")]
     paths: Vec<PathBuf>,
+    /// Also read the paths listed in this file: one per line, or a manifest CSV with a `path` column (relative to the manifest).
+    #[arg(long, value_name = "LIST")]
+    files_from: Option<PathBuf>,
+    /// Process only shard I of N (from 0) and write OUT.shard-I-of-N; gather the shards with `fer merge OUT`. Inside a Slurm array job it is read from SLURM_ARRAY_TASK_ID and its siblings.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    shard: Option<Shard>,
+    /// Sharded runs: cut videos into ranges of this many frames, so that one long video is shared by several tasks.
+    #[arg(long, value_name = "FRAMES", default_value_t = VIDEO_CHUNK_FRAMES)]
+    video_chunk: u64,
     /// Model: a bundle, a CNN from train-cnn, an ONNX or ensemble sidecar (.json), a shipped model's name (mini-xception, faceapi-expression, deep-ensemble), or a weighted ensemble A@0.9+B@0.1.
     #[arg(long, default_value = DEFAULT_MODEL)]
     model: PathBuf,
@@ -28,7 +40,7 @@ pub struct BatchArgs {
     /// Write rows to this file (atomically, at the end) instead of stdout.
     #[arg(long, short)]
     out: Option<PathBuf>,
-    /// Keep the rows of an interrupted run (OUT.partial or OUT) and skip the files they cover.
+    /// Keep the rows of an interrupted run (OUT.partial or OUT; per shard when sharded) and skip the files they cover.
     #[arg(long, requires = "out")]
     resume: bool,
     /// Write each image with boxes, points and labels drawn into this folder.
@@ -49,7 +61,21 @@ pub struct BatchArgs {
     threads: usize,
 }
 
+fn parse_shard(text: &str) -> std::result::Result<Shard, String> {
+    Shard::parse(text).map_err(|e| e.to_string())
+}
+
 pub fn run(args: BatchArgs) -> Result<i32> {
+    let shard = match args.shard {
+        Some(shard) => Some(ShardChoice {
+            shard,
+            from_slurm: false,
+        }),
+        None => Shard::from_slurm(|k| std::env::var(k).ok())?.map(|shard| ShardChoice {
+            shard,
+            from_slurm: true,
+        }),
+    };
     set_threads(args.threads)?;
     let model = load_face_model(&args.model, &args.device)?;
     let pool = pool_for(model.as_ref(), &args.detect)?;
@@ -58,12 +84,17 @@ pub fn run(args: BatchArgs) -> Result<i32> {
         format: match args.format {
             Format::Csv => OutputFormat::Csv,
             Format::Jsonl => OutputFormat::Jsonl,
+            Format::Parquet => OutputFormat::Parquet,
         },
         out: args.out,
         resume: args.resume,
         annotate: args.annotate,
         landmarks: args.landmarks,
         every: args.every,
+        files_from: args.files_from,
+        shard,
+        video_chunk: args.video_chunk,
+        model: args.model,
     };
     let pb = progress(0, "batch");
     let summary = batch::run(&job, &pool, model.as_ref(), &|| pb.inc(1), &|n| {

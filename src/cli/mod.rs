@@ -12,6 +12,7 @@ pub mod detect_args;
 pub mod eval;
 pub mod explain;
 pub mod live;
+pub mod merge;
 pub mod plot;
 pub mod recipe_args;
 pub mod train;
