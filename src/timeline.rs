@@ -1,8 +1,9 @@
 //! An expression timeline read back from what `fer` wrote about a video: the JSONL
-//! of `fer live --jsonl` (one line per face per frame, with its track and pooled
-//! probabilities), or the CSV or JSONL rows of `fer batch` on a video (one row per
-//! face per sampled frame; a face's index in the frame stands in for a track, per
-//! file). `fer plot` draws it ([`crate::plot::timeline`]).
+//! (or Parquet) of `fer live --jsonl` (`--parquet`; one line per face per frame,
+//! with its track and pooled probabilities), or the CSV, JSONL or Parquet rows of
+//! `fer batch` on a video (one row per face per sampled frame; a face's index in
+//! the frame stands in for a track, per file). `fer plot` draws it
+//! ([`crate::plot::timeline`]).
 
 use crate::error::{FerError, Result};
 use crate::live::FaceRecord;
@@ -28,13 +29,23 @@ pub struct Timeline {
 }
 
 impl Timeline {
-    /// Read a live JSONL timeline, or a batch CSV or JSONL of videos.
+    /// Read a live JSONL or Parquet timeline, or batch CSV, JSONL or Parquet rows of videos.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| FerError::io(path, e))?;
+        let bytes = std::fs::read(path).map_err(|e| FerError::io(path, e))?;
         let bad = |reason: String| FerError::Dataset {
             path: path.to_path_buf(),
             reason,
         };
+        if bytes.starts_with(PARQUET_MAGIC) {
+            let timeline = match crate::live::columns::read_timeline(path)? {
+                Some(records) => {
+                    from_live_records(records.into_iter().enumerate().map(Ok)).map_err(bad)?
+                }
+                None => from_batch_parquet(path)?,
+            };
+            return non_empty(timeline, path);
+        }
+        let text = String::from_utf8(bytes).map_err(|_| bad("neither text nor Parquet".into()))?;
         let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
         let timeline = if first.trim_start().starts_with('{') {
             let v: serde_json::Value =
@@ -47,26 +58,60 @@ impl Timeline {
         } else {
             from_batch_csv(&text).map_err(bad)?
         };
-        if timeline.tracks.is_empty() {
-            return Err(bad(
-                "no face over time here: give the JSONL of `fer live --jsonl`, or `fer batch` rows of a video".into(),
-            ));
-        }
-        Ok(timeline)
+        non_empty(timeline, path)
     }
+}
+
+/// The first bytes of a Parquet file.
+const PARQUET_MAGIC: &[u8] = b"PAR1";
+
+fn non_empty(timeline: Timeline, path: &Path) -> Result<Timeline> {
+    if timeline.tracks.is_empty() {
+        return Err(FerError::Dataset {
+            path: path.to_path_buf(),
+            reason: "no face over time here: give the timeline of `fer live --jsonl` or `--parquet`, or `fer batch` rows of a video".into(),
+        });
+    }
+    Ok(timeline)
 }
 
 /// `fer live --jsonl`: a track's pooled probabilities per frame.
 fn from_live(text: &str) -> std::result::Result<Timeline, String> {
+    from_live_records(
+        text.lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, line)| {
+                serde_json::from_str::<FaceRecord>(line)
+                    .map(|r| (i, r))
+                    .map_err(|e| format!("line {}: {e}", i + 1))
+            }),
+    )
+}
+
+/// `fer batch --format parquet` rows of videos (rows without a time or face are skipped).
+fn from_batch_parquet(path: &Path) -> Result<Timeline> {
+    let p = crate::batch::columnar::read_rows(path)?;
+    let rows = p
+        .rows
+        .into_iter()
+        .filter_map(|r| Some((r.file, r.face? as u64, r.t?, r.probabilities)))
+        .collect();
+    Ok(Timeline {
+        classes: p.classes,
+        tracks: tracks_of(rows),
+    })
+}
+
+/// Live records (with their line index, for messages) as tracks.
+fn from_live_records<I>(records: I) -> std::result::Result<Timeline, String>
+where
+    I: Iterator<Item = std::result::Result<(usize, FaceRecord), String>>,
+{
     let mut classes: Vec<String> = Vec::new();
     let mut tracks: BTreeMap<u64, Points> = BTreeMap::new();
-    for (i, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        let r: FaceRecord =
-            serde_json::from_str(line).map_err(|e| format!("line {}: {e}", i + 1))?;
+    for record in records {
+        let (i, r) = record?;
         if classes.is_empty() {
             classes = if r.classes.is_empty() {
                 // Written before lines named their classes: number them.

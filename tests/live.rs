@@ -38,6 +38,7 @@ fn config(source: &Path, jsonl: Option<&Path>, record: Option<&Path>) -> LiveCon
             ..Default::default()
         },
         jsonl: jsonl.map(Path::to_path_buf),
+        parquet: None,
         record: record.map(Path::to_path_buf),
         max_frames: None,
         reconnects: 0,
@@ -210,4 +211,34 @@ fn sources_that_cannot_be_opened_are_named_in_the_error() {
     cfg.source = Source::Camera(97);
     let err = error_of(&cfg);
     assert!(err.contains("camera 97"), "{err}");
+}
+
+#[test]
+fn the_parquet_timeline_holds_the_jsonl_timeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let (video, jsonl, parquet) = (
+        dir.path().join("in.avi"),
+        dir.path().join("t.jsonl"),
+        dir.path().join("t.parquet"),
+    );
+    common::write_video(&video, &common::justin_frames(12, 4..6));
+    let (model, pool) = shipped_model();
+    let mut cfg = config(&video, Some(&jsonl), None);
+    cfg.parquet = Some(parquet.clone());
+    run(&cfg, &pool, &model, &AtomicBool::new(false), &mut |_| {}).unwrap();
+    let lines: Vec<FaceRecord> = std::fs::read_to_string(&jsonl)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 10, "Justin in 10 of 12 frames");
+    let columns = fer::live::columns::read_timeline(&parquet)
+        .unwrap()
+        .unwrap();
+    assert_eq!(columns, lines);
+    assert!(!dir.path().join("t.parquet.partial").exists());
+    // `fer plot` reads it as it reads the JSONL.
+    let a = fer::timeline::Timeline::load(&jsonl).unwrap();
+    let b = fer::timeline::Timeline::load(&parquet).unwrap();
+    assert_eq!(a, b);
 }

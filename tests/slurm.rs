@@ -7,8 +7,8 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -138,7 +138,10 @@ PartitionName=test Nodes=fernode Default=YES MaxTime=INFINITE State=UP
             if queued.trim().is_empty() {
                 return;
             }
-            assert!(started.elapsed() < JOB_TIMEOUT, "jobs still queued: {queued}");
+            assert!(
+                started.elapsed() < JOB_TIMEOUT,
+                "jobs still queued: {queued}"
+            );
             std::thread::sleep(Duration::from_millis(300));
         }
     }
@@ -153,7 +156,13 @@ PartitionName=test Nodes=fernode Default=YES MaxTime=INFINITE State=UP
             .current_dir(dir)
             .env("SLURM_CONF", &self.conf)
             .env("FER", env!("CARGO_BIN_EXE_fer"))
-            .env("PATH", format!("/usr/bin:/usr/sbin:{}", std::env::var("PATH").unwrap_or_default()))
+            .env(
+                "PATH",
+                format!(
+                    "/usr/bin:/usr/sbin:{}",
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            )
             .output()
             .unwrap();
         assert!(
@@ -170,8 +179,7 @@ PartitionName=test Nodes=fernode Default=YES MaxTime=INFINITE State=UP
 
 /// CSV rows without the stage times, sorted.
 fn rows(path: &Path) -> Vec<Vec<String>> {
-    let mut r = csv::Reader::from_path(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let keep: Vec<usize> = r
         .headers()
         .unwrap()
@@ -196,7 +204,11 @@ fn logs(dir: &Path) -> String {
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "log") {
-            text += &format!("== {}\n{}\n", p.display(), std::fs::read_to_string(&p).unwrap_or_default());
+            text += &format!(
+                "== {}\n{}\n",
+                p.display(),
+                std::fs::read_to_string(&p).unwrap_or_default()
+            );
         }
     }
     text
@@ -204,7 +216,9 @@ fn logs(dir: &Path) -> String {
 
 #[test]
 fn an_array_job_and_its_merge_equal_one_run_and_a_killed_task_resumes() {
-    let (Some(slurmctld), Some(slurmd), Some(_)) = (find("slurmctld"), find("slurmd"), find("sbatch")) else {
+    let (Some(slurmctld), Some(slurmd), Some(_)) =
+        (find("slurmctld"), find("slurmd"), find("sbatch"))
+    else {
         use std::io::Write;
         let _ = writeln!(
             std::io::stderr(),
@@ -219,7 +233,13 @@ fn an_array_job_and_its_merge_equal_one_run_and_a_killed_task_resumes() {
     let work = tmp.path().join("work");
     let data = work.join("in");
     std::fs::create_dir_all(&data).unwrap();
-    for name in ["justin.jpg", "messi5.jpg", "astronaut.png", "no-faces.jpg", "chelsea.png"] {
+    for name in [
+        "justin.jpg",
+        "messi5.jpg",
+        "astronaut.png",
+        "no-faces.jpg",
+        "chelsea.png",
+    ] {
         std::fs::copy(common::sample(name), data.join(name)).unwrap();
     }
     std::fs::write(data.join("broken.png"), b"\x89PNG\r\n\x1a\ntruncated").unwrap();
@@ -242,7 +262,11 @@ fn an_array_job_and_its_merge_equal_one_run_and_a_killed_task_resumes() {
     for n in [1, 2, 4] {
         let out = format!("rows-{n}.csv");
         cluster.run_submit(&work, n, &out, &chunk);
-        assert!(work.join(&out).exists(), "no merged output for N = {n}\n{}", logs(&work));
+        assert!(
+            work.join(&out).exists(),
+            "no merged output for N = {n}\n{}",
+            logs(&work)
+        );
         assert_eq!(rows(&work.join(&out)), want, "N = {n}");
     }
 
@@ -270,14 +294,23 @@ fn an_array_job_and_its_merge_equal_one_run_and_a_killed_task_resumes() {
         .unwrap();
     let started = Instant::now();
     while std::fs::read_to_string(&partial).map_or(0, |t| t.lines().count()) < 4 {
-        assert!(started.elapsed() < Duration::from_secs(60), "the task wrote no rows");
-        assert!(task.try_wait().unwrap().is_none(), "the task ended before it was killed");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the task wrote no rows"
+        );
+        assert!(
+            task.try_wait().unwrap().is_none(),
+            "the task ended before it was killed"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     // SIGKILL to the script and fer alike (their process group). The `--` is
     // needed: procps' kill reads `-KILL -PGID` as a signal and pid -1, everything.
     let group = format!("-{}", task.id());
-    let killed = Command::new("kill").args(["-s", "KILL", "--", &group]).status().unwrap();
+    let killed = Command::new("kill")
+        .args(["-s", "KILL", "--", &group])
+        .status()
+        .unwrap();
     assert!(killed.success());
     task.wait().unwrap();
     assert!(partial.exists() && !work.join("killed.csv.shard-1-of-2").exists());

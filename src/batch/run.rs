@@ -3,12 +3,13 @@
 //! place only when complete (Parquet converted from its JSON-lines spool then).
 
 use super::columnar::{read_rows, write_rows, SETTINGS_KEY};
+use super::config::{BatchConfig, BatchSummary};
 use super::files_from::read_file_list;
 use super::output::{csv_header, format_rows, row_from_json, OutputFormat, Row, Status};
+use super::read::{collect_inputs, error_row, process_unit, video_frames};
 use super::record::{file_fingerprint, RunRecord, Settings};
 use super::resume::{read_previous, read_previous_from};
 use super::shard::{whole_units, Plan, Unit};
-use super::{collect_inputs, error_row, process_unit, video_frames, BatchConfig, BatchSummary};
 use crate::error::{FerError, Result};
 use crate::model::bundle::tmp_path;
 use crate::model::FaceModel;

@@ -8,7 +8,7 @@
 //! weight. The plan depends only on the set of inputs, not on the order in which
 //! they were listed, and one long video can be spread over several tasks.
 
-use super::Input;
+use super::record::Fnv;
 use crate::dataset::is_video_path;
 use crate::error::{FerError, Result};
 use std::path::{Path, PathBuf};
@@ -21,6 +21,9 @@ pub const VIDEO_CHUNK_FRAMES: u64 = 1000;
 /// Weight of a unit whose size cannot be read (a file that will fail to decode
 /// costs almost nothing): one small frame.
 const UNKNOWN_WEIGHT: u64 = 48 * 48;
+
+/// A file to read, or a path that could not be listed.
+pub type Input = std::result::Result<PathBuf, (PathBuf, String)>;
 
 /// Shard `index` of `count` (indices count from 0, as Slurm arrays usually do).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -279,7 +282,7 @@ impl Plan {
 
     /// A fingerprint of the whole plan (every unit, in order).
     pub fn fingerprint(&self) -> u64 {
-        let mut h = super::record::Fnv::new();
+        let mut h = Fnv::new();
         for (u, _) in &self.units {
             h.write(u.key().as_bytes());
             h.write(b"\n");

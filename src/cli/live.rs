@@ -49,6 +49,9 @@ pub struct LiveArgs {
     /// Write the timeline here (JSONL: one line per face per frame; draw it with `fer plot`).
     #[arg(long, value_name = "FILE")]
     jsonl: Option<PathBuf>,
+    /// Write the same timeline as Parquet columns (t, frame, track, box, labels, raw_<class>, pooled_<class>).
+    #[arg(long, value_name = "FILE")]
+    parquet: Option<PathBuf>,
     /// Write the annotated video here (.avi: MJPG, .mp4: mp4v).
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
@@ -95,6 +98,7 @@ pub fn run(args: LiveArgs) -> Result<i32> {
             },
         },
         jsonl: args.jsonl,
+        parquet: args.parquet,
         record: args.record,
         max_frames: args.max_frames,
         reconnects: args.reconnects,

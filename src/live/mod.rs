@@ -6,9 +6,13 @@
 //! the end.
 
 pub mod capture;
+pub mod columns;
+mod record;
 pub mod track;
 pub mod tui;
 pub mod window;
+
+pub use record::FaceRecord;
 
 use crate::batch::classify;
 use crate::bench::percentile;
@@ -40,6 +44,8 @@ pub struct LiveConfig {
     pub tracker: TrackerConfig,
     /// Timeline output (JSONL), written atomically at the end.
     pub jsonl: Option<PathBuf>,
+    /// The same timeline as Parquet columns ([`columns`]), written atomically at the end.
+    pub parquet: Option<PathBuf>,
     /// Annotated video output (codec from the extension: .avi is MJPG, .mp4 mp4v).
     pub record: Option<PathBuf>,
     /// Stop after this many frames.
@@ -48,25 +54,6 @@ pub struct LiveConfig {
     pub reconnects: u32,
     /// Show the annotated frames in a window (cargo feature `window`).
     pub window: bool,
-}
-
-/// One face of one frame: a JSONL line.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FaceRecord {
-    /// Seconds (the video's timestamp for files, since the start for live sources).
-    pub t: f64,
-    pub frame: u64,
-    pub track: u64,
-    pub bbox: [i32; 4],
-    pub label: String,
-    pub pooled_label: String,
-    /// Per-frame probabilities, by class.
-    pub raw: Vec<f32>,
-    /// The track's pooled probabilities.
-    pub pooled: Vec<f32>,
-    /// The class of each probability (absent from timelines written before it was added).
-    #[serde(default)]
-    pub classes: Vec<String>,
 }
 
 /// What a frame produced, for the readout.
@@ -166,6 +153,14 @@ pub fn run(
         )),
         None => None,
     };
+    let mut columns = match &cfg.parquet {
+        Some(p) => {
+            let mut meta = std::collections::HashMap::new();
+            meta.insert("fer.source".to_string(), cfg.source.to_string());
+            Some(columns::TimelineWriter::create(p, &classes, meta)?)
+        }
+        None => None,
+    };
     let mut writer: Option<VideoWriter> = None;
     let started = Instant::now();
     let mut latencies = Vec::new();
@@ -215,6 +210,9 @@ pub fn run(
                     writeln!(w, "{line}").map_err(|e| FerError::io(path.as_path(), e))?;
                 }
             }
+            if let Some(c) = &mut columns {
+                c.push(&records)?;
+            }
             if cfg.record.is_some() || window.is_some() {
                 let drawn = draw(&frame.colour, &records)?;
                 if let Some(path) = &cfg.record {
@@ -256,6 +254,9 @@ pub fn run(
         w.flush().map_err(|e| FerError::io(&path, e))?;
         drop(w);
         std::fs::rename(tmp_path(&path), &path).map_err(|e| FerError::io(&path, e))?;
+    }
+    if let Some(c) = columns {
+        c.finish()?;
     }
     if let Some(mut w) = writer {
         w.release()?;
