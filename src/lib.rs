@@ -17,6 +17,7 @@ pub mod gray;
 pub mod live;
 pub mod metrics;
 pub mod model;
+pub mod parquet_io;
 pub mod pipeline;
 pub mod plot;
 pub mod rows;

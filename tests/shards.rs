@@ -42,53 +42,13 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// A folder with the shipped samples, a broken image, and a 30-frame video of
-/// Justin that is black for frames 7..13 (so that a misplaced seek shows), and
-/// a list of all of them. Returns the folder and the list's name.
+/// A folder with the shipped samples, a broken image, a 30-frame video of Justin
+/// that is black for frames 7..13, and a list of all of them
+/// ([`common::batch_inputs`]). Returns the folder and the list's name.
 fn inputs() -> (tempfile::TempDir, &'static str) {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("in");
-    std::fs::create_dir(&data).unwrap();
-    for name in [
-        "justin.jpg",
-        "messi5.jpg",
-        "astronaut.png",
-        "no-faces.jpg",
-        "chelsea.png",
-    ] {
-        std::fs::copy(common::sample(name), data.join(name)).unwrap();
-    }
-    std::fs::write(data.join("broken.png"), b"\x89PNG\r\n\x1a\nnot really").unwrap();
-    common::write_video(&data.join("clip.avi"), &common::justin_frames(30, 7..13));
-    let mut names: Vec<String> = std::fs::read_dir(&data)
-        .unwrap()
-        .map(|e| format!("in/{}", e.unwrap().file_name().to_string_lossy()))
-        .collect();
-    names.reverse(); // the listing order must not matter
-    std::fs::write(dir.path().join("list.txt"), names.join("\n") + "\n").unwrap();
+    common::batch_inputs(dir.path(), 30, 7..13);
     (dir, "list.txt")
-}
-
-/// CSV rows without the stage times, sorted: what two runs must agree on.
-fn rows(path: &Path) -> Vec<Vec<String>> {
-    let mut r = csv::Reader::from_path(path).unwrap();
-    let keep: Vec<usize> = r
-        .headers()
-        .unwrap()
-        .iter()
-        .enumerate()
-        .filter(|(_, h)| !h.starts_with("ms_"))
-        .map(|(i, _)| i)
-        .collect();
-    let mut out: Vec<Vec<String>> = r
-        .records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            keep.iter().map(|i| rec[*i].to_string()).collect()
-        })
-        .collect();
-    out.sort();
-    out
 }
 
 const SMALL_CHUNKS: [&str; 2] = ["--video-chunk", "8"];
@@ -102,7 +62,7 @@ fn merged_shards_equal_one_run_for_one_two_and_three_shards() {
         &["batch", "--files-from", list, "--out", "one.csv"],
         &[],
     ));
-    let want = rows(&d.join("one.csv"));
+    let want = common::rows_without_times(&d.join("one.csv"));
     assert_eq!(want.len(), 5 + 1 + 30, "5 images, a broken one, 30 frames");
     for n in [1, 2, 3] {
         let out = format!("sharded-{n}.csv");
@@ -131,7 +91,11 @@ fn merged_shards_equal_one_run_for_one_two_and_three_shards() {
             "{}",
             stderr(&merged)
         );
-        assert_eq!(rows(&d.join(&out)), want, "{n} shards");
+        assert_eq!(
+            common::rows_without_times(&d.join(&out)),
+            want,
+            "{n} shards"
+        );
     }
 }
 
@@ -313,7 +277,10 @@ fn a_killed_shard_resumes_to_the_same_rows_and_refuses_another_runs_partial() {
         stderr(&resumed)
     );
     ok(fer(d, &["merge", "k.csv"], &[]));
-    assert_eq!(rows(&d.join("k.csv")), rows(&d.join("one.csv")));
+    assert_eq!(
+        common::rows_without_times(&d.join("k.csv")),
+        common::rows_without_times(&d.join("one.csv"))
+    );
 }
 
 /// Parquet columns of `path`: (file, frame, face) -> (status, label, box, probabilities).

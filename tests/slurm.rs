@@ -177,28 +177,6 @@ PartitionName=test Nodes=fernode Default=YES MaxTime=INFINITE State=UP
     }
 }
 
-/// CSV rows without the stage times, sorted.
-fn rows(path: &Path) -> Vec<Vec<String>> {
-    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let keep: Vec<usize> = r
-        .headers()
-        .unwrap()
-        .iter()
-        .enumerate()
-        .filter(|(_, h)| !h.starts_with("ms_"))
-        .map(|(i, _)| i)
-        .collect();
-    let mut out: Vec<Vec<String>> = r
-        .records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            keep.iter().map(|i| rec[*i].to_string()).collect()
-        })
-        .collect();
-    out.sort();
-    out
-}
-
 fn logs(dir: &Path) -> String {
     let mut text = String::new();
     for e in std::fs::read_dir(dir).unwrap() {
@@ -231,24 +209,7 @@ fn an_array_job_and_its_merge_equal_one_run_and_a_killed_task_resumes() {
     // The inputs: the shipped samples, a broken image and a 60-frame video,
     // listed in a file as a cluster user would.
     let work = tmp.path().join("work");
-    let data = work.join("in");
-    std::fs::create_dir_all(&data).unwrap();
-    for name in [
-        "justin.jpg",
-        "messi5.jpg",
-        "astronaut.png",
-        "no-faces.jpg",
-        "chelsea.png",
-    ] {
-        std::fs::copy(common::sample(name), data.join(name)).unwrap();
-    }
-    std::fs::write(data.join("broken.png"), b"\x89PNG\r\n\x1a\ntruncated").unwrap();
-    common::write_video(&data.join("clip.avi"), &common::justin_frames(60, 20..30));
-    let list: Vec<String> = std::fs::read_dir(&data)
-        .unwrap()
-        .map(|e| format!("in/{}", e.unwrap().file_name().to_string_lossy()))
-        .collect();
-    std::fs::write(work.join("list.txt"), list.join("\n") + "\n").unwrap();
+    common::batch_inputs(&work, 60, 20..30);
     let chunk = ["--video-chunk", "16"];
     let single = Command::new(env!("CARGO_BIN_EXE_fer"))
         .args(["batch", "--files-from", "list.txt", "--out", "single.csv"])
@@ -256,7 +217,7 @@ fn an_array_job_and_its_merge_equal_one_run_and_a_killed_task_resumes() {
         .output()
         .unwrap();
     assert_eq!(single.status.code(), Some(1), "one broken file");
-    let want = rows(&work.join("single.csv"));
+    let want = common::rows_without_times(&work.join("single.csv"));
     assert_eq!(want.len(), 5 + 1 + 60);
 
     for n in [1, 2, 4] {
@@ -267,7 +228,11 @@ fn an_array_job_and_its_merge_equal_one_run_and_a_killed_task_resumes() {
             "no merged output for N = {n}\n{}",
             logs(&work)
         );
-        assert_eq!(rows(&work.join(&out)), want, "N = {n}");
+        assert_eq!(
+            common::rows_without_times(&work.join(&out)),
+            want,
+            "N = {n}"
+        );
     }
 
     // A task killed mid-run (as a node failure would) and run again by Slurm
@@ -317,6 +282,6 @@ fn an_array_job_and_its_merge_equal_one_run_and_a_killed_task_resumes() {
     cluster.run_submit(&work, 2, "killed.csv", &chunk);
     let all_logs = logs(&work);
     assert!(all_logs.contains("resuming from"), "{all_logs}");
-    assert_eq!(rows(&work.join("killed.csv")), want);
+    assert_eq!(common::rows_without_times(&work.join("killed.csv")), want);
     drop(cluster);
 }

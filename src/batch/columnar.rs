@@ -10,19 +10,20 @@
 
 use super::output::{Row, Status};
 use crate::error::{FerError, Result};
+use crate::parquet_io::{
+    box_columns, close_writer, create_writer, numbers, open_reader, parquet_error as perr, texts,
+    OpenParquet, CLASSES_KEY,
+};
 use crate::pipeline::StageTimes;
 use arrow_array::builder::{
     BooleanBuilder, FixedSizeListBuilder, Float32Builder, Float64Builder, Int32Builder,
     ListBuilder, StringBuilder, UInt32Builder, UInt64Builder,
 };
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float32Type, Float64Type, Int32Type, UInt32Type, UInt64Type};
+use arrow_array::types::{Float32Type, Float64Type, UInt32Type, UInt64Type};
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{Field, Schema};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
-use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -30,16 +31,8 @@ use std::sync::Arc;
 /// Rows per record batch (and row group chunk) when writing.
 pub const BATCH_ROWS: usize = 8192;
 
-/// Metadata key of the run's settings (JSON) and of the class list (JSON array).
+/// Metadata key of the run's settings (JSON).
 pub const SETTINGS_KEY: &str = "fer.settings";
-pub const CLASSES_KEY: &str = "fer.classes";
-
-fn perr(path: &Path, e: impl std::fmt::Display) -> FerError {
-    FerError::Dataset {
-        path: path.to_path_buf(),
-        reason: format!("parquet: {e}"),
-    }
-}
 
 /// One record batch of `rows`.
 pub fn to_batch(
@@ -150,12 +143,8 @@ pub fn write_rows(
         CLASSES_KEY.into(),
         serde_json::to_string(classes).unwrap_or_default(),
     );
-    let file = std::fs::File::create(path).map_err(|e| FerError::io(path, e))?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .build();
     let schema = to_batch(&[], classes, landmarks, &metadata)?.schema();
-    let mut writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| perr(path, e))?;
+    let mut writer = create_writer(path, schema)?;
     let mut chunk: Vec<Row> = Vec::with_capacity(BATCH_ROWS);
     let mut n = 0;
     let flush = |chunk: &mut Vec<Row>, writer: &mut ArrowWriter<std::fs::File>| -> Result<()> {
@@ -174,8 +163,7 @@ pub fn write_rows(
     if !chunk.is_empty() {
         flush(&mut chunk, &mut writer)?;
     }
-    let file = writer.into_inner().map_err(|e| perr(path, e))?;
-    file.sync_all().map_err(|e| FerError::io(path, e))?;
+    close_writer(writer, path)?;
     Ok(n)
 }
 
@@ -189,23 +177,17 @@ pub struct ParquetRows {
 
 /// Read a file written by [`write_rows`].
 pub fn read_rows(path: &Path) -> Result<ParquetRows> {
-    let file = std::fs::File::open(path).map_err(|e| FerError::io(path, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| perr(path, e))?;
-    let metadata: HashMap<String, String> = builder
-        .schema()
-        .metadata
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let classes: Vec<String> = metadata
-        .get(CLASSES_KEY)
-        .and_then(|c| serde_json::from_str(c).ok())
-        .ok_or_else(|| {
-            perr(
-                path,
-                format!("no `{CLASSES_KEY}` metadata: not written by fer"),
-            )
-        })?;
+    let OpenParquet {
+        reader: builder,
+        metadata,
+        classes,
+    } = open_reader(path)?;
+    let classes = classes.ok_or_else(|| {
+        perr(
+            path,
+            format!("no `{CLASSES_KEY}` metadata: not written by fer"),
+        )
+    })?;
     let landmarks = builder.schema().field_with_name("landmarks").is_ok();
     let reader = builder.build().map_err(|e| perr(path, e))?;
     let mut rows = Vec::new();
@@ -226,58 +208,31 @@ pub fn from_batch(
     batch: &RecordBatch,
     classes: &[String],
 ) -> std::result::Result<Vec<Row>, String> {
-    let col = |name: &str| {
-        batch
-            .column_by_name(name)
-            .cloned()
-            .ok_or_else(|| format!("no column `{name}`"))
-    };
     let wrong = |name: &str| format!("column `{name}` has the wrong type");
-    macro_rules! typed {
-        ($name:expr, $ty:ty) => {{
-            let c = col($name)?;
-            c.as_primitive_opt::<$ty>()
-                .cloned()
-                .ok_or_else(|| wrong($name))?
-        }};
-    }
-    macro_rules! text {
-        ($name:expr) => {{
-            let c = col($name)?;
-            c.as_string_opt::<i32>()
-                .cloned()
-                .ok_or_else(|| wrong($name))?
-        }};
-    }
     let (file, status, label, error) = (
-        text!("file"),
-        text!("status"),
-        text!("label"),
-        text!("error"),
+        texts(batch, "file")?,
+        texts(batch, "status")?,
+        texts(batch, "label")?,
+        texts(batch, "error")?,
     );
-    let frame = typed!("frame", UInt64Type);
-    let t = typed!("t", Float64Type);
-    let faces = typed!("faces", UInt32Type);
-    let face = typed!("face", UInt32Type);
-    let bbox = [
-        typed!("x", Int32Type),
-        typed!("y", Int32Type),
-        typed!("w", Int32Type),
-        typed!("h", Int32Type),
-    ];
-    let eyes = col("eyes_found")?
-        .as_boolean_opt()
-        .cloned()
+    let frame = numbers::<UInt64Type>(batch, "frame")?;
+    let t = numbers::<Float64Type>(batch, "t")?;
+    let faces = numbers::<UInt32Type>(batch, "faces")?;
+    let face = numbers::<UInt32Type>(batch, "face")?;
+    let bbox = box_columns(batch)?;
+    let eyes = batch
+        .column_by_name("eyes_found")
+        .and_then(|c| c.as_boolean_opt().cloned())
         .ok_or_else(|| wrong("eyes_found"))?;
-    let confidence = typed!("confidence", Float32Type);
+    let confidence = numbers::<Float32Type>(batch, "confidence")?;
     let probs: Vec<_> = classes
         .iter()
-        .map(|c| Ok(typed!(&format!("p_{c}"), Float32Type)))
+        .map(|c| numbers::<Float32Type>(batch, &format!("p_{c}")))
         .collect::<std::result::Result<_, String>>()?;
     let stages = StageTimes::default().named();
     let ms: Vec<_> = stages
         .iter()
-        .map(|(n, _)| Ok(typed!(&format!("ms_{n}"), Float64Type)))
+        .map(|(n, _)| numbers::<Float64Type>(batch, &format!("ms_{n}")))
         .collect::<std::result::Result<_, String>>()?;
     let points = match batch.column_by_name("landmarks") {
         Some(c) => Some(

@@ -237,10 +237,10 @@ pub fn merge(out: &Path) -> Result<MergeSummary> {
         OutputFormat::Parquet => {
             let mut all: Vec<(Key, Row)> = Vec::new();
             let mut shape = None;
-            for i in 0..n {
+            for (i, record) in records.iter().enumerate() {
                 let p = read_rows(&shard_path(i, n))?;
-                if Some(p.rows.len()) != records[i].rows {
-                    return Err(count_mismatch(i, p.rows.len(), records[i].rows));
+                if Some(p.rows.len()) != record.rows {
+                    return Err(count_mismatch(i, p.rows.len(), record.rows));
                 }
                 for r in p.rows {
                     let key = (r.file.clone(), r.frame, r.face);
@@ -263,7 +263,7 @@ pub fn merge(out: &Path) -> Result<MergeSummary> {
         OutputFormat::Csv | OutputFormat::Jsonl => {
             let mut header: Option<String> = None;
             let mut all: Vec<(Key, String)> = Vec::new();
-            for i in 0..n {
+            for (i, record) in records.iter().enumerate() {
                 let path = shard_path(i, n);
                 let text = std::fs::read_to_string(&path).map_err(|e| FerError::io(&path, e))?;
                 let mut lines = text.split_inclusive('\n');
@@ -292,8 +292,8 @@ pub fn merge(out: &Path) -> Result<MergeSummary> {
                     all.push((key, line.to_string()));
                     count += 1;
                 }
-                if Some(count) != records[i].rows {
-                    return Err(count_mismatch(i, count, records[i].rows));
+                if Some(count) != record.rows {
+                    return Err(count_mismatch(i, count, record.rows));
                 }
             }
             all.sort_by(|a, b| a.0.cmp(&b.0));

@@ -83,7 +83,7 @@ pub fn annotated_name(file: &Path) -> String {
 
 /// A failure's row. Line breaks in the reason become spaces, so that every row
 /// is one line (which `--resume` and `fer merge` rely on).
-pub(crate) fn error_row(file: String, reason: String) -> Row {
+fn error_row(file: String, reason: String) -> Row {
     let reason = reason.replace(['\r', '\n'], " ");
     Row {
         file,
@@ -118,7 +118,8 @@ pub fn process_unit(
     let result = match unit {
         Unit::Frames { start, end, .. } => read_video(path, *start, *end, pool, model, cfg, done),
         Unit::File(_) => read_and_classify(path, pool, model, cfg),
-        Unit::Unlisted(_, why) => Err(FerError::param("input", format!("{file}: {why}"))),
+        // Listing already failed (an unreadable folder, a link loop): the reason is the row.
+        Unit::Unlisted(_, why) => return vec![error_row(file, why.clone())],
     };
     match result {
         Ok(rows) => rows,

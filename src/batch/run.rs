@@ -6,7 +6,7 @@ use super::columnar::{read_rows, write_rows, SETTINGS_KEY};
 use super::config::{BatchConfig, BatchSummary};
 use super::files_from::read_file_list;
 use super::output::{csv_header, format_rows, row_from_json, OutputFormat, Row, Status};
-use super::read::{collect_inputs, error_row, process_unit, video_frames};
+use super::read::{collect_inputs, process_unit, video_frames};
 use super::record::{file_fingerprint, RunRecord, Settings};
 use super::resume::{read_previous, read_previous_from};
 use super::shard::{whole_units, Plan, Unit};
@@ -306,15 +306,7 @@ fn process(
     let write_result: Result<()> = std::thread::scope(|scope| {
         scope.spawn(move || {
             units.into_par_iter().for_each_with(tx, |tx, unit| {
-                let rows = match &unit {
-                    Unit::Unlisted(path, reason) => {
-                        vec![error_row(
-                            path.to_string_lossy().into_owned(),
-                            reason.clone(),
-                        )]
-                    }
-                    u => process_unit(u, pool, model, cfg, done),
-                };
+                let rows = process_unit(&unit, pool, model, cfg, done);
                 // The receiver only hangs up on a write error, which is reported below.
                 let _ = tx.send(rows);
             });

@@ -99,7 +99,7 @@ impl Shard {
                 ),
             )
         };
-        if id < min || id > max || max < min || (id - min) % step != 0 {
+        if id < min || id > max || max < min || !(id - min).is_multiple_of(step) {
             return Err(wrong("the task id is outside its array".into()));
         }
         if (max - min) / step + 1 != count {
@@ -241,43 +241,46 @@ impl Plan {
         Plan { units }
     }
 
-    /// The units of `shard`: contiguous in the plan's order, each unit going to
-    /// the shard where the middle of its weight falls.
-    pub fn units_of(&self, shard: Shard) -> Vec<Unit> {
+    /// The shard (of `count`) of each unit, in plan order: the runs are
+    /// contiguous, each unit going to the shard where the middle of its weight falls.
+    fn shard_indices(&self, count: usize) -> Vec<usize> {
         let total: u128 = self.units.iter().map(|(_, w)| *w as u128).sum();
         let mut before: u128 = 0;
-        let mut out = Vec::new();
-        for (unit, w) in &self.units {
-            let middle = 2 * before + *w as u128; // twice the unit's middle, to stay in integers
-            let index = if total == 0 {
-                0
-            } else {
-                ((middle * shard.count as u128) / (2 * total)) as usize
-            };
-            if index.min(shard.count - 1) == shard.index {
-                out.push(unit.clone());
-            }
-            before += *w as u128;
-        }
-        out
-    }
-
-    /// Total weight of each shard, for the log.
-    pub fn weights(&self, count: usize) -> Vec<u64> {
-        (0..count)
-            .map(|index| {
-                let mine: std::collections::HashSet<String> = self
-                    .units_of(Shard { index, count })
-                    .iter()
-                    .map(Unit::key)
-                    .collect();
-                self.units
-                    .iter()
-                    .filter(|(u, _)| mine.contains(&u.key()))
-                    .map(|(_, w)| *w)
-                    .sum()
+        self.units
+            .iter()
+            .map(|(_, w)| {
+                let middle = 2 * before + *w as u128; // twice the unit's middle, to stay in integers
+                before += *w as u128;
+                if total == 0 {
+                    0
+                } else {
+                    (((middle * count as u128) / (2 * total)) as usize).min(count - 1)
+                }
             })
             .collect()
+    }
+
+    /// The units of `shard`.
+    pub fn units_of(&self, shard: Shard) -> Vec<Unit> {
+        self.shard_indices(shard.count)
+            .into_iter()
+            .zip(&self.units)
+            .filter(|(i, _)| *i == shard.index)
+            .map(|(_, (u, _))| u.clone())
+            .collect()
+    }
+
+    /// Total weight of each of `count` shards, for the log.
+    pub fn weights(&self, count: usize) -> Vec<u64> {
+        let mut w = vec![0u64; count.max(1)];
+        for (i, (_, weight)) in self
+            .shard_indices(count.max(1))
+            .into_iter()
+            .zip(&self.units)
+        {
+            w[i] += weight;
+        }
+        w
     }
 
     /// A fingerprint of the whole plan (every unit, in order).

@@ -8,33 +8,23 @@
 use super::record::FaceRecord;
 use crate::error::{FerError, Result};
 use crate::model::bundle::tmp_path;
+use crate::parquet_io::{
+    box_columns, close_writer, create_writer, numbers, open_reader, parquet_error as perr, texts,
+    OpenParquet, CLASSES_KEY,
+};
 use arrow_array::builder::{
     Float32Builder, Float64Builder, Int32Builder, StringBuilder, UInt64Builder,
 };
-use arrow_array::cast::AsArray;
-use arrow_array::types::{Float32Type, Float64Type, Int32Type, UInt64Type};
+use arrow_array::types::{Float32Type, Float64Type, UInt64Type};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{Field, Schema, SchemaRef};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
-use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Faces buffered before a record batch is written (about 10 s of one face at 30 fps).
 const BATCH_FACES: usize = 300;
-
-/// Metadata key of the class list (JSON array), as in batch Parquet files.
-const CLASSES_KEY: &str = "fer.classes";
-
-fn perr(path: &Path, e: impl std::fmt::Display) -> FerError {
-    FerError::Dataset {
-        path: path.to_path_buf(),
-        reason: format!("parquet: {e}"),
-    }
-}
 
 /// The columns of a batch of records, in schema order.
 fn columns(records: &[FaceRecord], classes: &[String]) -> Vec<(String, ArrayRef)> {
@@ -119,12 +109,7 @@ impl TimelineWriter {
             serde_json::to_string(classes).unwrap_or_default(),
         );
         let schema = schema(classes, metadata);
-        let file = std::fs::File::create(&tmp).map_err(|e| FerError::io(&tmp, e))?;
-        let props = WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
-            .build();
-        let writer =
-            ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|e| perr(path, e))?;
+        let writer = create_writer(&tmp, schema.clone())?;
         Ok(TimelineWriter {
             path: path.to_path_buf(),
             tmp,
@@ -161,8 +146,7 @@ impl TimelineWriter {
     /// Write what is buffered, close the file and move it into place.
     pub fn finish(mut self) -> Result<()> {
         self.flush()?;
-        let file = self.writer.into_inner().map_err(|e| perr(&self.tmp, e))?;
-        file.sync_all().map_err(|e| FerError::io(&self.tmp, e))?;
+        close_writer(self.writer, &self.tmp)?;
         std::fs::rename(&self.tmp, &self.path).map_err(|e| FerError::io(&self.path, e))
     }
 }
@@ -170,22 +154,20 @@ impl TimelineWriter {
 /// The records of a timeline written by [`TimelineWriter`]; `None` when the
 /// file is Parquet but not a live timeline (no `track` column).
 pub fn read_timeline(path: &Path) -> Result<Option<Vec<FaceRecord>>> {
-    let file = std::fs::File::open(path).map_err(|e| FerError::io(path, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| perr(path, e))?;
+    let OpenParquet {
+        reader: builder,
+        classes,
+        ..
+    } = open_reader(path)?;
     if builder.schema().field_with_name("track").is_err() {
         return Ok(None);
     }
-    let classes: Vec<String> = builder
-        .schema()
-        .metadata
-        .get(CLASSES_KEY)
-        .and_then(|c| serde_json::from_str(c).ok())
-        .ok_or_else(|| {
-            perr(
-                path,
-                format!("no `{CLASSES_KEY}` metadata: not written by fer live"),
-            )
-        })?;
+    let classes = classes.ok_or_else(|| {
+        perr(
+            path,
+            format!("no `{CLASSES_KEY}` metadata: not written by fer live"),
+        )
+    })?;
     let mut out = Vec::new();
     for batch in builder.build().map_err(|e| perr(path, e))? {
         let batch = batch.map_err(|e| perr(path, e))?;
@@ -198,41 +180,15 @@ fn records_of(
     batch: &RecordBatch,
     classes: &[String],
 ) -> std::result::Result<Vec<FaceRecord>, String> {
-    let col = |n: &str| {
-        batch
-            .column_by_name(n)
-            .cloned()
-            .ok_or_else(|| format!("no column `{n}`"))
-    };
-    let wrong = |n: &str| format!("column `{n}` has the wrong type");
-    macro_rules! typed {
-        ($n:expr, $ty:ty) => {{
-            let c = col($n)?;
-            c.as_primitive_opt::<$ty>()
-                .cloned()
-                .ok_or_else(|| wrong($n))?
-        }};
-    }
-    let t = typed!("t", Float64Type);
-    let frame = typed!("frame", UInt64Type);
-    let track = typed!("track", UInt64Type);
-    let bbox = [
-        typed!("x", Int32Type),
-        typed!("y", Int32Type),
-        typed!("w", Int32Type),
-        typed!("h", Int32Type),
-    ];
-    let text = |n: &str| -> std::result::Result<_, String> {
-        col(n)?
-            .as_string_opt::<i32>()
-            .cloned()
-            .ok_or_else(|| wrong(n))
-    };
-    let (label, pooled_label) = (text("label")?, text("pooled_label")?);
+    let t = numbers::<Float64Type>(batch, "t")?;
+    let frame = numbers::<UInt64Type>(batch, "frame")?;
+    let track = numbers::<UInt64Type>(batch, "track")?;
+    let bbox = box_columns(batch)?;
+    let (label, pooled_label) = (texts(batch, "label")?, texts(batch, "pooled_label")?);
     let probs = |prefix: &str| -> std::result::Result<Vec<_>, String> {
         classes
             .iter()
-            .map(|c| Ok(typed!(&format!("{prefix}{c}"), Float32Type)))
+            .map(|c| numbers::<Float32Type>(batch, &format!("{prefix}{c}")))
             .collect()
     };
     let (raw, pooled) = (probs("raw_")?, probs("pooled_")?);

@@ -233,3 +233,53 @@ pub fn write_video(path: &Path, frames: &[opencv::core::Mat]) {
     }
     w.release().unwrap();
 }
+
+/// The rows of a `fer batch` CSV without its stage times (`ms_` columns), sorted:
+/// what two runs over the same files must agree on.
+pub fn rows_without_times(path: &Path) -> Vec<Vec<String>> {
+    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let keep: Vec<usize> = r
+        .headers()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| !h.starts_with("ms_"))
+        .map(|(i, _)| i)
+        .collect();
+    let mut out: Vec<Vec<String>> = r
+        .records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            keep.iter().map(|i| rec[*i].to_string()).collect()
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// A batch's inputs under `dir`: `in/` with the shipped samples, a broken PNG and
+/// `clip.avi`, `frames` frames of Justin, black for the frames in `blank` (so that
+/// a misplaced seek shows); and `dir/list.txt` listing them (as `in/NAME`, in
+/// reverse order: the listing order must not matter).
+pub fn batch_inputs(dir: &Path, frames: usize, blank: std::ops::Range<usize>) {
+    let data = dir.join("in");
+    std::fs::create_dir_all(&data).unwrap();
+    for name in [
+        "justin.jpg",
+        "messi5.jpg",
+        "astronaut.png",
+        "no-faces.jpg",
+        "chelsea.png",
+    ] {
+        std::fs::copy(sample(name), data.join(name)).unwrap();
+    }
+    std::fs::write(data.join("broken.png"), b"\x89PNG\r\n\x1a\nnot really").unwrap();
+    write_video(&data.join("clip.avi"), &justin_frames(frames, blank));
+    let mut names: Vec<String> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| format!("in/{}", e.unwrap().file_name().to_string_lossy()))
+        .collect();
+    names.sort();
+    names.reverse();
+    std::fs::write(dir.join("list.txt"), names.join("\n") + "\n").unwrap();
+}
