@@ -411,3 +411,70 @@ fn files_from_reads_a_manifest_relative_to_its_folder() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(stderr(&missing).contains("nope.txt"));
 }
+
+#[test]
+fn a_killed_parquet_batch_resumes_from_its_spool_and_from_a_finished_file() {
+    let (dir, list) = inputs();
+    let d = dir.path();
+    common::write_video(&d.join("in/clip.avi"), &common::justin_frames(120, 40..50));
+    let args = [
+        "batch",
+        "--files-from",
+        list,
+        "--out",
+        "r.parquet",
+        "--format",
+        "parquet",
+        "--threads",
+        "1",
+    ];
+    let spool = d.join("r.parquet.partial");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fer"))
+        .args(args)
+        .current_dir(d)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while std::fs::read_to_string(&spool).map_or(0, |t| t.lines().count()) < 3 {
+        assert!(started.elapsed().as_secs() < 60, "no rows spooled");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "ended before it was killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(!d.join("r.parquet").exists(), "never half-written");
+    let resumed = ok(fer(d, &[&args[..], &["--resume"]].concat(), &[]));
+    assert!(
+        stderr(&resumed).contains("resuming from"),
+        "{}",
+        stderr(&resumed)
+    );
+    assert!(!spool.exists(), "the spool is removed once converted");
+    ok(fer(
+        d,
+        &[
+            "batch",
+            "--files-from",
+            list,
+            "--out",
+            "one.parquet",
+            "--format",
+            "parquet",
+        ],
+        &[],
+    ));
+    let want = parquet_rows(&d.join("one.parquet"));
+    assert_eq!(parquet_rows(&d.join("r.parquet")), want);
+    // Resuming a finished file reads it back and changes nothing.
+    let again = ok(fer(d, &[&args[..], &["--resume"]].concat(), &[]));
+    assert!(
+        stderr(&again).contains("resuming from"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(parquet_rows(&d.join("r.parquet")), want);
+}
