@@ -312,6 +312,7 @@ fn compare_trains_every_kind_on_the_same_folds_and_explain_reads_a_soft_tree() {
             "ndf",
             "dndt",
             "ensemble",
+            "logistic",
             "mini-xception"
         ]
     );

@@ -9,6 +9,7 @@ use crate::model::dndt::DndtKind;
 use crate::model::ensemble::EnsembleKind;
 use crate::model::forest::ForestKind;
 use crate::model::learner::Learner;
+use crate::model::logistic::LogisticKind;
 use crate::model::mlp::MlpKind;
 use crate::model::ndf::NdfKind;
 use crate::model::soft_tree::SoftTreeKind;
@@ -16,7 +17,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Every kind, in the order `fer compare` lists them.
-static REGISTRY: [&dyn Learner; 7] = [
+static REGISTRY: [&dyn Learner; 8] = [
     &MlpKind,
     &ForestKind,
     &BoostKind,
@@ -24,6 +25,7 @@ static REGISTRY: [&dyn Learner; 7] = [
     &NdfKind,
     &DndtKind,
     &EnsembleKind,
+    &LogisticKind,
 ];
 
 /// Which classifier a bundle holds: a registered [`Learner`]. Equal when the names are.
@@ -45,6 +47,8 @@ impl ModelKind {
     pub const DNDT: ModelKind = ModelKind(&DndtKind);
     /// Soft voting of MLP, forest and boosting.
     pub const ENSEMBLE: ModelKind = ModelKind(&EnsembleKind);
+    /// Multinomial logistic regression (linfa), the classical baseline.
+    pub const LOGISTIC: ModelKind = ModelKind(&LogisticKind);
 
     /// Every registered kind, in registry order.
     pub fn all() -> impl Iterator<Item = ModelKind> {

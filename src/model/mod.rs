@@ -11,6 +11,7 @@ pub mod forest;
 pub mod kinds;
 pub mod learner;
 pub mod load;
+pub mod logistic;
 pub mod mlp;
 pub mod ndf;
 pub mod net;
