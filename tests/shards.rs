@@ -51,6 +51,28 @@ fn inputs() -> (tempfile::TempDir, &'static str) {
     (dir, "list.txt")
 }
 
+/// Start `fer ARGS` in `dir` and SIGKILL it once `partial` holds `lines` lines
+/// (so that it dies mid-run, with some rows on disk).
+fn kill_after_rows(dir: &Path, args: &[&str], partial: &Path, lines: usize) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fer"))
+        .args(args)
+        .current_dir(dir)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while std::fs::read_to_string(partial).map_or(0, |t| t.lines().count()) < lines {
+        assert!(started.elapsed().as_secs() < 60, "no rows written");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "ended before it was killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
 const SMALL_CHUNKS: [&str; 2] = ["--video-chunk", "8"];
 
 #[test]
@@ -250,20 +272,7 @@ fn a_killed_shard_resumes_to_the_same_rows_and_refuses_another_runs_partial() {
         "1",
     ];
     let partial = d.join("k.csv.shard-0-of-1.partial");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fer"))
-        .args(args)
-        .current_dir(d)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // Kill it once some rows (beyond the header) are on disk.
-    let started = std::time::Instant::now();
-    while std::fs::read_to_string(&partial).map_or(0, |t| t.lines().count()) < 4 {
-        assert!(started.elapsed().as_secs() < 60, "no rows written");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    kill_after_rows(d, &args, &partial, 4);
     assert!(!d.join("k.csv.shard-0-of-1").exists(), "never half-written");
     // Another run's settings: refused, the partial kept.
     let other = fer(d, &[&args[..], &["--resume", "--every", "3"]].concat(), &[]);
@@ -429,23 +438,7 @@ fn a_killed_parquet_batch_resumes_from_its_spool_and_from_a_finished_file() {
         "1",
     ];
     let spool = d.join("r.parquet.partial");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fer"))
-        .args(args)
-        .current_dir(d)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while std::fs::read_to_string(&spool).map_or(0, |t| t.lines().count()) < 3 {
-        assert!(started.elapsed().as_secs() < 60, "no rows spooled");
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "ended before it was killed"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    kill_after_rows(d, &args, &spool, 3);
     assert!(!d.join("r.parquet").exists(), "never half-written");
     let resumed = ok(fer(d, &[&args[..], &["--resume"]].concat(), &[]));
     assert!(
