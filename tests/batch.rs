@@ -483,3 +483,37 @@ fn videos_give_rows_per_sampled_frame_and_resume_by_frame() {
         "the frames already written are kept, not redone"
     );
 }
+
+#[test]
+fn resuming_a_finished_batch_repeats_no_failure_row() {
+    // Failures of every origin: unreadable images, a folder loop found while
+    // listing, and a video that cannot be opened.
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    messy_folder(&input);
+    std::fs::write(input.join("broken.avi"), b"not a video").unwrap();
+    let model = tiny_model();
+    let out = tmp.path().join("out.csv");
+    let mut cfg = job(vec![input.clone()], Some(out.clone()), OutputFormat::Csv);
+    let first = run(&cfg, &model);
+    let sorted = |mut rows: Vec<BTreeMap<String, String>>| {
+        rows.sort();
+        rows
+    };
+    let before = sorted(csv_rows(&out));
+    assert!(before
+        .iter()
+        .any(|r| r["file"].ends_with("broken.avi") && r["status"] == "error"));
+    assert!(before.iter().any(|r| r["error"].contains("loop")));
+    cfg.resume = true;
+    let again = run(&cfg, &model);
+    assert_eq!((again.files, again.errors), (0, 0), "nothing read again");
+    assert_eq!(again.resumed, first.files);
+    // Resume carries rows grouped by file, so only the order may change.
+    assert_eq!(
+        sorted(csv_rows(&out)),
+        before,
+        "the same rows, none repeated"
+    );
+}

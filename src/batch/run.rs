@@ -182,10 +182,10 @@ pub fn run(
                     previous.files.len(),
                     previous.frames.len()
                 );
-                units.retain(|u| match u {
-                    Unit::File(p) => !previous.files.contains(p.to_string_lossy().as_ref()),
-                    _ => true,
-                });
+                // A path whose whole rows are there is done: an image, a failure
+                // (unreadable file, unopenable video, a listing error). A video's
+                // frames count one by one (`done_frames`), so its ranges stay.
+                units.retain(|u| !previous.files.contains(u.path().to_string_lossy().as_ref()));
                 summary.resumed = previous.files.len();
                 carried = previous.kept;
                 carried_rows = previous.rows;
