@@ -15,6 +15,7 @@ use crate::model::bundle::tmp_path;
 use crate::model::FaceModel;
 use crate::workers::PipelinePool;
 use rayon::prelude::*;
+use std::cell::LazyCell;
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -41,7 +42,12 @@ struct Work {
     record: Option<RunRecord>,
 }
 
-fn plan_work(cfg: &BatchConfig, settings: &Settings) -> Result<Work> {
+/// Plan this task's work; `settings` are only worked out (the model file read
+/// and hashed) for a sharded run's record.
+fn plan_work(
+    cfg: &BatchConfig,
+    settings: &LazyCell<Settings, impl FnOnce() -> Settings>,
+) -> Result<Work> {
     let mut paths = cfg.inputs.clone();
     if let Some(list) = &cfg.files_from {
         paths.extend(read_file_list(list)?);
@@ -103,7 +109,7 @@ fn plan_work(cfg: &BatchConfig, settings: &Settings) -> Result<Work> {
             complete: false,
             rows: None,
             slurm_job,
-            settings: settings.clone(),
+            settings: (**settings).clone(),
         }),
         units,
         out: Some(shard.output_path(out)),
@@ -149,7 +155,8 @@ pub fn run(
         std::fs::create_dir_all(dir).map_err(|e| FerError::io(dir, e))?;
     }
     let classes = model.classes().to_vec();
-    let settings = settings_of(cfg, pool, &classes);
+    // Needed only by a shard's record and Parquet's metadata.
+    let settings = LazyCell::new(|| settings_of(cfg, pool, &classes));
     let Work {
         mut units,
         out,
@@ -227,7 +234,7 @@ pub fn run(
             let mut metadata = HashMap::new();
             metadata.insert(
                 SETTINGS_KEY.to_string(),
-                serde_json::to_string(&settings).unwrap_or_default(),
+                serde_json::to_string(&*settings).unwrap_or_default(),
             );
             if let Some(r) = &record {
                 metadata.insert("fer.run_id".into(), r.run_id.clone());
