@@ -120,9 +120,7 @@ impl RunRecord {
     pub fn write(&self, path: &Path) -> Result<()> {
         let text = serde_json::to_string_pretty(self)
             .map_err(|e| FerError::param("record", e.to_string()))?;
-        let tmp = crate::model::bundle::tmp_path(path);
-        std::fs::write(&tmp, text + "\n").map_err(|e| FerError::io(&tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| FerError::io(path, e))
+        crate::model::bundle::write_atomic(path, (text + "\n").as_bytes())
     }
 }
 
