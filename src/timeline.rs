@@ -31,12 +31,11 @@ pub struct Timeline {
 impl Timeline {
     /// Read a live JSONL or Parquet timeline, or batch CSV, JSONL or Parquet rows of videos.
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| FerError::io(path, e))?;
         let bad = |reason: String| FerError::Dataset {
             path: path.to_path_buf(),
             reason,
         };
-        if bytes.starts_with(PARQUET_MAGIC) {
+        if is_parquet(path) {
             let timeline = match crate::live::columns::read_timeline(path)? {
                 Some(records) => {
                     from_live_records(records.into_iter().enumerate().map(Ok)).map_err(bad)?
@@ -45,6 +44,7 @@ impl Timeline {
             };
             return non_empty(timeline, path);
         }
+        let bytes = std::fs::read(path).map_err(|e| FerError::io(path, e))?;
         let text = String::from_utf8(bytes).map_err(|_| bad("neither text nor Parquet".into()))?;
         let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
         let timeline = if first.trim_start().starts_with('{') {
@@ -63,7 +63,18 @@ impl Timeline {
 }
 
 /// The first bytes of a Parquet file.
-const PARQUET_MAGIC: &[u8] = b"PAR1";
+const PARQUET_MAGIC: &[u8; 4] = b"PAR1";
+
+/// Whether `path` starts as a Parquet file does (only its first bytes are read:
+/// the Parquet reader reads the rest itself).
+fn is_parquet(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && &magic == PARQUET_MAGIC
+}
 
 fn non_empty(timeline: Timeline, path: &Path) -> Result<Timeline> {
     if timeline.tracks.is_empty() {
