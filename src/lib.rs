@@ -13,6 +13,7 @@ pub mod dataset;
 pub mod error;
 pub mod evaluate;
 pub mod explain;
+pub mod fingerprint;
 pub mod gray;
 pub mod live;
 pub mod metrics;

@@ -8,9 +8,9 @@
 //! weight. The plan depends only on the set of inputs, not on the order in which
 //! they were listed, and one long video can be spread over several tasks.
 
-use super::record::Fnv;
 use crate::dataset::is_video_path;
 use crate::error::{FerError, Result};
+use crate::fingerprint::Fnv;
 use std::path::{Path, PathBuf};
 
 /// A video is cut into work units of this many frames when sharding (the
