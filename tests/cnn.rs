@@ -6,9 +6,10 @@ mod common;
 use candle_core::{Device, Tensor};
 use fer::dataset::{self, DataFilter};
 use fer::model::cnn::{is_cnn_file, CnnArch, CnnHeader, CnnModel, CNN_FORMAT, CNN_SCHEMA_VERSION};
+use fer::model::cnn_checkpoint::Checkpoints;
 use fer::model::cnn_train::{
-    beta_sample, crops_from_samples, fit_cnn, git_terms, smoothed_targets, CnnParams,
-    CnnTrainingSummary, CropSet, GitLoss, ValidCnnParams,
+    beta_sample, crops_from_samples, fit_cnn, fit_cnn_with_checkpoints, git_terms,
+    smoothed_targets, CnnParams, CnnTrainingSummary, CropSet, GitLoss, ValidCnnParams,
 };
 use fer::PipelineConfig;
 use rand::rngs::StdRng;
@@ -249,6 +250,207 @@ fn learns_patterns_from_scratch_and_gives_the_same_answers_after_save_and_load()
         .probabilities(&held_out.pixels, held_out.len())
         .unwrap();
     assert_eq!(a, b);
+}
+
+/// Every weight of a trained network, by name.
+fn weights_of(varmap: &candle_nn::VarMap) -> Vec<(String, Vec<f32>)> {
+    let data = varmap.data().lock().unwrap();
+    let mut w: Vec<(String, Vec<f32>)> = data
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.clone(),
+                v.as_tensor().flatten_all().unwrap().to_vec1().unwrap(),
+            )
+        })
+        .collect();
+    w.sort_by(|a, b| a.0.cmp(&b.0));
+    w
+}
+
+#[test]
+fn a_run_resumed_from_any_epoch_ends_with_the_weights_of_an_uninterrupted_one() {
+    // Git loss on, so its centres (outside the saved CNN) must come back too; mixup and
+    // flips on, so the random stream must resume where it stopped.
+    let params = tiny(16, 5);
+    let data = patterns(12, 7);
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("run.checkpoint");
+    let save_only = Checkpoints {
+        save_to: Some(ckpt.clone()),
+        resume_from: None,
+    };
+    // The uninterrupted run, keeping a copy of each epoch's checkpoint.
+    let (_, whole, loss, acc) =
+        fit_cnn_with_checkpoints(&data, 3, &params, &save_only, &mut |e, _, _, _| {
+            std::fs::copy(&ckpt, dir.path().join(format!("after-{e}"))).unwrap();
+        })
+        .unwrap();
+    let expected = weights_of(&whole);
+    for stopped_after in 1..=4 {
+        let resume = Checkpoints {
+            save_to: Some(dir.path().join("resumed.checkpoint")),
+            resume_from: Some(dir.path().join(format!("after-{stopped_after}"))),
+        };
+        let mut epochs_run = vec![];
+        let (_, resumed, loss2, acc2) =
+            fit_cnn_with_checkpoints(&data, 3, &params, &resume, &mut |e, _, _, _| {
+                epochs_run.push(e)
+            })
+            .unwrap();
+        assert_eq!(epochs_run, ((stopped_after + 1)..=5).collect::<Vec<_>>());
+        assert_eq!(
+            weights_of(&resumed),
+            expected,
+            "resumed after epoch {stopped_after}"
+        );
+        assert_eq!((loss2, acc2), (loss.clone(), acc.clone()));
+    }
+    // Without checkpoints the same run gives the same weights (saving changes nothing).
+    let (_, plain, _, _) = fit_cnn(&data, 3, &params, &mut |_, _, _, _| {}).unwrap();
+    assert_eq!(weights_of(&plain), expected);
+}
+
+/// `fer train-cnn` on `data` (a folder of class folders of 16x16 crops), writing `out`.
+fn train_cnn_command(data: &std::path::Path, out: &std::path::Path) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_fer"));
+    c.args([
+        "train-cnn",
+        "--no-detect",
+        "--input-size",
+        "16",
+        "--channels",
+        "8,16",
+    ])
+    .args([
+        "--groups",
+        "4",
+        "--epochs",
+        "6",
+        "--warmup-epochs",
+        "1",
+        "--batch-size",
+        "16",
+    ])
+    .arg("--data")
+    .arg(data)
+    .arg("--out")
+    .arg(out)
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null());
+    c
+}
+
+#[test]
+fn train_cnn_killed_mid_run_and_resumed_writes_the_same_file_as_an_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("crops");
+    let set = patterns(150, 11);
+    for (i, (crop, &label)) in set.pixels.chunks(256).zip(&set.labels).enumerate() {
+        let class = data.join(["angry", "happy", "sad"][label as usize]);
+        std::fs::create_dir_all(&class).unwrap();
+        image::GrayImage::from_raw(16, 16, crop.to_vec())
+            .unwrap()
+            .save(class.join(format!("{i:03}.png")))
+            .unwrap();
+    }
+    let whole = dir.path().join("whole.safetensors");
+    assert!(train_cnn_command(&data, &whole).status().unwrap().success());
+    let ckpt = dir.path().join("whole.safetensors.checkpoint");
+    assert!(
+        !ckpt.exists(),
+        "the checkpoint is removed once the CNN is saved"
+    );
+
+    // SIGKILL as soon as the first checkpoint is there, then resume.
+    let out = dir.path().join("cnn.safetensors");
+    let ckpt = dir.path().join("cnn.safetensors.checkpoint");
+    let mut child = train_cnn_command(&data, &out).spawn().unwrap();
+    let start = std::time::Instant::now();
+    while !ckpt.exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "ended before it was killed"
+        );
+        assert!(
+            start.elapsed().as_secs() < 120,
+            "no checkpoint after 2 minutes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(!out.exists(), "killed before the end, so no CNN yet");
+    assert!(is_cnn_file(&whole));
+    let status = train_cnn_command(&data, &out)
+        .arg("--resume")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&whole).unwrap());
+    assert!(!ckpt.exists());
+
+    // A checkpoint named on the command line must exist.
+    let missing = dir.path().join("missing.checkpoint");
+    let status = train_cnn_command(&data, &out)
+        .arg("--resume")
+        .arg(&missing)
+        .status()
+        .unwrap();
+    assert!(!status.success());
+}
+
+#[test]
+fn a_checkpoint_of_another_run_or_a_damaged_one_is_refused_naming_the_file() {
+    let params = tiny(16, 3);
+    let data = patterns(6, 8);
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("run.checkpoint");
+    let save = Checkpoints {
+        save_to: Some(ckpt.clone()),
+        resume_from: None,
+    };
+    fit_cnn_with_checkpoints(&data, 3, &params, &save, &mut |_, _, _, _| {}).unwrap();
+    let resume = |from: &std::path::Path, params: &ValidCnnParams, data: &CropSet| {
+        let c = Checkpoints {
+            save_to: None,
+            resume_from: Some(from.to_path_buf()),
+        };
+        fit_cnn_with_checkpoints(data, 3, params, &c, &mut |_, _, _, _| {})
+            .err()
+            .expect("refused")
+            .to_string()
+    };
+    // Other settings, other data.
+    let other_seed = CnnParams {
+        seed: 7,
+        ..(*params).clone()
+    }
+    .check()
+    .unwrap();
+    for err in [
+        resume(&ckpt, &other_seed, &data),
+        resume(&ckpt, &params, &patterns(6, 9)),
+    ] {
+        assert!(
+            err.contains("run.checkpoint") && err.contains("other settings or data"),
+            "{err}"
+        );
+    }
+    // Cut short, or not a checkpoint at all (a saved CNN).
+    let bytes = std::fs::read(&ckpt).unwrap();
+    let cut = dir.path().join("cut.checkpoint");
+    std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let err = resume(&cut, &params, &data);
+    assert!(err.contains("cut.checkpoint"), "{err}");
+    let model = model_of(&data, 3, &params);
+    let cnn = dir.path().join("cnn.safetensors");
+    model.save(&cnn).unwrap();
+    let err = resume(&cnn, &params, &data);
+    assert!(
+        err.contains("cnn.safetensors") && err.contains("not a train-cnn checkpoint"),
+        "{err}"
+    );
 }
 
 #[test]

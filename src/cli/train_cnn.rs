@@ -6,6 +6,7 @@ use super::{create_parent_dir, progress, set_threads};
 use anyhow::{bail, Result};
 use clap::Args;
 use fer::model::cnn::CnnArch;
+use fer::model::cnn_checkpoint::Checkpoints;
 use fer::model::cnn_train::{self, CnnParams, GitLoss, ValidCnnParams};
 use fer::pipeline::PipelineConfig;
 use std::path::PathBuf;
@@ -58,6 +59,15 @@ pub struct TrainCnnArgs {
     /// Seed of the initial weights, batch order, flips and mixup draws.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Where to write a checkpoint at the end of every epoch (atomically; removed once
+    /// the CNN is saved) [default: OUT.checkpoint].
+    #[arg(long, value_name = "FILE")]
+    checkpoint: Option<PathBuf>,
+    /// Go on from a checkpoint: the given one, or without a path the --checkpoint file
+    /// when there is one. Give the same data and options; the CNN comes out as if the
+    /// run had never stopped.
+    #[arg(long, value_name = "CHECKPOINT")]
+    resume: Option<Option<PathBuf>>,
 }
 
 impl TrainCnnArgs {
@@ -86,11 +96,45 @@ impl TrainCnnArgs {
         }
         .check()?)
     }
+
+    /// Where checkpoints go and which one to resume from. A checkpoint named with
+    /// `--resume PATH` must exist; bare `--resume` starts afresh when there is none yet.
+    fn checkpoints(&self) -> Result<Checkpoints> {
+        let save_to = self.checkpoint.clone().unwrap_or_else(|| {
+            let mut name = self.out.as_os_str().to_owned();
+            name.push(".checkpoint");
+            PathBuf::from(name)
+        });
+        let resume_from = match &self.resume {
+            None => None,
+            Some(None) => {
+                if save_to.exists() {
+                    Some(save_to.clone())
+                } else {
+                    eprintln!(
+                        "no checkpoint at {} yet: starting afresh",
+                        save_to.display()
+                    );
+                    None
+                }
+            }
+            Some(Some(p)) if !p.exists() => {
+                bail!("--resume {}: no such checkpoint", p.display())
+            }
+            Some(Some(p)) => Some(p.clone()),
+        };
+        Ok(Checkpoints {
+            save_to: Some(save_to),
+            resume_from,
+        })
+    }
 }
 
 pub fn run(args: TrainCnnArgs) -> Result<i32> {
     set_threads(0)?;
+    keep_freed_memory();
     let params = args.params()?;
+    let checkpoints = args.checkpoints()?;
     let mut pipeline = PipelineConfig::default();
     args.detect.apply(&mut pipeline)?;
     let samples = args.data.samples()?;
@@ -117,6 +161,7 @@ pub fn run(args: TrainCnnArgs) -> Result<i32> {
         pipeline,
         &params,
         args.data.describe(),
+        &checkpoints,
         &mut |epoch, _, loss, acc| {
             pb.set_position(epoch as u64);
             pb.set_prefix(format!("loss {loss:.3} train acc {:.1}%", 100.0 * acc));
@@ -126,5 +171,47 @@ pub fn run(args: TrainCnnArgs) -> Result<i32> {
     create_parent_dir(&args.out)?;
     model.save(&args.out)?;
     eprintln!("saved {}", args.out.display());
+    if let Some(ckpt) = &checkpoints.save_to {
+        // The model holds all the checkpoint was for; a failure here loses nothing.
+        if let Err(e) = std::fs::remove_file(ckpt) {
+            tracing::warn!("could not remove the checkpoint {}: {e}", ckpt.display());
+        }
+    }
     Ok(0)
+}
+
+/// The variable that, set to 1, leaves glibc's allocator settings alone.
+const KEEP_MALLOC_DEFAULTS: &str = "FER_GLIBC_MALLOC_DEFAULTS";
+
+/// Ask glibc's allocator to keep freed memory for reuse instead of handing it back.
+///
+/// A training step allocates and frees buffers of several megabytes (activations,
+/// im2col copies, gradients). With glibc's defaults each is a fresh `mmap` and
+/// `munmap`, and the page faults that follow cost more than the arithmetic: 3 epochs
+/// of the CK+ split took 53.7 s, 28 s of it in the kernel; with these settings 36.8 s,
+/// 2 s in the kernel, and the same weights byte for byte (BENCHMARKS.md, "Training the
+/// CNN"). The cost is memory kept mapped after a peak, which a training process wants
+/// back a moment later anyway. `FER_GLIBC_MALLOC_DEFAULTS=1` keeps glibc's defaults
+/// (for measuring the difference, or where memory is tight).
+fn keep_freed_memory() {
+    if std::env::var_os(KEEP_MALLOC_DEFAULTS).is_some_and(|v| v == "1") {
+        return;
+    }
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        /// Blocks up to this size come from the heap, not their own mmap (glibc's
+        /// ceiling for this setting on 64-bit machines is 32 MiB).
+        const MMAP_THRESHOLD: libc::c_int = 32 << 20;
+        /// Freed memory at the top of the heap kept before trimming.
+        const TRIM_THRESHOLD: libc::c_int = 1 << 30;
+        /// Extra room asked for whenever the heap grows.
+        const TOP_PAD: libc::c_int = 256 << 20;
+        // SAFETY: mallopt only changes allocator tunables; called before the
+        // training threads start allocating.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
+            libc::mallopt(libc::M_TOP_PAD, TOP_PAD);
+        }
+    }
 }

@@ -9,9 +9,14 @@
 
 use crate::dataset::Sample;
 use crate::error::{FerError, Result};
+use crate::fingerprint::Fnv;
 use crate::metrics::argmax;
+use crate::model::adamw::AdamW;
 use crate::model::cnn::{
     box_pixels, to_input, Cnn, CnnHeader, CnnModel, CNN_FORMAT, CNN_SCHEMA_VERSION,
+};
+use crate::model::cnn_checkpoint::{
+    Checkpoint, CheckpointHeader, Checkpoints, CHECKPOINT_FORMAT, CHECKPOINT_VERSION,
 };
 pub use crate::model::cnn_params::{
     CnnParams, CnnTrainingSummary, GitLoss, ValidCnnParams, LR_REFERENCE_BATCH,
@@ -21,11 +26,14 @@ use crate::stages::decode::decode_file;
 use crate::stages::denoise::denoise;
 use crate::stages::detect::Detector;
 use crate::workers::WorkerPool;
+use candle_core::Var;
 use candle_core::{DType, Device, Tensor, D};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
-use rand::rngs::StdRng;
+use candle_nn::{Optimizer, ParamsAdamW, VarBuilder, VarMap};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
+// The same generator as `rand::rngs::StdRng` (so seeds give the runs they gave),
+// used directly because its stream position can be read and set for checkpoints.
+use rand_chacha::ChaCha12Rng;
 use rayon::prelude::*;
 
 /// Smoothed one-hot targets `[labels.len(), classes]`, row-major.
@@ -38,7 +46,7 @@ pub fn smoothed_targets(labels: &[u32], classes: usize, eps: f32) -> Vec<f32> {
 }
 
 /// A draw from Beta(alpha, alpha) by Johnk's method (exact for any alpha; quick for alpha <= 1).
-pub fn beta_sample(alpha: f32, rng: &mut StdRng) -> f32 {
+pub fn beta_sample<R: Rng + ?Sized>(alpha: f32, rng: &mut R) -> f32 {
     loop {
         let x = rng.random::<f32>().powf(1.0 / alpha);
         let y = rng.random::<f32>().powf(1.0 / alpha);
@@ -96,7 +104,7 @@ impl CropSet {
 /// He (Kaiming normal, fan-in) initialisation of every convolution from `rng`, in name
 /// order, so that the seed fixes the run; GroupNorm starts at identity, the head at
 /// PyTorch's uniform +-1/sqrt(fan_in), the Git centres at zero.
-fn seeded_he_init(varmap: &VarMap, rng: &mut StdRng) -> Result<()> {
+fn seeded_he_init(varmap: &VarMap, rng: &mut ChaCha12Rng) -> Result<()> {
     let data = varmap
         .data()
         .lock()
@@ -133,7 +141,7 @@ fn seeded_he_init(varmap: &VarMap, rng: &mut StdRng) -> Result<()> {
 }
 
 /// A standard normal draw (Box-Muller).
-fn standard_normal(rng: &mut StdRng) -> f32 {
+fn standard_normal(rng: &mut ChaCha12Rng) -> f32 {
     let u: f32 = rng.random_range(f32::EPSILON..1.0);
     let v: f32 = rng.random();
     (-2.0 * u.ln()).sqrt() * (2.0 * std::f32::consts::PI * v).cos()
@@ -148,6 +156,19 @@ pub fn fit_cnn(
     data: &CropSet,
     classes: usize,
     params: &ValidCnnParams,
+    on_epoch: &mut CnnEpochCallback,
+) -> Result<(Cnn, VarMap, Vec<f32>, Vec<f32>)> {
+    fit_cnn_with_checkpoints(data, classes, params, &Checkpoints::default(), on_epoch)
+}
+
+/// [`fit_cnn`], writing a checkpoint at the end of every epoch to
+/// `checkpoints.save_to` and, with `checkpoints.resume_from`, going on from one. A
+/// run killed and resumed ends with the same weights as one never stopped.
+pub fn fit_cnn_with_checkpoints(
+    data: &CropSet,
+    classes: usize,
+    params: &ValidCnnParams,
+    checkpoints: &Checkpoints,
     on_epoch: &mut CnnEpochCallback,
 ) -> Result<(Cnn, VarMap, Vec<f32>, Vec<f32>)> {
     if data.is_empty() {
@@ -165,7 +186,7 @@ pub fn fit_cnn(
         )));
     }
     let dev = Device::Cpu;
-    let mut rng = StdRng::seed_from_u64(params.seed);
+    let mut rng = ChaCha12Rng::seed_from_u64(params.seed);
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &dev);
     let net = Cnn::new(&params.arch, classes, vb.clone())?;
@@ -177,8 +198,9 @@ pub fn fit_cnn(
         None => None,
     };
     seeded_he_init(&varmap, &mut rng)?;
+    let named_vars = named_vars(&varmap)?;
     let mut opt = AdamW::new(
-        varmap.all_vars(),
+        named_vars.clone(),
         ParamsAdamW {
             lr: 0.0,
             weight_decay: params.weight_decay,
@@ -191,7 +213,30 @@ pub fn fit_cnn(
     let mut order: Vec<usize> = (0..data.len()).collect();
     let (mut losses, mut accs) = (Vec::new(), Vec::new());
     let mut step = 0;
-    for epoch in 0..params.epochs {
+    let fingerprint = run_fingerprint(params, classes, data);
+    if let Some(path) = &checkpoints.resume_from {
+        let ckpt = Checkpoint::load(path, &fingerprint)?;
+        resume_from(
+            &ckpt,
+            path,
+            &named_vars,
+            &mut opt,
+            data.len(),
+            params.epochs,
+        )?;
+        rng.set_word_pos(ckpt.rng_word_pos());
+        order = ckpt.header.order.iter().map(|&i| i as usize).collect();
+        step = ckpt.header.steps;
+        losses = ckpt.header.losses;
+        accs = ckpt.header.accuracies;
+        tracing::info!(
+            "resuming from {} after epoch {} of {}",
+            path.display(),
+            losses.len(),
+            params.epochs
+        );
+    }
+    for epoch in losses.len()..params.epochs {
         order.shuffle(&mut rng);
         let (mut loss_sum, mut correct) = (0.0f64, 0usize);
         for batch in order.chunks(params.batch_size) {
@@ -260,9 +305,114 @@ pub fn fit_cnn(
         }
         losses.push(loss);
         accs.push(acc);
+        if let Some(path) = &checkpoints.save_to {
+            let header = CheckpointHeader {
+                format: CHECKPOINT_FORMAT.into(),
+                version: CHECKPOINT_VERSION,
+                fingerprint: fingerprint.clone(),
+                epochs_done: epoch + 1,
+                steps: step,
+                rng_word_pos: rng.get_word_pos().to_string(),
+                order: order.iter().map(|&i| i as u32).collect(),
+                losses: losses.clone(),
+                accuracies: accs.clone(),
+            };
+            let weights: Vec<(String, Tensor)> = named_vars
+                .iter()
+                .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+                .collect();
+            Checkpoint::save(path, &header, &weights, &opt.state())?;
+        }
         on_epoch(epoch + 1, params.epochs, loss, acc);
     }
     Ok((net, varmap, losses, accs))
+}
+
+/// A hash of what a run's result depends on: its settings, the number of classes and
+/// every crop and label, in order.
+pub fn run_fingerprint(params: &ValidCnnParams, classes: usize, data: &CropSet) -> String {
+    let mut h = Fnv::new();
+    let settings = serde_json::to_string(&**params).unwrap_or_default();
+    h.write(settings.as_bytes());
+    h.write(&(classes as u64).to_le_bytes());
+    h.write(&(data.side as u64).to_le_bytes());
+    for label in &data.labels {
+        h.write(&label.to_le_bytes());
+    }
+    h.write(&data.pixels);
+    format!("{:016x}", h.finish())
+}
+
+/// Every variable of `varmap` with its name.
+fn named_vars(varmap: &VarMap) -> Result<Vec<(String, Var)>> {
+    let data = varmap
+        .data()
+        .lock()
+        .map_err(|_| FerError::Training("weight store poisoned".into()))?;
+    let mut vars: Vec<(String, Var)> = data.iter().map(|(n, v)| (n.clone(), v.clone())).collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(vars)
+}
+
+/// Put a checkpoint's weights and optimiser state into the run, after checking
+/// that they fit it: every weight there and of its shape, the batch order a
+/// permutation of the `crops`, and no more epochs done than the run has.
+fn resume_from(
+    ckpt: &Checkpoint,
+    path: &std::path::Path,
+    vars: &[(String, Var)],
+    opt: &mut AdamW,
+    crops: usize,
+    epochs: usize,
+) -> Result<()> {
+    let bad = |reason: String| FerError::Model {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if ckpt.header.epochs_done > epochs {
+        return Err(bad(format!(
+            "{} epochs done, the run has {epochs}",
+            ckpt.header.epochs_done
+        )));
+    }
+    let mut seen = vec![false; crops];
+    for &i in &ckpt.header.order {
+        match seen.get_mut(i as usize) {
+            Some(s) if !*s => *s = true,
+            _ => {
+                return Err(bad(
+                    "the batch order is not a permutation of the crops".into()
+                ))
+            }
+        }
+    }
+    if ckpt.header.order.len() != crops {
+        return Err(bad(
+            "the batch order is not a permutation of the crops".into()
+        ));
+    }
+    if ckpt.weights.len() != vars.len() {
+        return Err(bad(format!(
+            "{} weights saved, the network has {}",
+            ckpt.weights.len(),
+            vars.len()
+        )));
+    }
+    for (name, var) in vars {
+        let saved = ckpt
+            .weights
+            .get(name)
+            .ok_or_else(|| bad(format!("weight `{name}` is missing")))?;
+        if saved.dims() != var.dims() {
+            return Err(bad(format!(
+                "weight `{name}` has shape {:?}, expected {:?}",
+                saved.dims(),
+                var.dims()
+            )));
+        }
+        var.set(saved)?;
+    }
+    opt.restore(ckpt.header.steps, &ckpt.moments).map_err(bad)
 }
 
 /// The training crop of one labelled image: its largest face box (found on the
@@ -342,7 +492,8 @@ pub fn classes_to_learn(samples: &[Sample]) -> Result<Vec<String>> {
 
 /// Train a CNN on `crops` of `classes` (cut with `pipeline`; `skipped` images gave
 /// none) and return it with its header: the settings, the crops' `sources`, and the
-/// per-epoch loss and training accuracy (each epoch is also logged).
+/// per-epoch loss and training accuracy (each epoch is also logged), checkpointed
+/// as `checkpoints` says.
 pub fn train(
     crops: &CropSet,
     classes: Vec<String>,
@@ -350,12 +501,14 @@ pub fn train(
     pipeline: PipelineConfig,
     params: &ValidCnnParams,
     sources: Vec<String>,
+    checkpoints: &Checkpoints,
     on_epoch: &mut CnnEpochCallback,
 ) -> Result<CnnModel> {
-    let (net, varmap, loss, train_accuracy) = fit_cnn(
+    let (net, varmap, loss, train_accuracy) = fit_cnn_with_checkpoints(
         crops,
         classes.len(),
         params,
+        checkpoints,
         &mut |epoch, epochs, loss, acc| {
             tracing::info!(
                 "epoch {epoch}: loss {loss:.4}, training accuracy {:.2}%",

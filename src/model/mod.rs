@@ -1,7 +1,9 @@
 //! Classifiers and the model bundle.
+pub mod adamw;
 pub mod boost;
 pub mod bundle;
 pub mod cnn;
+pub mod cnn_checkpoint;
 pub mod cnn_params;
 pub mod cnn_train;
 pub mod dndt;
