@@ -313,6 +313,7 @@ fn compare_trains_every_kind_on_the_same_folds_and_explain_reads_a_soft_tree() {
             "dndt",
             "ensemble",
             "logistic",
+            "svm",
             "mini-xception"
         ]
     );

@@ -13,11 +13,12 @@ use crate::model::logistic::LogisticKind;
 use crate::model::mlp::MlpKind;
 use crate::model::ndf::NdfKind;
 use crate::model::soft_tree::SoftTreeKind;
+use crate::model::svm::SvmKind;
 use std::fmt;
 use std::str::FromStr;
 
 /// Every kind, in the order `fer compare` lists them.
-static REGISTRY: [&dyn Learner; 8] = [
+static REGISTRY: [&dyn Learner; 9] = [
     &MlpKind,
     &ForestKind,
     &BoostKind,
@@ -26,6 +27,7 @@ static REGISTRY: [&dyn Learner; 8] = [
     &DndtKind,
     &EnsembleKind,
     &LogisticKind,
+    &SvmKind,
 ];
 
 /// Which classifier a bundle holds: a registered [`Learner`]. Equal when the names are.
@@ -49,6 +51,8 @@ impl ModelKind {
     pub const ENSEMBLE: ModelKind = ModelKind(&EnsembleKind);
     /// Multinomial logistic regression (linfa), the classical baseline.
     pub const LOGISTIC: ModelKind = ModelKind(&LogisticKind);
+    /// One-vs-rest linear SVMs (linfa), Platt-calibrated: the other classical baseline.
+    pub const SVM: ModelKind = ModelKind(&SvmKind);
 
     /// Every registered kind, in registry order.
     pub fn all() -> impl Iterator<Item = ModelKind> {

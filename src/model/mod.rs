@@ -21,6 +21,7 @@ pub mod net_params;
 pub mod onnx;
 pub mod params;
 pub mod soft_tree;
+pub mod svm;
 pub mod tta;
 pub mod weighted;
 
