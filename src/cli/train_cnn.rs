@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 use fer::model::cnn::CnnArch;
 use fer::model::cnn_checkpoint::Checkpoints;
-use fer::model::cnn_train::{self, CnnParams, GitLoss, ValidCnnParams};
+use fer::model::cnn_train::{self, CnnParams, CropOrigin, GitLoss, ValidCnnParams};
 use fer::pipeline::PipelineConfig;
 use std::path::PathBuf;
 
@@ -154,13 +154,16 @@ pub fn run(args: TrainCnnArgs) -> Result<i32> {
         classes.len()
     );
     let pb = progress(params.epochs as u64, "training");
+    let origin = CropOrigin {
+        classes,
+        pipeline,
+        sources: args.data.describe(),
+        skipped,
+    };
     let model = cnn_train::train(
         &crops,
-        classes,
-        skipped,
-        pipeline,
+        origin,
         &params,
-        args.data.describe(),
         &checkpoints,
         &mut |epoch, _, loss, acc| {
             pb.set_position(epoch as u64);

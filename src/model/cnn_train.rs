@@ -490,20 +490,31 @@ pub fn classes_to_learn(samples: &[Sample]) -> Result<Vec<String>> {
     Ok(classes)
 }
 
-/// Train a CNN on `crops` of `classes` (cut with `pipeline`; `skipped` images gave
-/// none) and return it with its header: the settings, the crops' `sources`, and the
-/// per-epoch loss and training accuracy (each epoch is also logged), checkpointed
-/// as `checkpoints` says.
+/// What the training crops are: the classes they are labelled with, the pipeline
+/// that cut them, the datasets they came from, and how many images gave none.
+pub struct CropOrigin {
+    pub classes: Vec<String>,
+    pub pipeline: PipelineConfig,
+    pub sources: Vec<String>,
+    pub skipped: usize,
+}
+
+/// Train a CNN on `crops` (from `origin`) and return it with its header: the
+/// settings, the crops' origin, and the per-epoch loss and training accuracy (each
+/// epoch is also logged), checkpointed as `checkpoints` says.
 pub fn train(
     crops: &CropSet,
-    classes: Vec<String>,
-    skipped: usize,
-    pipeline: PipelineConfig,
+    origin: CropOrigin,
     params: &ValidCnnParams,
-    sources: Vec<String>,
     checkpoints: &Checkpoints,
     on_epoch: &mut CnnEpochCallback,
 ) -> Result<CnnModel> {
+    let CropOrigin {
+        classes,
+        pipeline,
+        sources,
+        skipped,
+    } = origin;
     let (net, varmap, loss, train_accuracy) = fit_cnn_with_checkpoints(
         crops,
         classes.len(),
