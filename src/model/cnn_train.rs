@@ -4,28 +4,22 @@
 //! mixup; optionally Git loss (Calefati et al. 2018: softmax loss + a center term
 //! pulling each embedding to its class centre + a push term `1 / (1 + d^2)` driving it
 //! away from the other centres; centres learned with the network). The optimiser is
-//! AdamW (candle's), not the papers' SGD with momentum. Random horizontal flips
-//! augment the crops.
+//! AdamW (candle-nn's update, in [`crate::model::adamw`] so that checkpoints can hold
+//! its state), not the papers' SGD with momentum. Random horizontal flips augment the
+//! crops. The crops themselves are cut in [`crate::model::cnn_crops`].
 
-use crate::dataset::Sample;
 use crate::error::{FerError, Result};
 use crate::fingerprint::Fnv;
 use crate::metrics::argmax;
 use crate::model::adamw::AdamW;
-use crate::model::cnn::{
-    box_pixels, to_input, Cnn, CnnHeader, CnnModel, CNN_FORMAT, CNN_SCHEMA_VERSION,
-};
+use crate::model::cnn::{to_input, Cnn, CnnHeader, CnnModel, CNN_FORMAT, CNN_SCHEMA_VERSION};
 use crate::model::cnn_checkpoint::{
     Checkpoint, CheckpointHeader, Checkpoints, CHECKPOINT_FORMAT, CHECKPOINT_VERSION,
 };
+pub use crate::model::cnn_crops::{classes_to_learn, crops_from_samples, CropOrigin, CropSet};
 pub use crate::model::cnn_params::{
     CnnParams, CnnTrainingSummary, GitLoss, ValidCnnParams, LR_REFERENCE_BATCH,
 };
-use crate::pipeline::PipelineConfig;
-use crate::stages::decode::decode_file;
-use crate::stages::denoise::denoise;
-use crate::stages::detect::Detector;
-use crate::workers::WorkerPool;
 use candle_core::Var;
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{Optimizer, ParamsAdamW, VarBuilder, VarMap};
@@ -34,7 +28,6 @@ use rand::{Rng, SeedableRng};
 // The same generator as `rand::rngs::StdRng` (so seeds give the runs they gave),
 // used directly because its stream position can be read and set for checkpoints.
 use rand_chacha::ChaCha12Rng;
-use rayon::prelude::*;
 
 /// Smoothed one-hot targets `[labels.len(), classes]`, row-major.
 pub fn smoothed_targets(labels: &[u32], classes: usize, eps: f32) -> Vec<f32> {
@@ -74,31 +67,6 @@ pub fn git_terms(
     let other = weights.affine(-1.0, 1.0)?; // 1 - weight: the centres a sample is not of
     let push = (d2 + 1.0)?.recip()?.mul(&other)?.sum(1)?.mean_all()?;
     Ok((center, push))
-}
-
-/// Grey crops and their labels.
-pub struct CropSet {
-    /// `n * side * side` bytes, row-major.
-    pub pixels: Vec<u8>,
-    pub labels: Vec<u32>,
-    pub side: usize,
-}
-
-impl CropSet {
-    /// Number of crops.
-    pub fn len(&self) -> usize {
-        self.labels.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
-    }
-
-    fn crop(&self, i: usize) -> &[u8] {
-        let n = self.side * self.side;
-        &self.pixels[i * n..(i + 1) * n]
-    }
 }
 
 /// He (Kaiming normal, fan-in) initialisation of every convolution from `rng`, in name
@@ -413,90 +381,6 @@ fn resume_from(
         var.set(saved)?;
     }
     opt.restore(ckpt.header.steps, &ckpt.moments).map_err(bad)
-}
-
-/// The training crop of one labelled image: its largest face box (found on the
-/// denoised frame, cut from the decoded one, as at inference), or the whole image
-/// with `detect.whole_image`, resized to `side`.
-fn sample_crop(
-    detector: &mut Detector,
-    pipeline: &PipelineConfig,
-    path: &std::path::Path,
-    side: usize,
-) -> Result<Option<Vec<u8>>> {
-    let frame = decode_file(path, &pipeline.decode)?;
-    let smooth = denoise(&frame, &pipeline.denoise)?;
-    let Some(bbox) = detector.detect_boxes(&smooth)?.first().copied() else {
-        return Ok(None);
-    };
-    Ok(Some(box_pixels(&frame, bbox, side)?))
-}
-
-/// Crops of `samples` for training, in parallel, labelled by their index in
-/// `classes`. Files that cannot be read or show no face are logged and counted, not fatal.
-pub fn crops_from_samples(
-    samples: &[Sample],
-    classes: &[String],
-    pipeline: &PipelineConfig,
-    side: usize,
-    progress: &(dyn Fn() + Sync),
-) -> Result<(CropSet, usize)> {
-    pipeline.check()?;
-    let detectors = WorkerPool::<Detector>::default();
-    let crops: Vec<Option<(Vec<u8>, u32)>> = samples
-        .par_iter()
-        .map(|s| {
-            let label = classes.iter().position(|c| *c == s.label)? as u32;
-            let crop = detectors.with(
-                || Detector::new(pipeline.detect),
-                |d| sample_crop(d, pipeline, &s.path, side),
-            );
-            progress();
-            match crop {
-                Ok(Ok(Some(c))) => Some((c, label)),
-                Ok(Ok(None)) => {
-                    tracing::debug!("{}: no face found", s.path.display());
-                    None
-                }
-                Ok(Err(e)) | Err(e) => {
-                    tracing::warn!("{e}");
-                    None
-                }
-            }
-        })
-        .collect();
-    let skipped = crops.iter().filter(|c| c.is_none()).count();
-    let mut set = CropSet {
-        pixels: Vec::new(),
-        labels: Vec::new(),
-        side,
-    };
-    for (pixels, label) in crops.into_iter().flatten() {
-        set.pixels.extend(pixels);
-        set.labels.push(label);
-    }
-    Ok((set, skipped))
-}
-
-/// The classes of `samples`, in order; an error unless there are at least two.
-pub fn classes_to_learn(samples: &[Sample]) -> Result<Vec<String>> {
-    let classes = crate::dataset::classes_of(samples);
-    if classes.len() < 2 {
-        return Err(FerError::Training(format!(
-            "the training data has {} class(es); give at least 2",
-            classes.len()
-        )));
-    }
-    Ok(classes)
-}
-
-/// What the training crops are: the classes they are labelled with, the pipeline
-/// that cut them, the datasets they came from, and how many images gave none.
-pub struct CropOrigin {
-    pub classes: Vec<String>,
-    pub pipeline: PipelineConfig,
-    pub sources: Vec<String>,
-    pub skipped: usize,
 }
 
 /// Train a CNN on `crops` (from `origin`) and return it with its header: the

@@ -4,6 +4,7 @@ pub mod boost;
 pub mod bundle;
 pub mod cnn;
 pub mod cnn_checkpoint;
+pub mod cnn_crops;
 pub mod cnn_params;
 pub mod cnn_train;
 pub mod dndt;

@@ -1,0 +1,123 @@
+//! The crops our CNN learns from: the largest face of each labelled image (or the
+//! whole image), grey, resized to the network's input side, cut in parallel; and
+//! where they came from, for the CNN's header.
+
+use crate::dataset::Sample;
+use crate::error::{FerError, Result};
+use crate::model::cnn::box_pixels;
+use crate::pipeline::PipelineConfig;
+use crate::stages::decode::decode_file;
+use crate::stages::denoise::denoise;
+use crate::stages::detect::Detector;
+use crate::workers::WorkerPool;
+use rayon::prelude::*;
+
+/// Grey crops and their labels.
+pub struct CropSet {
+    /// `n * side * side` bytes, row-major.
+    pub pixels: Vec<u8>,
+    pub labels: Vec<u32>,
+    pub side: usize,
+}
+
+impl CropSet {
+    /// Number of crops.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The pixels of crop `i`.
+    pub(crate) fn crop(&self, i: usize) -> &[u8] {
+        let n = self.side * self.side;
+        &self.pixels[i * n..(i + 1) * n]
+    }
+}
+
+/// The training crop of one labelled image: its largest face box (found on the
+/// denoised frame, cut from the decoded one, as at inference), or the whole image
+/// with `detect.whole_image`, resized to `side`.
+fn sample_crop(
+    detector: &mut Detector,
+    pipeline: &PipelineConfig,
+    path: &std::path::Path,
+    side: usize,
+) -> Result<Option<Vec<u8>>> {
+    let frame = decode_file(path, &pipeline.decode)?;
+    let smooth = denoise(&frame, &pipeline.denoise)?;
+    let Some(bbox) = detector.detect_boxes(&smooth)?.first().copied() else {
+        return Ok(None);
+    };
+    Ok(Some(box_pixels(&frame, bbox, side)?))
+}
+
+/// Crops of `samples` for training, in parallel, labelled by their index in
+/// `classes`. Files that cannot be read or show no face are logged and counted, not fatal.
+pub fn crops_from_samples(
+    samples: &[Sample],
+    classes: &[String],
+    pipeline: &PipelineConfig,
+    side: usize,
+    progress: &(dyn Fn() + Sync),
+) -> Result<(CropSet, usize)> {
+    pipeline.check()?;
+    let detectors = WorkerPool::<Detector>::default();
+    let crops: Vec<Option<(Vec<u8>, u32)>> = samples
+        .par_iter()
+        .map(|s| {
+            let label = classes.iter().position(|c| *c == s.label)? as u32;
+            let crop = detectors.with(
+                || Detector::new(pipeline.detect),
+                |d| sample_crop(d, pipeline, &s.path, side),
+            );
+            progress();
+            match crop {
+                Ok(Ok(Some(c))) => Some((c, label)),
+                Ok(Ok(None)) => {
+                    tracing::debug!("{}: no face found", s.path.display());
+                    None
+                }
+                Ok(Err(e)) | Err(e) => {
+                    tracing::warn!("{e}");
+                    None
+                }
+            }
+        })
+        .collect();
+    let skipped = crops.iter().filter(|c| c.is_none()).count();
+    let mut set = CropSet {
+        pixels: Vec::new(),
+        labels: Vec::new(),
+        side,
+    };
+    for (pixels, label) in crops.into_iter().flatten() {
+        set.pixels.extend(pixels);
+        set.labels.push(label);
+    }
+    Ok((set, skipped))
+}
+
+/// The classes of `samples`, in order; an error unless there are at least two.
+pub fn classes_to_learn(samples: &[Sample]) -> Result<Vec<String>> {
+    let classes = crate::dataset::classes_of(samples);
+    if classes.len() < 2 {
+        return Err(FerError::Training(format!(
+            "the training data has {} class(es); give at least 2",
+            classes.len()
+        )));
+    }
+    Ok(classes)
+}
+
+/// What the training crops are: the classes they are labelled with, the pipeline
+/// that cut them, the datasets they came from, and how many images gave none.
+pub struct CropOrigin {
+    pub classes: Vec<String>,
+    pub pipeline: PipelineConfig,
+    pub sources: Vec<String>,
+    pub skipped: usize,
+}
