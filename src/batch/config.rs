@@ -81,6 +81,8 @@ pub struct BatchSummary {
     pub resumed: usize,
     pub faces: usize,
     pub no_face: usize,
+    /// Files that failed: in this run, and among the rows a resumed run carried
+    /// over (so that the exit status describes the whole output).
     pub errors: usize,
 }
 

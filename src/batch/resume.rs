@@ -1,7 +1,7 @@
 //! `--resume`: what an interrupted run's output already holds. Only whole files
 //! (and whole video frames) count; a half-written last line is dropped.
 
-use super::output::OutputFormat;
+use super::output::{OutputFormat, Status};
 use crate::error::{FerError, Result};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
@@ -18,6 +18,9 @@ pub struct Previous {
     pub kept: Vec<u8>,
     /// Rows among them (the header not counted).
     pub rows: usize,
+    /// Failure rows among them (a file that could not be read), so that a resumed
+    /// batch still ends with the exit status its whole output calls for.
+    pub errors: usize,
 }
 
 /// Read a previous output. A trailing half-written line and the rows of a file
@@ -51,13 +54,21 @@ pub fn read_previous_from(
     // (file, video frame) -> (faces it announced, rows seen, its lines)
     type FileRows = (usize, usize, Vec<String>);
     let mut per_key: BTreeMap<(String, Option<u64>), FileRows> = BTreeMap::new();
+    let mut failed: HashSet<(String, Option<u64>)> = HashSet::new();
     for line in lines {
         let Some(LineKey {
-            file, frame, faces, ..
+            file,
+            frame,
+            faces,
+            failed: is_failure,
+            ..
         }) = parse_key(&line, format)
         else {
             continue;
         };
+        if is_failure {
+            failed.insert((file.clone(), frame));
+        }
         let e = per_key
             .entry((file, frame))
             .or_insert((faces, 0, Vec::new()));
@@ -70,6 +81,9 @@ pub fn read_previous_from(
     };
     for ((file, frame), (faces, seen, lines)) in per_key {
         if seen == faces.max(1) {
+            if failed.contains(&(file.clone(), frame)) {
+                prev.errors += 1;
+            }
             match frame {
                 Some(f) => prev.frames.insert((file, f)),
                 None => prev.files.insert(file),
@@ -91,6 +105,8 @@ pub struct LineKey {
     pub frame: Option<u64>,
     pub faces: usize,
     pub face: Option<usize>,
+    /// A failure row (status `error`).
+    pub failed: bool,
 }
 
 /// The key of one CSV record or JSON line (`format` Parquet: a JSON line, as spooled).
@@ -106,6 +122,7 @@ pub fn parse_key(line: &str, format: OutputFormat) -> Option<LineKey> {
                 frame: rec.get(2)?.parse::<u64>().ok(),
                 faces: rec.get(4)?.parse().ok()?,
                 face: rec.get(5)?.parse().ok(),
+                failed: rec.get(1)? == Status::Error.as_str(),
             })
         }
         OutputFormat::Jsonl | OutputFormat::Parquet => {
@@ -115,6 +132,7 @@ pub fn parse_key(line: &str, format: OutputFormat) -> Option<LineKey> {
                 frame: v.get("frame").and_then(Value::as_u64),
                 faces: v.get("faces")?.as_u64()? as usize,
                 face: v.get("face").and_then(Value::as_u64).map(|f| f as usize),
+                failed: v.get("status").and_then(Value::as_str) == Some(Status::Error.as_str()),
             })
         }
     }

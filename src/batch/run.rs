@@ -195,6 +195,7 @@ pub fn run(
                 // frames count one by one (`done_frames`), so its ranges stay.
                 units.retain(|u| !previous.files.contains(u.path().to_string_lossy().as_ref()));
                 summary.resumed = previous.files.len();
+                summary.errors += previous.errors;
                 carried = previous.kept;
                 carried_rows = previous.rows;
                 done_frames = previous.frames;

@@ -1,0 +1,220 @@
+//! Crash tests for `fer batch` (RELIABILITY.md): SIGKILL a batch at points spread
+//! over a whole run — start-up, listing, mid-image, mid-video, the final rename —
+//! then `--resume` it to the end, and compare with an uninterrupted run: the same
+//! rows, none doubled, none cut short, and the output file never half-written (at
+//! every kill it is either absent or whole). For CSV, JSON lines, Parquet, and one
+//! shard of a sharded run.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Kill points per format: spread evenly over the length of an uninterrupted run.
+const KILL_POINTS: usize = 20;
+/// Tries of a kill point whose run ended before the kill, each this much earlier.
+const RETRIES: usize = 5;
+const RETRY_EARLIER: f64 = 0.8;
+
+/// A batch over the mixed inputs of [`common::batch_inputs`], in `dir`, one thread so
+/// that the run is long enough to be hit at many points.
+fn batch(dir: &Path, out: &str, extra: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_fer"));
+    c.args([
+        "batch",
+        "--files-from",
+        "list.txt",
+        "--threads",
+        "1",
+        "--out",
+        out,
+    ])
+    .args(extra)
+    .current_dir(dir)
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    for k in ["SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT"] {
+        c.env_remove(k);
+    }
+    c
+}
+
+/// The rows of an output without stage times, sorted: what two runs must agree on.
+/// Reading them fails on a partial row.
+fn rows(path: &Path, format: &str) -> Vec<String> {
+    match format {
+        "csv" => common::rows_without_times(path)
+            .into_iter()
+            .map(|r| r.join(","))
+            .collect(),
+        "jsonl" => {
+            let text = std::fs::read_to_string(path).unwrap();
+            let mut rows: Vec<String> = text
+                .lines()
+                .map(|l| {
+                    let mut v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| {
+                        panic!("a partial JSON line in {}: {e}: {l}", path.display())
+                    });
+                    if let Some(m) = v.as_object_mut() {
+                        m.remove("ms"); // the stage times
+                    }
+                    v.to_string()
+                })
+                .collect();
+            rows.sort();
+            rows
+        }
+        "parquet" => rows_of_parquet(path),
+        _ => unreachable!(),
+    }
+}
+
+/// A Parquet output's rows: each cell as arrow prints it, stage times left out.
+fn rows_of_parquet(path: &Path) -> Vec<String> {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let file = std::fs::File::open(path).unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap_or_else(|e| panic!("{} is not whole Parquet: {e}", path.display()))
+        .build()
+        .unwrap();
+    let mut rows = Vec::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        let schema = batch.schema();
+        for r in 0..batch.num_rows() {
+            let cells: Vec<String> = schema
+                .fields()
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| !f.name().starts_with("ms_"))
+                .map(|(c, _)| format!("{:?}", batch.column(c).slice(r, 1)))
+                .collect();
+            rows.push(cells.join("|"));
+        }
+    }
+    rows.sort();
+    rows
+}
+
+/// SIGKILL `cmd` after `after`; whether it was still running then.
+fn kill_after(mut cmd: Command, after: Duration) -> bool {
+    let mut child = cmd.spawn().unwrap();
+    let start = Instant::now();
+    while start.elapsed() < after {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let running = child.try_wait().unwrap().is_none();
+    child.kill().ok(); // SIGKILL
+    child.wait().unwrap();
+    running
+}
+
+/// The sweep for one output `format` (`out` names the file; `extra` the options).
+fn sweep(format: &str, out: &str, extra: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    common::batch_inputs(d, 40, 10..16);
+    // The uninterrupted run, and its length.
+    let whole = format!("whole-{out}");
+    let start = Instant::now();
+    let status = batch(d, &whole, extra).status().unwrap();
+    let length = start.elapsed();
+    // 1 where the share holds the broken image (output complete), else 0.
+    let code = status.code();
+    assert!(matches!(code, Some(0 | 1)), "{code:?}");
+    let whole_path = final_path(d, &whole, extra);
+    let expected = rows(&whole_path, format);
+    assert!(expected.len() > 20, "{} rows", expected.len());
+
+    let mut killed_mid_run = 0;
+    for point in 1..=KILL_POINTS {
+        let trial = d.join(format!("trial-{point}"));
+        let mut after = length.mul_f64(point as f64 / (KILL_POINTS + 1) as f64);
+        // A run may be quicker than the measured one and end before its kill: then the
+        // point is tried again, a little earlier, from nothing.
+        for _ in 0..RETRIES {
+            if trial.exists() {
+                std::fs::remove_dir_all(&trial).unwrap();
+            }
+            std::fs::create_dir(&trial).unwrap();
+            // Each trial starts from nothing, in its own folder, with the same inputs.
+            for entry in ["in", "list.txt"] {
+                std::os::unix::fs::symlink(d.join(entry), trial.join(entry)).unwrap();
+            }
+            if kill_after(batch(&trial, out, extra), after) {
+                killed_mid_run += 1;
+                break;
+            }
+            after = after.mul_f64(RETRY_EARLIER);
+        }
+        let out_path = final_path(&trial, out, extra);
+        if out_path.exists() {
+            // Never half-written: where it exists, it is whole.
+            assert_eq!(
+                rows(&out_path, format),
+                expected,
+                "kill point {point}: {out} exists but is not whole"
+            );
+        }
+        let status = batch(&trial, out, extra).arg("--resume").status().unwrap();
+        assert_eq!(status.code(), code, "kill point {point}: resume");
+        let got = rows(&out_path, format);
+        if got != expected {
+            let missing: Vec<&String> = expected
+                .iter()
+                .filter(|r| !got.contains(r))
+                .take(3)
+                .collect();
+            let extra: Vec<&String> = got
+                .iter()
+                .filter(|r| !expected.contains(r))
+                .take(3)
+                .collect();
+            panic!(
+                "kill point {point} ({after:?} of {length:?}): {} rows, expected {}; missing {missing:?}; unexpected {extra:?}",
+                got.len(),
+                expected.len()
+            );
+        }
+    }
+    assert_eq!(
+        killed_mid_run, KILL_POINTS,
+        "kills that landed before the run ended"
+    );
+    eprintln!("{format}: {killed_mid_run} of {KILL_POINTS} kills mid-run survived (run length {length:?})");
+}
+
+/// Where a run's output lands: `out`, or for a shard `out.shard-I-of-N`.
+fn final_path(dir: &Path, out: &str, extra: &[&str]) -> PathBuf {
+    match extra.iter().position(|a| *a == "--shard") {
+        Some(i) => {
+            let (index, count) = extra[i + 1].split_once('/').unwrap();
+            dir.join(format!("{out}.shard-{index}-of-{count}"))
+        }
+        None => dir.join(out),
+    }
+}
+
+#[test]
+fn a_csv_batch_killed_at_twenty_points_resumes_to_the_same_rows() {
+    sweep("csv", "rows.csv", &[]);
+}
+
+#[test]
+fn a_jsonl_batch_killed_at_twenty_points_resumes_to_the_same_rows() {
+    sweep("jsonl", "rows.jsonl", &["--format", "jsonl"]);
+}
+
+#[test]
+fn a_parquet_batch_killed_at_twenty_points_resumes_to_the_same_rows() {
+    sweep("parquet", "rows.parquet", &["--format", "parquet"]);
+}
+
+#[test]
+fn a_shard_killed_at_twenty_points_resumes_to_the_same_rows() {
+    sweep("csv", "rows.csv", &["--shard", "1/2", "--video-chunk", "8"]);
+}
