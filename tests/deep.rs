@@ -131,6 +131,23 @@ fn bad_sidecars_and_networks_are_refused_with_the_file_named() {
             Box::new(|v| v["max_batch"] = 0.into()),
             "max_batch",
         ),
+        // A sidecar may only name a network in its own folder.
+        (
+            "escape.json",
+            Box::new(|v| v["onnx"] = "../../mini-xception.onnx".into()),
+            "own folder",
+        ),
+        (
+            "absolute.json",
+            Box::new(|v| {
+                v["onnx"] = common::root()
+                    .join("models/mini-xception.onnx")
+                    .to_string_lossy()
+                    .into_owned()
+                    .into()
+            }),
+            "own folder",
+        ),
     ];
     for (name, edit, expect) in cases {
         let mut v = good.clone();

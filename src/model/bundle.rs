@@ -143,6 +143,12 @@ impl Model {
             Ok(t.clone())
         };
         let (mean, std) = (get("norm.mean")?, get("norm.std")?);
+        check_weights(&tensors)?;
+        if std.to_vec1::<f32>()?.iter().any(|&s| s <= 0.0) {
+            return Err(FerError::Training(
+                "tensor norm.std holds a scale that is not positive".into(),
+            ));
+        }
         let kind: ModelKind = header.kind.parse()?;
         let classifier = kind.learner().load(&LoadJob {
             dim,
@@ -244,8 +250,18 @@ impl Model {
             return Ok(Vec::new());
         }
         let flat = self.standardise(rows)?;
-        self.classifier
-            .probabilities(&flat, rows.len(), self.header.feature_dim)
+        let probs = self
+            .classifier
+            .probabilities(&flat, rows.len(), self.header.feature_dim)?;
+        // Finite weights can still overflow (a damaged file's huge values): an error,
+        // never a NaN probability in someone's results.
+        if probs.iter().flatten().any(|p| !p.is_finite()) {
+            return Err(FerError::Training(
+                "the model gave a probability that is not a finite number (damaged weights?)"
+                    .into(),
+            ));
+        }
+        Ok(probs)
     }
 
     fn to_bytes(&self, path: &Path) -> Result<Vec<u8>> {
@@ -380,6 +396,26 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = tmp_path(path);
     std::fs::write(&tmp, bytes).map_err(|e| FerError::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| FerError::io(path, e))
+}
+
+/// Every float tensor holds only finite numbers: a NaN or infinite weight (a damaged
+/// file) would turn every probability into NaN, so it is refused at load instead.
+fn check_weights(tensors: &HashMap<String, Tensor>) -> Result<()> {
+    let mut names: Vec<&String> = tensors.keys().collect();
+    names.sort();
+    for name in names {
+        let t = &tensors[name];
+        if t.dtype() == DType::U8 {
+            continue; // byte strings (serde JSON), checked by their own readers
+        }
+        let values = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(FerError::Training(format!(
+                "tensor {name} holds NaN or infinite values"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `path` with `.partial` appended, in the same folder (so a rename is atomic).

@@ -19,7 +19,7 @@ use opencv::core::{Mat, Rect, Scalar, Size, Vector, CV_32F};
 use opencv::dnn::{self, Net};
 use opencv::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 /// The `format` field of every sidecar.
 pub const ONNX_FORMAT: &str = "fer-onnx";
@@ -209,6 +209,21 @@ impl OnnxModel {
         let spec: OnnxSpec = serde_json::from_str(&text)
             .map_err(|e| model_err(path, format!("not a fer-onnx sidecar ({e})")))?;
         spec.check(path)?;
+        // The network must lie in the sidecar's own folder: a sidecar handed over with
+        // a model must not make fer read files elsewhere (`../..`, an absolute path).
+        let inside = !spec.onnx.is_empty()
+            && Path::new(&spec.onnx)
+                .components()
+                .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+        if !inside {
+            return Err(model_err(
+                path,
+                format!(
+                    "`onnx` must name a file in the sidecar's own folder, not `{}`",
+                    spec.onnx
+                ),
+            ));
+        }
         let onnx_path = path.parent().unwrap_or(Path::new(".")).join(&spec.onnx);
         let size = std::fs::metadata(&onnx_path)
             .map_err(|e| model_err(&onnx_path, e.to_string()))?
