@@ -594,30 +594,19 @@ fn train_cnn_then_eval_and_batch_read_its_file() {
     );
     stripe_folders(&train, 40, 0);
     stripe_folders(&test, 10, 3);
-    let out = fer(&[
+    let mut args = vec![
         "train-cnn",
-        "--no-detect",
         "--data",
         train.to_str().unwrap(),
         "--out",
         model.to_str().unwrap(),
-        "--input-size",
-        "16",
-        "--channels",
-        "8,16",
-        "--groups",
-        "4",
-        "--epochs",
-        "6",
-        "--warmup-epochs",
-        "1",
-        "--batch-size",
-        "16",
         "--lr",
         "0.02",
         "--git-loss",
         "0.01,0.01",
-    ]);
+    ];
+    args.extend(common::TINY_CNN_ARGS);
+    let out = fer(&args);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains("80 crops of 2 classes"),

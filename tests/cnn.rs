@@ -314,30 +314,14 @@ fn a_run_resumed_from_any_epoch_ends_with_the_weights_of_an_uninterrupted_one() 
 /// `fer train-cnn` on `data` (a folder of class folders of 16x16 crops), writing `out`.
 fn train_cnn_command(data: &std::path::Path, out: &std::path::Path) -> std::process::Command {
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_fer"));
-    c.args([
-        "train-cnn",
-        "--no-detect",
-        "--input-size",
-        "16",
-        "--channels",
-        "8,16",
-    ])
-    .args([
-        "--groups",
-        "4",
-        "--epochs",
-        "6",
-        "--warmup-epochs",
-        "1",
-        "--batch-size",
-        "16",
-    ])
-    .arg("--data")
-    .arg(data)
-    .arg("--out")
-    .arg(out)
-    .stdout(std::process::Stdio::null())
-    .stderr(std::process::Stdio::null());
+    c.arg("train-cnn")
+        .args(common::TINY_CNN_ARGS)
+        .arg("--data")
+        .arg(data)
+        .arg("--out")
+        .arg(out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
     c
 }
 

@@ -82,7 +82,9 @@ fn mutate(good: &[u8], rng: &mut StdRng) -> (Vec<u8>, String) {
         }
         5 => {
             // A tensor declared with another dtype.
-            let dtypes = ["\"F32\"", "\"U8\"", "\"F16\"", "\"F64\"", "\"I64\"", "\"BOOL\""];
+            let dtypes = [
+                "\"F32\"", "\"U8\"", "\"F16\"", "\"F64\"", "\"I64\"", "\"BOOL\"",
+            ];
             let from = dtypes.iter().find(|d| json.contains(*d)).unwrap();
             let to = dtypes[rng.random_range(0..dtypes.len())];
             (
@@ -101,7 +103,10 @@ fn mutate(good: &[u8], rng: &mut StdRng) -> (Vec<u8>, String) {
             let mut j = json.clone();
             let d = (b'0' + rng.random_range(0..10u8)) as char;
             j.replace_range(i..i + 1, &d.to_string());
-            (with_json(good, &j), format!("header digit at {i} set to {d}"))
+            (
+                with_json(good, &j),
+                format!("header digit at {i} set to {d}"),
+            )
         }
         7 => {
             // A run of the header deleted.
@@ -111,7 +116,10 @@ fn mutate(good: &[u8], rng: &mut StdRng) -> (Vec<u8>, String) {
             if j.is_char_boundary(a) && j.is_char_boundary(z) {
                 j.replace_range(a..z, "");
             }
-            (with_json(good, &j), format!("header bytes {a}..{z} deleted"))
+            (
+                with_json(good, &j),
+                format!("header bytes {a}..{z} deleted"),
+            )
         }
         _ => {
             // Bytes inside the data region overwritten with noise.
@@ -139,7 +147,13 @@ fn ten_thousand_mutated_bundles_are_refused_or_give_finite_probabilities() {
     let (mut refused, mut loaded) = (0, 0);
     for kind in KINDS {
         let kind: ModelKind = kind.parse().unwrap();
-        let model = fit(&train, &all, &common::options(kind, cfg), &mut |_, _, _, _| {}).unwrap();
+        let model = fit(
+            &train,
+            &all,
+            &common::options(kind, cfg),
+            &mut |_, _, _, _| {},
+        )
+        .unwrap();
         let good_path = dir.path().join("good.safetensors");
         model.save(&good_path).unwrap();
         let good = std::fs::read(&good_path).unwrap();
@@ -175,7 +189,9 @@ fn check(path: &Path, rows: &[Vec<f32>]) -> Result<bool, String> {
             Err(_) => Ok(true),
             Ok(probs) => {
                 for p in &probs {
-                    if p.iter().any(|v| !v.is_finite() || !(0.0..=1.0 + 1e-4).contains(v)) {
+                    if p.iter()
+                        .any(|v| !v.is_finite() || !(0.0..=1.0 + 1e-4).contains(v))
+                    {
                         return Err(format!("loaded, but gave probabilities {p:?}"));
                     }
                 }

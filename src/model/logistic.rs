@@ -1,7 +1,7 @@
 //! Multinomial logistic regression from linfa (`linfa-logistic`), the classical
 //! baseline papers quote beside their networks: one linear map of the
 //! standardised features to the classes, softmax, fitted with L-BFGS under an
-//! L2 penalty. Features go to linfa as an `ndarray::Array2<f32>`.
+//! L2 penalty. Features go to linfa as an `ndarray::Array2<f64>` ([`crate::model::linfa_input`]).
 //!
 //! Stored in the bundle as linfa's fitted model, serde JSON in a `u8` tensor
 //! `logistic.json`.
@@ -10,10 +10,11 @@ use crate::error::{FerError, Result};
 use crate::model::learner::{
     bytes_tensor, guard, Classify, FitJob, Fitted, Learner, LoadJob, Trained,
 };
+use crate::model::linfa_input::rows_matrix;
 use crate::model::net::{EpochCallback, TrainReport};
 use linfa::prelude::*;
 use linfa_logistic::{MultiFittedLogisticRegression, MultiLogisticRegression};
-use ndarray::{Array1, Array2};
+use ndarray::Array1;
 use std::any::Any;
 use std::time::Instant;
 
@@ -29,17 +30,6 @@ pub const LOGISTIC_TENSOR: &str = "logistic.json";
 pub struct Logistic {
     model: MultiFittedLogisticRegression<f64, u32>,
     classes: usize,
-}
-
-/// The `rows` of `x` as a linfa matrix, in f64: fitted in f32, the same
-/// regression read CK+ at 3.5% (10-fold by subject, below chance), in f64 at 87.5%.
-fn rows_matrix(x: &[f32], rows: &[usize], dim: usize) -> Result<Array2<f64>> {
-    let mut xs = Vec::with_capacity(rows.len() * dim);
-    for &r in rows {
-        xs.extend(x[r * dim..(r + 1) * dim].iter().map(|&v| v as f64));
-    }
-    Array2::from_shape_vec((rows.len(), dim), xs)
-        .map_err(|e| FerError::Training(format!("logistic input: {e}")))
 }
 
 impl Logistic {
@@ -129,30 +119,12 @@ mod tests {
     #[test]
     fn separates_three_shifted_blobs() {
         let (dim, per) = (5, 40);
-        let mut x = Vec::new();
-        let mut y = Vec::new();
-        for c in 0..3u32 {
-            for i in 0..per {
-                for j in 0..dim {
-                    let noise = ((i * 7 + j * 13) % 11) as f32 / 11.0 - 0.5;
-                    x.push(noise + if j == c as usize { 2.0 } else { 0.0 });
-                }
-                y.push(c);
-            }
-        }
+        let (x, y) = crate::model::linfa_input::shifted_blobs(dim, per);
         let rows: Vec<usize> = (0..y.len()).collect();
         let m = Logistic::fit(&x, &y, &rows, dim, 4).unwrap();
         let p = m.probabilities(&x, y.len(), dim).unwrap();
-        let right = p
-            .iter()
-            .zip(&y)
-            .filter(|(p, &y)| crate::metrics::argmax(p, None) == y as usize)
-            .count();
-        assert!(
-            right as f64 / y.len() as f64 > 0.95,
-            "{right} of {}",
-            y.len()
-        );
+        let right = crate::model::linfa_input::share_right(&p, &y);
+        assert!(right > 0.95, "{right}");
         assert_eq!(p[0][3], 0.0, "an unseen class");
         // Through the bundle bytes.
         let back = Logistic::from_bytes(&m.to_bytes().unwrap(), 4).unwrap();

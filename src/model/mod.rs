@@ -13,6 +13,7 @@ pub mod face_model;
 pub mod forest;
 pub mod kinds;
 pub mod learner;
+pub mod linfa_input;
 pub mod load;
 pub mod logistic;
 pub mod mlp;

@@ -18,10 +18,11 @@ use crate::error::{FerError, Result};
 use crate::model::learner::{
     bytes_tensor, guard, Classify, FitJob, Fitted, Learner, LoadJob, Trained,
 };
+use crate::model::linfa_input::rows_matrix;
 use crate::model::net::{EpochCallback, TrainReport};
 use linfa::prelude::*;
 use linfa_svm::Svm;
-use ndarray::{Array1, Array2};
+use ndarray::Array1;
 use rayon::prelude::*;
 use std::any::Any;
 use std::time::Instant;
@@ -39,17 +40,6 @@ pub const SVM_TENSOR: &str = "svm.json";
 /// One calibrated machine per class (`None` for a class the fit never saw).
 pub struct LinearSvm {
     machines: Vec<Option<Svm<f64, Pr>>>,
-}
-
-/// The `rows` of `x` as a linfa matrix, in f64 (as for the logistic regression,
-/// which f32 breaks).
-fn rows_matrix(x: &[f32], rows: &[usize], dim: usize) -> Result<Array2<f64>> {
-    let mut xs = Vec::with_capacity(rows.len() * dim);
-    for &r in rows {
-        xs.extend(x[r * dim..(r + 1) * dim].iter().map(|&v| v as f64));
-    }
-    Array2::from_shape_vec((rows.len(), dim), xs)
-        .map_err(|e| FerError::Training(format!("svm input: {e}")))
 }
 
 /// At most `max` of `rows`, each class keeping its share, taken evenly through its
@@ -182,30 +172,12 @@ mod tests {
     #[test]
     fn separates_three_shifted_blobs() {
         let (dim, per) = (5, 40);
-        let mut x = Vec::new();
-        let mut y = Vec::new();
-        for c in 0..3u32 {
-            for i in 0..per {
-                for j in 0..dim {
-                    let noise = ((i * 7 + j * 13) % 11) as f32 / 11.0 - 0.5;
-                    x.push(noise + if j == c as usize { 2.0 } else { 0.0 });
-                }
-                y.push(c);
-            }
-        }
+        let (x, y) = crate::model::linfa_input::shifted_blobs(dim, per);
         let rows: Vec<usize> = (0..y.len()).collect();
         let m = LinearSvm::fit(&x, &y, &rows, dim, 4).unwrap();
         let p = m.probabilities(&x, y.len(), dim).unwrap();
-        let right = p
-            .iter()
-            .zip(&y)
-            .filter(|(p, &y)| crate::metrics::argmax(p, None) == y as usize)
-            .count();
-        assert!(
-            right as f64 / y.len() as f64 > 0.95,
-            "{right} of {}",
-            y.len()
-        );
+        let right = crate::model::linfa_input::share_right(&p, &y);
+        assert!(right > 0.95, "{right}");
         assert_eq!(p[0][3], 0.0, "an unseen class");
         assert!(p.iter().all(|p| (p.iter().sum::<f32>() - 1.0).abs() < 1e-4));
         // Through the bundle bytes.
