@@ -1,0 +1,183 @@
+//! Decompression bombs for every image decoder (RELIABILITY.md): at most 2 KB
+//! that declare billions of pixels, in PNG, GIF, JPEG, BMP, TIFF and WebP. Each must
+//! be refused from its header, naming the file, quickly, and a batch over all of them
+//! must stay far below 500 MB of memory.
+
+mod common;
+
+use fer::error::FerError;
+use fer::stages::decode::{decode_bytes, DecodeConfig};
+use image::{DynamicImage, ImageBuffer, ImageFormat, Rgb};
+use std::io::Cursor;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Peak memory a batch over the bombs may reach (the bound).
+const MAX_PEAK_BYTES: u64 = 500 << 20;
+/// Longest a refusal may take: far below what decoding billions of pixels would.
+const MAX_REFUSAL: Duration = Duration::from_secs(2);
+
+/// A small colour image encoded as `format` (colour: every encoder takes it).
+fn small(format: ImageFormat) -> Vec<u8> {
+    let img = DynamicImage::ImageRgb8(ImageBuffer::from_fn(16, 16, |x, y| {
+        Rgb([(x * y) as u8, x as u8, y as u8])
+    }));
+    let mut buf = Cursor::new(Vec::new());
+    img.write_to(&mut buf, format).unwrap();
+    buf.into_inner()
+}
+
+/// A GIF whose logical screen is 65535 x 65535.
+fn gif_bomb() -> Vec<u8> {
+    let mut b = small(ImageFormat::Gif);
+    b[6..8].copy_from_slice(&u16::MAX.to_le_bytes());
+    b[8..10].copy_from_slice(&u16::MAX.to_le_bytes());
+    b
+}
+
+/// A baseline JPEG whose frame header declares 65000 x 65000.
+fn jpeg_bomb() -> Vec<u8> {
+    let mut b = small(ImageFormat::Jpeg);
+    let sof = b
+        .windows(2)
+        .position(|w| w == [0xFF, 0xC0])
+        .expect("a baseline frame header");
+    b[sof + 5..sof + 7].copy_from_slice(&65000u16.to_be_bytes()); // height
+    b[sof + 7..sof + 9].copy_from_slice(&65000u16.to_be_bytes()); // width
+    b
+}
+
+/// A BMP whose info header declares 60000 x 60000 (under the BMP decoder's own
+/// 65535 cap, so that the pixel limit is what refuses it).
+fn bmp_bomb() -> Vec<u8> {
+    let mut b = small(ImageFormat::Bmp);
+    b[18..22].copy_from_slice(&60_000i32.to_le_bytes());
+    b[22..26].copy_from_slice(&60_000i32.to_le_bytes());
+    b
+}
+
+/// A little-endian TIFF of one 8-bit grey strip that declares 100000 x 100000.
+fn tiff_bomb() -> Vec<u8> {
+    const SHORT: u16 = 3;
+    const LONG: u16 = 4;
+    let entries: [(u16, u16, u32); 9] = [
+        (256, LONG, 100_000), // ImageWidth
+        (257, LONG, 100_000), // ImageLength
+        (258, SHORT, 8),      // BitsPerSample
+        (259, SHORT, 1),      // Compression: none
+        (262, SHORT, 1),      // Photometric: black is zero
+        (273, LONG, 0),       // StripOffsets (patched below)
+        (277, SHORT, 1),      // SamplesPerPixel
+        (278, LONG, 100_000), // RowsPerStrip
+        (279, LONG, 16),      // StripByteCounts
+    ];
+    let ifd_len = 2 + 12 * entries.len() + 4;
+    let data_at = (8 + ifd_len) as u32;
+    let mut b = b"II*\0".to_vec();
+    b.extend_from_slice(&8u32.to_le_bytes());
+    b.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    for (tag, kind, value) in entries {
+        let value = if tag == 273 { data_at } else { value };
+        b.extend_from_slice(&tag.to_le_bytes());
+        b.extend_from_slice(&kind.to_le_bytes());
+        b.extend_from_slice(&1u32.to_le_bytes());
+        b.extend_from_slice(&value.to_le_bytes()); // a SHORT sits in the low two bytes
+    }
+    b.extend_from_slice(&0u32.to_le_bytes()); // no next IFD
+    b.extend_from_slice(&[0u8; 16]);
+    b
+}
+
+/// The side a WebP bomb declares.
+const WEBP_SIDE: u32 = 10_000;
+
+/// A lossless WebP (VP8L) whose header declares `WEBP_SIDE` x `WEBP_SIDE` (100
+/// megapixels).
+fn webp_bomb() -> Vec<u8> {
+    let mut b = small(ImageFormat::WebP);
+    assert_eq!(&b[12..16], b"VP8L", "the encoder writes lossless WebP");
+    // After the chunk header and the 0x2F signature: 14 bits width - 1, 14 bits
+    // height - 1, then the alpha and version bits, little-endian.
+    let old = u32::from_le_bytes(b[21..25].try_into().unwrap());
+    let bits = (old & !((1 << 28) - 1)) | (WEBP_SIDE - 1) | ((WEBP_SIDE - 1) << 14);
+    b[21..25].copy_from_slice(&bits.to_le_bytes());
+    b
+}
+
+/// Every bomb, with its file name.
+fn bombs() -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        ("bomb.png", common::png_header_only(100_000, 100_000)),
+        ("bomb.gif", gif_bomb()),
+        ("bomb.jpg", jpeg_bomb()),
+        ("bomb.bmp", bmp_bomb()),
+        ("bomb.tiff", tiff_bomb()),
+        ("bomb.webp", webp_bomb()),
+    ]
+}
+
+#[test]
+fn every_decoder_refuses_a_bomb_from_its_header() {
+    for (name, bytes) in bombs() {
+        assert!(bytes.len() < 2048, "{name}: {} bytes", bytes.len());
+        let t = Instant::now();
+        let err = decode_bytes(&bytes, &DecodeConfig::default())
+            .err()
+            .unwrap_or_else(|| panic!("{name} decoded"));
+        assert!(
+            matches!(err, FerError::TooLarge { .. }),
+            "{name}: refused, but not from its header: {err}"
+        );
+        assert!(t.elapsed() < MAX_REFUSAL, "{name}: {:?}", t.elapsed());
+    }
+}
+
+#[test]
+fn a_batch_over_every_bomb_names_each_and_stays_small() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    for (name, bytes) in bombs() {
+        std::fs::write(input.join(name), bytes).unwrap();
+    }
+    std::fs::copy(common::sample("justin.jpg"), input.join("justin.jpg")).unwrap();
+    let out = dir.path().join("rows.csv");
+    let child = Command::new(env!("CARGO_BIN_EXE_fer"))
+        .arg("batch")
+        .arg(&input)
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // wait4 gives the child's peak resident memory.
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as libc::pid_t);
+    assert_eq!(libc::WEXITSTATUS(status), 1, "some files failed: exit 1");
+    let peak = usage.ru_maxrss as u64 * 1024; // kilobytes on Linux
+    assert!(peak < MAX_PEAK_BYTES, "peak memory {} MB", peak >> 20);
+    let rows = common::rows_without_times(&out);
+    for (name, _) in bombs() {
+        let row = rows
+            .iter()
+            .find(|r| r[0].ends_with(name))
+            .unwrap_or_else(|| panic!("no row for {name}"));
+        assert_eq!(row[1], "error", "{name}");
+        assert!(
+            row.iter()
+                .any(|c| c.contains(name) && c.contains("over the limit")),
+            "{name}: {row:?}"
+        );
+    }
+    assert!(rows
+        .iter()
+        .any(|r| r[0].ends_with("justin.jpg") && r[1] == "ok"));
+    eprintln!(
+        "batch over {} bombs: peak memory {} MB",
+        bombs().len(),
+        peak >> 20
+    );
+}
