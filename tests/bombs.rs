@@ -142,6 +142,8 @@ fn a_batch_over_every_bomb_names_each_and_stays_small() {
     }
     std::fs::copy(common::sample("justin.jpg"), input.join("justin.jpg")).unwrap();
     let out = dir.path().join("rows.csv");
+    // Reaped by wait4 below, which also gives its peak memory.
+    #[allow(clippy::zombie_processes)]
     let child = Command::new(env!("CARGO_BIN_EXE_fer"))
         .arg("batch")
         .arg(&input)
