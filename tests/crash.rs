@@ -3,7 +3,8 @@
 //! then `--resume` it to the end, and compare with an uninterrupted run: the same
 //! rows, none doubled, none cut short, and the output file never half-written (at
 //! every kill it is either absent or whole). For CSV, JSON lines, Parquet, and one
-//! shard of a sharded run.
+//! shard of a sharded run. And `fer train` killed over a run over an existing model:
+//! the model under the output name stays whole and loadable.
 
 mod common;
 
@@ -217,4 +218,74 @@ fn a_parquet_batch_killed_at_twenty_points_resumes_to_the_same_rows() {
 #[test]
 fn a_shard_killed_at_twenty_points_resumes_to_the_same_rows() {
     sweep("csv", "rows.csv", &["--shard", "1/2", "--video-chunk", "8"]);
+}
+
+/// Kill points of a `fer train` run (each a full training, so fewer than for batch).
+const TRAIN_KILL_POINTS: usize = 6;
+
+#[test]
+fn fer_train_killed_at_any_point_leaves_the_previous_model_whole() {
+    let Some(data) =
+        common::shared_data("fer_train_killed_at_any_point_leaves_the_previous_model_whole")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ck = data.join("ckplus48");
+    let train = |out: &Path| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_fer"));
+        c.args([
+            "train",
+            "--no-detect",
+            "--classes",
+            "happy,surprise",
+            "--epochs",
+            "30",
+        ])
+        .arg("--data")
+        .arg(&ck)
+        .arg("--out")
+        .arg(out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        c
+    };
+    // The model a user already has, and how long a training takes.
+    let out = d.join("model.safetensors");
+    let start = Instant::now();
+    assert!(train(&out).status().unwrap().success());
+    let length = start.elapsed();
+    let previous = std::fs::read(&out).unwrap();
+    let (mut killed_mid_run, mut kept_new) = (0, 0);
+    for point in 1..=TRAIN_KILL_POINTS {
+        let after = length.mul_f64(point as f64 / (TRAIN_KILL_POINTS + 1) as f64);
+        if kill_after(train(&out), after) {
+            killed_mid_run += 1;
+        }
+        // Whole and loadable: the previous model, or (killed after the rename) a new one.
+        let loaded = fer::model::Model::load(&out);
+        assert!(loaded.is_ok(), "kill point {point}: {:?}", loaded.err());
+        if std::fs::read(&out).unwrap() != previous {
+            kept_new += 1;
+        }
+        let names: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            names
+                .iter()
+                .all(|n| n == "model.safetensors" || n.ends_with(".partial")),
+            "kill point {point}: {names:?}"
+        );
+    }
+    assert!(
+        killed_mid_run >= TRAIN_KILL_POINTS - 1,
+        "only {killed_mid_run} of {TRAIN_KILL_POINTS} kills landed mid-run"
+    );
+    eprintln!(
+        "train: {killed_mid_run} of {TRAIN_KILL_POINTS} kills mid-run, the model stayed whole \
+         ({kept_new} times a new one, killed after its rename; run length {length:?})"
+    );
 }
