@@ -44,6 +44,13 @@ enum Command {
 }
 
 fn main() {
+    // Past a file-size limit (`ulimit -f`) a write raises SIGXFSZ, which would kill fer
+    // without a word; ignored, the write fails (EFBIG) and fer names the file.
+    // SAFETY: sets a signal's disposition to "ignore" before any thread starts.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(

@@ -1,0 +1,107 @@
+//! Out of disk, as a file-size limit (`ulimit -f`, RLIMIT_FSIZE) makes it
+//! (RELIABILITY.md): each writer fails with an error naming the file, exits
+//! non-zero without a panic, writes nothing half under the output name, and keeps
+//! the previous file where one existed.
+
+mod common;
+
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// `fer ARGS` in `dir` with files limited to `bytes`.
+fn fer_limited(dir: &Path, args: &[&str], bytes: u64) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_fer"));
+    c.args(args).current_dir(dir);
+    // SAFETY: only setrlimit, which is async-signal-safe, between fork and exec.
+    unsafe {
+        c.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: libc::RLIM_INFINITY,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    c.output().unwrap()
+}
+
+/// The run failed cleanly: a non-zero exit (not a signal), an error naming `file`
+/// and the reason, and no panic.
+fn failed_naming(out: &Output, file: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        matches!(out.status.code(), Some(c) if c != 0),
+        "{:?}: {stderr}",
+        out.status
+    );
+    assert!(
+        stderr.contains(file) && stderr.contains("File too large"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn a_batch_past_the_file_size_limit_says_which_file_and_keeps_the_previous_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = common::root().join("data");
+    let data = data.to_str().unwrap();
+    // An earlier, complete output under the same name.
+    let first = fer_limited(d, &["batch", data, "--out", "rows.csv"], u64::MAX);
+    assert_eq!(first.status.code(), Some(0));
+    let previous = std::fs::read(d.join("rows.csv")).unwrap();
+    for (format, name) in [
+        ("csv", "rows.csv"),
+        ("jsonl", "rows.jsonl"),
+        ("parquet", "rows.parquet"),
+    ] {
+        if name != "rows.csv" {
+            std::fs::write(d.join(name), &previous).unwrap(); // stands for an earlier output
+        }
+        let out = fer_limited(d, &["batch", data, "--format", format, "--out", name], 100);
+        failed_naming(&out, &format!("{name}.partial"));
+        assert_eq!(
+            std::fs::read(d.join(name)).unwrap(),
+            previous,
+            "{name}: the previous output is untouched"
+        );
+    }
+}
+
+#[test]
+fn a_training_past_the_file_size_limit_keeps_the_previous_model() {
+    let Some(shared) =
+        common::shared_data("a_training_past_the_file_size_limit_keeps_the_previous_model")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ck = shared.join("ckplus48");
+    let args = [
+        "train",
+        "--no-detect",
+        "--classes",
+        "happy,surprise",
+        "--epochs",
+        "5",
+        "--data",
+        ck.to_str().unwrap(),
+        "--out",
+        "model.safetensors",
+    ];
+    assert!(fer_limited(d, &args, u64::MAX).status.success());
+    let previous = std::fs::read(d.join("model.safetensors")).unwrap();
+    let out = fer_limited(d, &args, 64 << 10);
+    failed_naming(&out, "model.safetensors.partial");
+    assert_eq!(
+        std::fs::read(d.join("model.safetensors")).unwrap(),
+        previous
+    );
+    assert!(fer::model::Model::load(&d.join("model.safetensors")).is_ok());
+}
