@@ -1,7 +1,7 @@
 //! One error enum for the library. Variants carry the data a user needs to act
 //! (which file, which parameter, what was expected).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Everything the `fer` library can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +80,14 @@ impl FerError {
     pub fn param(name: &'static str, reason: impl Into<String>) -> Self {
         FerError::InvalidParam {
             name,
+            reason: reason.into(),
+        }
+    }
+
+    /// Build an [`FerError::Model`]: the model file at `path` is unusable, and why.
+    pub fn model(path: &Path, reason: impl Into<String>) -> Self {
+        FerError::Model {
+            path: path.to_path_buf(),
             reason: reason.into(),
         }
     }

@@ -265,8 +265,8 @@ impl Model {
     }
 
     fn to_bytes(&self, path: &Path) -> Result<Vec<u8>> {
-        let header =
-            serde_json::to_string(&self.header).map_err(|e| model_err(path, e.to_string()))?;
+        let header = serde_json::to_string(&self.header)
+            .map_err(|e| FerError::model(path, e.to_string()))?;
         let meta = HashMap::from([(HEADER_KEY.to_string(), header)]);
         let mut names: Vec<&String> = self.tensors.keys().collect();
         names.sort();
@@ -274,7 +274,7 @@ impl Model {
             .iter()
             .map(|n| (n.as_str(), &self.tensors[*n]))
             .collect();
-        safetensors::serialize(data, Some(meta)).map_err(|e| model_err(path, e.to_string()))
+        safetensors::serialize(data, Some(meta)).map_err(|e| FerError::model(path, e.to_string()))
     }
 
     /// Write the bundle atomically (temporary file, then rename).
@@ -286,22 +286,22 @@ impl Model {
     pub fn load(path: &Path) -> Result<Self> {
         let bytes = read_capped(path, MAX_MODEL_BYTES)?;
         let (_, st_meta) = safetensors::SafeTensors::read_metadata(&bytes)
-            .map_err(|e| model_err(path, format!("not a valid safetensors bundle ({e})")))?;
+            .map_err(|e| FerError::model(path, format!("not a valid safetensors bundle ({e})")))?;
         let header_json = st_meta
             .metadata()
             .as_ref()
             .and_then(|m| m.get(HEADER_KEY))
             .ok_or_else(|| {
-                model_err(
+                FerError::model(
                     path,
                     format!("no `{HEADER_KEY}` header: not a fer model bundle"),
                 )
             })?;
         let value: serde_json::Value = serde_json::from_str(header_json)
-            .map_err(|e| model_err(path, format!("header is not JSON ({e})")))?;
+            .map_err(|e| FerError::model(path, format!("header is not JSON ({e})")))?;
         let format = value.get("format").and_then(|v| v.as_str()).unwrap_or("");
         if format != MODEL_FORMAT {
-            return Err(model_err(
+            return Err(FerError::model(
                 path,
                 format!("header format is `{format}`, expected `{MODEL_FORMAT}`"),
             ));
@@ -311,19 +311,19 @@ impl Model {
             .and_then(|v| v.as_u64())
             .unwrap_or(0);
         if version != MODEL_SCHEMA_VERSION as u64 {
-            return Err(model_err(
+            return Err(FerError::model(
                 path,
                 format!("bundle schema version {version}; this build of fer reads version {MODEL_SCHEMA_VERSION}: retrain with `fer train`"),
             ));
         }
         let header: ModelHeader = serde_json::from_value(value).map_err(|e| {
-            model_err(
+            FerError::model(
                 path,
                 format!("header does not match schema {MODEL_SCHEMA_VERSION} ({e})"),
             )
         })?;
         if header.feature_schema_version != FEATURE_SCHEMA_VERSION {
-            return Err(model_err(
+            return Err(FerError::model(
                 path,
                 format!(
                     "trained on feature schema {}; this build computes schema {FEATURE_SCHEMA_VERSION}: retrain with `fer train`",
@@ -334,9 +334,9 @@ impl Model {
         header
             .pipeline
             .check()
-            .map_err(|e| model_err(path, format!("pipeline config in header: {e}")))?;
+            .map_err(|e| FerError::model(path, format!("pipeline config in header: {e}")))?;
         if header.classes.len() < 2 {
-            return Err(model_err(path, "fewer than 2 classes"));
+            return Err(FerError::model(path, "fewer than 2 classes"));
         }
         if header
             .pipeline
@@ -345,13 +345,13 @@ impl Model {
             .len()
             != header.feature_dim
         {
-            return Err(model_err(
+            return Err(FerError::model(
                 path,
                 "feature_dim does not match the pipeline's feature layout",
             ));
         }
         let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
-            .map_err(|e| model_err(path, format!("weights unreadable ({e})")))?;
+            .map_err(|e| FerError::model(path, format!("weights unreadable ({e})")))?;
         let tensors = tensors
             .into_iter()
             // Byte strings (forest, booster) stay bytes; weights of any float type become f32.
@@ -366,29 +366,22 @@ impl Model {
                 ))
             })
             .collect::<Result<HashMap<_, _>>>()?;
-        Model::from_tensors(header, tensors).map_err(|e| model_err(path, e.to_string()))
+        Model::from_tensors(header, tensors).map_err(|e| FerError::model(path, e.to_string()))
     }
 }
 
 /// The bytes of `path`, refused (with the file named) when it is larger than `max`.
 pub fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>> {
     let len = std::fs::metadata(path)
-        .map_err(|e| model_err(path, e.to_string()))?
+        .map_err(|e| FerError::model(path, e.to_string()))?
         .len();
     if len > max {
-        return Err(model_err(
+        return Err(FerError::model(
             path,
             format!("file is {len} bytes, over the {max}-byte limit"),
         ));
     }
-    std::fs::read(path).map_err(|e| model_err(path, e.to_string()))
-}
-
-fn model_err(path: &Path, reason: impl Into<String>) -> FerError {
-    FerError::Model {
-        path: path.to_path_buf(),
-        reason: reason.into(),
-    }
+    std::fs::read(path).map_err(|e| FerError::model(path, e.to_string()))
 }
 
 /// Write `bytes` to `path` atomically: to [`tmp_path`] first, then renamed.

@@ -134,13 +134,6 @@ pub struct CnnModel {
     varmap: VarMap,
 }
 
-fn cnn_err(path: &Path, reason: impl Into<String>) -> FerError {
-    FerError::Model {
-        path: path.to_path_buf(),
-        reason: reason.into(),
-    }
-}
-
 /// The most bytes of safetensors JSON header [`is_cnn_file`] reads.
 const MAX_HEADER_BYTES: u64 = 16 << 20;
 
@@ -190,8 +183,8 @@ impl CnnModel {
 
     /// Write the weights and header atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let header =
-            serde_json::to_string(&self.header).map_err(|e| cnn_err(path, e.to_string()))?;
+        let header = serde_json::to_string(&self.header)
+            .map_err(|e| FerError::model(path, e.to_string()))?;
         let data = self
             .varmap
             .data()
@@ -207,7 +200,7 @@ impl CnnModel {
             tensors,
             Some(HashMap::from([(HEADER_KEY.to_string(), header)])),
         )
-        .map_err(|e| cnn_err(path, e.to_string()))?;
+        .map_err(|e| FerError::model(path, e.to_string()))?;
         write_atomic(path, &bytes)
     }
 
@@ -215,16 +208,17 @@ impl CnnModel {
     pub fn load(path: &Path) -> Result<Self> {
         let bytes = read_capped(path, MAX_CNN_BYTES)?;
         let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
-            .map_err(|e| cnn_err(path, format!("not a valid safetensors file ({e})")))?;
+            .map_err(|e| FerError::model(path, format!("not a valid safetensors file ({e})")))?;
         let json = meta
             .metadata()
             .as_ref()
             .and_then(|m| m.get(HEADER_KEY))
-            .ok_or_else(|| cnn_err(path, "no `fer` header: not a fer CNN"))?;
-        let header: CnnHeader = serde_json::from_str(json)
-            .map_err(|e| cnn_err(path, format!("header does not match the CNN schema ({e})")))?;
+            .ok_or_else(|| FerError::model(path, "no `fer` header: not a fer CNN"))?;
+        let header: CnnHeader = serde_json::from_str(json).map_err(|e| {
+            FerError::model(path, format!("header does not match the CNN schema ({e})"))
+        })?;
         if header.format != CNN_FORMAT || header.schema_version != CNN_SCHEMA_VERSION {
-            return Err(cnn_err(
+            return Err(FerError::model(
                 path,
                 format!(
                     "header is {} version {}, expected {CNN_FORMAT} version {CNN_SCHEMA_VERSION}",
@@ -233,23 +227,23 @@ impl CnnModel {
             ));
         }
         if header.classes.len() < 2 {
-            return Err(cnn_err(path, "fewer than 2 classes"));
+            return Err(FerError::model(path, "fewer than 2 classes"));
         }
         header
             .arch
             .check()
-            .map_err(|e| cnn_err(path, e.to_string()))?;
+            .map_err(|e| FerError::model(path, e.to_string()))?;
         header
             .pipeline
             .check()
-            .map_err(|e| cnn_err(path, format!("pipeline config in header: {e}")))?;
+            .map_err(|e| FerError::model(path, format!("pipeline config in header: {e}")))?;
         let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
-            .map_err(|e| cnn_err(path, format!("weights unreadable ({e})")))?;
+            .map_err(|e| FerError::model(path, format!("weights unreadable ({e})")))?;
         let varmap = VarMap::new();
         let net = {
             let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
             Cnn::new(&header.arch, header.classes.len(), vb)
-                .map_err(|e| cnn_err(path, e.to_string()))?
+                .map_err(|e| FerError::model(path, e.to_string()))?
         };
         {
             let data = varmap
@@ -259,9 +253,9 @@ impl CnnModel {
             for (name, var) in data.iter() {
                 let t = tensors
                     .get(name)
-                    .ok_or_else(|| cnn_err(path, format!("weight `{name}` is missing")))?;
+                    .ok_or_else(|| FerError::model(path, format!("weight `{name}` is missing")))?;
                 if t.dims() != var.dims() {
-                    return Err(cnn_err(
+                    return Err(FerError::model(
                         path,
                         format!(
                             "weight `{name}` has shape {:?}, expected {:?}",
@@ -271,7 +265,7 @@ impl CnnModel {
                     ));
                 }
                 var.set(&t.to_dtype(DType::F32)?)
-                    .map_err(|e| cnn_err(path, e.to_string()))?;
+                    .map_err(|e| FerError::model(path, e.to_string()))?;
             }
         }
         Ok(CnnModel {

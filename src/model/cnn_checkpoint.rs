@@ -71,7 +71,8 @@ impl Checkpoint {
         weights: &[(String, Tensor)],
         moments: &[Moments],
     ) -> Result<()> {
-        let json = serde_json::to_string(header).map_err(|e| err(path, e.to_string()))?;
+        let json =
+            serde_json::to_string(header).map_err(|e| FerError::model(path, e.to_string()))?;
         let mut tensors: Vec<(String, &Tensor)> = Vec::new();
         for (name, t) in weights {
             tensors.push((format!("{WEIGHT}{name}"), t));
@@ -84,7 +85,7 @@ impl Checkpoint {
             tensors.iter().map(|(n, t)| (n.as_str(), *t)),
             Some(HashMap::from([(CHECKPOINT_KEY.to_string(), json)])),
         )
-        .map_err(|e| err(path, e.to_string()))?;
+        .map_err(|e| FerError::model(path, e.to_string()))?;
         write_atomic(path, &bytes)
     }
 
@@ -93,16 +94,18 @@ impl Checkpoint {
     pub fn load(path: &Path, fingerprint: &str) -> Result<Checkpoint> {
         let bytes = read_capped(path, MAX_CHECKPOINT_BYTES)?;
         let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
-            .map_err(|e| err(path, format!("not a valid safetensors file ({e})")))?;
+            .map_err(|e| FerError::model(path, format!("not a valid safetensors file ({e})")))?;
         let json = meta
             .metadata()
             .as_ref()
             .and_then(|m| m.get(CHECKPOINT_KEY))
-            .ok_or_else(|| err(path, "no checkpoint header: not a train-cnn checkpoint"))?;
+            .ok_or_else(|| {
+                FerError::model(path, "no checkpoint header: not a train-cnn checkpoint")
+            })?;
         let header: CheckpointHeader = serde_json::from_str(json)
-            .map_err(|e| err(path, format!("checkpoint header unreadable ({e})")))?;
+            .map_err(|e| FerError::model(path, format!("checkpoint header unreadable ({e})")))?;
         if header.format != CHECKPOINT_FORMAT || header.version != CHECKPOINT_VERSION {
-            return Err(err(
+            return Err(FerError::model(
                 path,
                 format!(
                     "header is {} version {}, expected {CHECKPOINT_FORMAT} version {CHECKPOINT_VERSION}",
@@ -111,7 +114,7 @@ impl Checkpoint {
             ));
         }
         if header.fingerprint != fingerprint {
-            return Err(err(
+            return Err(FerError::model(
                 path,
                 format!(
                     "it was written by a run with other settings or data (fingerprint {}, this run {fingerprint}); \
@@ -123,14 +126,17 @@ impl Checkpoint {
         if header.losses.len() != header.epochs_done
             || header.accuracies.len() != header.epochs_done
         {
-            return Err(err(path, "the curves do not match the epochs done"));
+            return Err(FerError::model(
+                path,
+                "the curves do not match the epochs done",
+            ));
         }
         header
             .rng_word_pos
             .parse::<u128>()
-            .map_err(|_| err(path, "the random stream's position is not a number"))?;
+            .map_err(|_| FerError::model(path, "the random stream's position is not a number"))?;
         let mut tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
-            .map_err(|e| err(path, format!("tensors unreadable ({e})")))?;
+            .map_err(|e| FerError::model(path, format!("tensors unreadable ({e})")))?;
         let mut weights = HashMap::new();
         let mut firsts = HashMap::new();
         let mut seconds = HashMap::new();
@@ -143,14 +149,14 @@ impl Checkpoint {
             } else if let Some(n) = name.strip_prefix(SECOND_MOMENT) {
                 seconds.insert(n.to_string(), t);
             } else {
-                return Err(err(path, format!("unexpected tensor `{name}`")));
+                return Err(FerError::model(path, format!("unexpected tensor `{name}`")));
             }
         }
         let mut moments = Vec::new();
         for (name, first) in firsts {
-            let second = seconds
-                .remove(&name)
-                .ok_or_else(|| err(path, format!("`{name}` has a first moment but no second")))?;
+            let second = seconds.remove(&name).ok_or_else(|| {
+                FerError::model(path, format!("`{name}` has a first moment but no second"))
+            })?;
             moments.push(Moments {
                 name,
                 first,
@@ -158,7 +164,7 @@ impl Checkpoint {
             });
         }
         if let Some(name) = seconds.keys().next() {
-            return Err(err(
+            return Err(FerError::model(
                 path,
                 format!("`{name}` has a second moment but no first"),
             ));
@@ -173,12 +179,5 @@ impl Checkpoint {
     /// The random stream's word position.
     pub fn rng_word_pos(&self) -> u128 {
         self.header.rng_word_pos.parse().unwrap_or(0)
-    }
-}
-
-fn err(path: &Path, reason: impl Into<String>) -> FerError {
-    FerError::Model {
-        path: path.to_path_buf(),
-        reason: reason.into(),
     }
 }

@@ -333,10 +333,7 @@ fn resume_from(
     crops: usize,
     epochs: usize,
 ) -> Result<()> {
-    let bad = |reason: String| FerError::Model {
-        path: path.to_path_buf(),
-        reason,
-    };
+    let bad = |reason: String| FerError::model(path, reason);
     if ckpt.header.epochs_done > epochs {
         return Err(bad(format!(
             "{} epochs done, the run has {epochs}",

@@ -66,13 +66,6 @@ pub struct MemberSpec {
     pub weight: f32,
 }
 
-fn model_err(path: &Path, reason: impl Into<String>) -> FerError {
-    FerError::Model {
-        path: path.to_path_buf(),
-        reason: reason.into(),
-    }
-}
-
 /// The model path: as given, or the shipped default found from the working
 /// directory or the source tree this library was built from.
 pub fn resolve_model(path: &Path) -> PathBuf {
@@ -185,7 +178,7 @@ fn load_one(
             let (model, tta) = ensemble_sidecar(&json, opts)?;
             Ok((model, tta))
         }
-        ENSEMBLE_FORMAT => Err(model_err(
+        ENSEMBLE_FORMAT => Err(FerError::model(
             &json,
             "an ensemble cannot be a member of another ensemble",
         )),
@@ -193,7 +186,7 @@ fn load_one(
             Box::new(OnnxModel::load(&json, opts.device, opts.fp16)?),
             None,
         )),
-        other => Err(model_err(
+        other => Err(FerError::model(
             &json,
             format!("sidecar format is `{other}`, expected `{ONNX_FORMAT}` or `{ENSEMBLE_FORMAT}`"),
         )),
@@ -201,11 +194,11 @@ fn load_one(
 }
 
 fn read_sidecar(path: &Path) -> Result<String> {
-    let meta = std::fs::metadata(path).map_err(|e| model_err(path, e.to_string()))?;
+    let meta = std::fs::metadata(path).map_err(|e| FerError::model(path, e.to_string()))?;
     if meta.len() > MAX_SIDECAR_BYTES {
-        return Err(model_err(path, "sidecar too large"));
+        return Err(FerError::model(path, "sidecar too large"));
     }
-    std::fs::read_to_string(path).map_err(|e| model_err(path, e.to_string()))
+    std::fs::read_to_string(path).map_err(|e| FerError::model(path, e.to_string()))
 }
 
 /// The `format` field of a JSON sidecar.
@@ -215,22 +208,22 @@ fn sidecar_format(path: &Path) -> Result<String> {
         format: String,
     }
     let f: Format = serde_json::from_str(&read_sidecar(path)?)
-        .map_err(|e| model_err(path, format!("not a fer sidecar ({e})")))?;
+        .map_err(|e| FerError::model(path, format!("not a fer sidecar ({e})")))?;
     Ok(f.format)
 }
 
 fn ensemble_sidecar(path: &Path, opts: &LoadOptions) -> Result<(Box<dyn FaceModel>, Option<Tta>)> {
     let spec: EnsembleSpec = serde_json::from_str(&read_sidecar(path)?)
-        .map_err(|e| model_err(path, format!("not a fer-ensemble sidecar ({e})")))?;
+        .map_err(|e| FerError::model(path, format!("not a fer-ensemble sidecar ({e})")))?;
     if spec.members.is_empty() {
-        return Err(model_err(path, "the ensemble has no members"));
+        return Err(FerError::model(path, "the ensemble has no members"));
     }
     let tta = spec
         .tta
         .as_deref()
         .map(str::parse::<Tta>)
         .transpose()
-        .map_err(|e| model_err(path, e.to_string()))?;
+        .map_err(|e| FerError::model(path, e.to_string()))?;
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut members = Vec::new();
     for m in &spec.members {
@@ -242,13 +235,14 @@ fn ensemble_sidecar(path: &Path, opts: &LoadOptions) -> Result<(Box<dyn FaceMode
             PathBuf::from(&m.model)
         };
         let (model, _) = load_one(&target, opts, false)
-            .map_err(|e| model_err(path, format!("member {}: {e}", m.model)))?;
+            .map_err(|e| FerError::model(path, format!("member {}: {e}", m.model)))?;
         members.push(Member {
             model,
             weight: m.weight,
             name: m.model.clone(),
         });
     }
-    let ensemble = WeightedEnsemble::new(members).map_err(|e| model_err(path, e.to_string()))?;
+    let ensemble =
+        WeightedEnsemble::new(members).map_err(|e| FerError::model(path, e.to_string()))?;
     Ok((Box::new(ensemble), tta))
 }

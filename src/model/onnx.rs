@@ -122,18 +122,11 @@ pub fn resize_square(crop: &Mat, side: i32) -> Result<Mat> {
     Ok(r)
 }
 
-fn model_err(path: &Path, reason: impl Into<String>) -> FerError {
-    FerError::Model {
-        path: path.to_path_buf(),
-        reason: reason.into(),
-    }
-}
-
 impl OnnxSpec {
     /// Validate a sidecar read from `path`.
     pub fn check(&self, path: &Path) -> Result<()> {
         if self.format != ONNX_FORMAT {
-            return Err(model_err(
+            return Err(FerError::model(
                 path,
                 format!(
                     "sidecar format is `{}`, expected `{ONNX_FORMAT}`",
@@ -142,7 +135,7 @@ impl OnnxSpec {
             ));
         }
         if !(8..=MAX_INPUT_SIDE).contains(&self.input_size) {
-            return Err(model_err(
+            return Err(FerError::model(
                 path,
                 format!(
                     "input_size {} outside 8..={MAX_INPUT_SIDE}",
@@ -151,7 +144,7 @@ impl OnnxSpec {
             ));
         }
         if self.channels != 1 && self.channels != 3 {
-            return Err(model_err(
+            return Err(FerError::model(
                 path,
                 format!(
                     "{} input channels; the pipeline feeds grey faces (1 channel, or 3 with the grey replicated)",
@@ -160,23 +153,23 @@ impl OnnxSpec {
             ));
         }
         if !(self.scale.is_finite() && self.scale != 0.0 && self.mean.is_finite()) {
-            return Err(model_err(
+            return Err(FerError::model(
                 path,
                 "mean and scale must be finite, scale non-zero",
             ));
         }
         if !(1..=MAX_BATCH).contains(&self.max_batch) {
-            return Err(model_err(
+            return Err(FerError::model(
                 path,
                 format!("max_batch {} outside 1..={MAX_BATCH}", self.max_batch),
             ));
         }
         if self.classes.len() < 2 {
-            return Err(model_err(path, "fewer than 2 classes"));
+            return Err(FerError::model(path, "fewer than 2 classes"));
         }
         for c in &self.classes {
             if crate::dataset::normalise_label(c) != Some(c.as_str()) {
-                return Err(model_err(
+                return Err(FerError::model(
                     path,
                     format!("class `{c}` is not a canonical class name"),
                 ));
@@ -201,13 +194,14 @@ pub struct OnnxModel {
 impl OnnxModel {
     /// Read the sidecar at `path` and load its network once (to fail early).
     pub fn load(path: &Path, device: DnnDevice, fp16: bool) -> Result<Self> {
-        let meta = std::fs::metadata(path).map_err(|e| model_err(path, e.to_string()))?;
+        let meta = std::fs::metadata(path).map_err(|e| FerError::model(path, e.to_string()))?;
         if meta.len() > MAX_ONNX_BYTES {
-            return Err(model_err(path, "sidecar too large"));
+            return Err(FerError::model(path, "sidecar too large"));
         }
-        let text = std::fs::read_to_string(path).map_err(|e| model_err(path, e.to_string()))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| FerError::model(path, e.to_string()))?;
         let spec: OnnxSpec = serde_json::from_str(&text)
-            .map_err(|e| model_err(path, format!("not a fer-onnx sidecar ({e})")))?;
+            .map_err(|e| FerError::model(path, format!("not a fer-onnx sidecar ({e})")))?;
         spec.check(path)?;
         // The network must lie in the sidecar's own folder: a sidecar handed over with
         // a model must not make fer read files elsewhere (`../..`, an absolute path).
@@ -216,7 +210,7 @@ impl OnnxModel {
                 .components()
                 .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
         if !inside {
-            return Err(model_err(
+            return Err(FerError::model(
                 path,
                 format!(
                     "`onnx` must name a file in the sidecar's own folder, not `{}`",
@@ -226,10 +220,10 @@ impl OnnxModel {
         }
         let onnx_path = path.parent().unwrap_or(Path::new(".")).join(&spec.onnx);
         let size = std::fs::metadata(&onnx_path)
-            .map_err(|e| model_err(&onnx_path, e.to_string()))?
+            .map_err(|e| FerError::model(&onnx_path, e.to_string()))?
             .len();
         if size > MAX_ONNX_BYTES {
-            return Err(model_err(
+            return Err(FerError::model(
                 &onnx_path,
                 format!("{size} bytes, over the {MAX_ONNX_BYTES}-byte limit"),
             ));
@@ -254,8 +248,9 @@ impl OnnxModel {
     }
 
     fn open(&self) -> Result<Net> {
-        let mut net = dnn::read_net_from_onnx(&self.onnx_path)
-            .map_err(|e| model_err(&self.onnx_path, format!("OpenCV cannot read it ({e})")))?;
+        let mut net = dnn::read_net_from_onnx(&self.onnx_path).map_err(|e| {
+            FerError::model(&self.onnx_path, format!("OpenCV cannot read it ({e})"))
+        })?;
         if self.runs_on == "cuda" {
             net.set_preferable_backend(dnn::DNN_BACKEND_CUDA)?;
             net.set_preferable_target(if self.fp16 {
@@ -347,7 +342,7 @@ impl OnnxModel {
         let n = resized.len();
         let flat: Vec<f32> = out.data_typed::<f32>()?.to_vec();
         if flat.len() != n * k {
-            return Err(model_err(
+            return Err(FerError::model(
                 &self.onnx_path,
                 format!(
                     "network gave {} outputs for {n} faces of {k} classes",
