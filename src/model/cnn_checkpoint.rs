@@ -61,6 +61,8 @@ pub struct Checkpoint {
     pub header: CheckpointHeader,
     pub weights: HashMap<String, Tensor>,
     pub moments: Vec<Moments>,
+    /// The random stream's word position (the header's, parsed).
+    pub rng_word_pos: u128,
 }
 
 impl Checkpoint {
@@ -131,7 +133,7 @@ impl Checkpoint {
                 "the curves do not match the epochs done",
             ));
         }
-        header
+        let rng_word_pos = header
             .rng_word_pos
             .parse::<u128>()
             .map_err(|_| FerError::model(path, "the random stream's position is not a number"))?;
@@ -173,11 +175,7 @@ impl Checkpoint {
             header,
             weights,
             moments,
+            rng_word_pos,
         })
-    }
-
-    /// The random stream's word position.
-    pub fn rng_word_pos(&self) -> u128 {
-        self.header.rng_word_pos.parse().unwrap_or(0)
     }
 }

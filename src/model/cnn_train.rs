@@ -192,7 +192,7 @@ pub fn fit_cnn_with_checkpoints(
             data.len(),
             params.epochs,
         )?;
-        rng.set_word_pos(ckpt.rng_word_pos());
+        rng.set_word_pos(ckpt.rng_word_pos);
         order = ckpt.header.order.iter().map(|&i| i as usize).collect();
         step = ckpt.header.steps;
         losses = ckpt.header.losses;
@@ -341,17 +341,12 @@ fn resume_from(
         )));
     }
     let mut seen = vec![false; crops];
-    for &i in &ckpt.header.order {
-        match seen.get_mut(i as usize) {
-            Some(s) if !*s => *s = true,
-            _ => {
-                return Err(bad(
-                    "the batch order is not a permutation of the crops".into()
-                ))
-            }
-        }
-    }
-    if ckpt.header.order.len() != crops {
+    let permutation = ckpt.header.order.len() == crops
+        && ckpt.header.order.iter().all(|&i| {
+            seen.get_mut(i as usize)
+                .is_some_and(|s| !std::mem::replace(s, true))
+        });
+    if !permutation {
         return Err(bad(
             "the batch order is not a permutation of the crops".into()
         ));
