@@ -200,6 +200,24 @@ fn nonsense_ensembles_and_flips_are_refused_with_the_reason() {
             "expected `fer-onnx` or `fer-ensemble`",
         ),
         (write("broken.json", "{"), "not a fer sidecar"),
+        // Like an ONNX sidecar's network, a member lies in the sidecar's own folder.
+        (
+            write(
+                "escape.json",
+                r#"{"format": "fer-ensemble", "members": [{"model": "../mx.json", "weight": 1}]}"#,
+            ),
+            "own folder",
+        ),
+        (
+            write(
+                "absolute.json",
+                &format!(
+                    r#"{{"format": "fer-ensemble", "members": [{{"model": "{}", "weight": 1}}]}}"#,
+                    common::root().join("models/mini-xception.json").display()
+                ),
+            ),
+            "own folder",
+        ),
     ];
     for (spec, reason) in cases {
         let err = load_err(&spec, None);

@@ -7,7 +7,7 @@
 
 use crate::error::{FerError, Result};
 use crate::model::cnn::{is_cnn_file, CnnModel};
-use crate::model::onnx::{DnnDevice, OnnxModel, ONNX_FORMAT};
+use crate::model::onnx::{in_own_folder, DnnDevice, OnnxModel, ONNX_FORMAT};
 use crate::model::tta::Tta;
 use crate::model::weighted::{Member, WeightedEnsemble};
 use crate::model::{FaceModel, Model};
@@ -228,6 +228,15 @@ fn ensemble_sidecar(path: &Path, opts: &LoadOptions) -> Result<(Box<dyn FaceMode
     let mut members = Vec::new();
     for m in &spec.members {
         // A member is a file beside the sidecar, or a shipped model's name.
+        if !in_own_folder(&m.model) {
+            return Err(FerError::model(
+                path,
+                format!(
+                    "member `{}` must name a file in the sidecar's own folder, or a shipped model",
+                    m.model
+                ),
+            ));
+        }
         let beside = dir.join(&m.model);
         let target = if beside.exists() {
             beside

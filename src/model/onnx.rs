@@ -134,6 +134,15 @@ impl OnnxSpec {
                 ),
             ));
         }
+        if !in_own_folder(&self.onnx) {
+            return Err(FerError::model(
+                path,
+                format!(
+                    "`onnx` must name a file in the sidecar's own folder, not `{}`",
+                    self.onnx
+                ),
+            ));
+        }
         if !(8..=MAX_INPUT_SIDE).contains(&self.input_size) {
             return Err(FerError::model(
                 path,
@@ -179,6 +188,16 @@ impl OnnxSpec {
     }
 }
 
+/// Whether `name`, as a sidecar writes it, names a file in the sidecar's own folder
+/// (or below it): not empty, not absolute, no `..`. A sidecar handed over with a
+/// model must not make fer read files elsewhere.
+pub fn in_own_folder(name: &str) -> bool {
+    !name.is_empty()
+        && Path::new(name)
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+}
+
 /// An ONNX expression classifier. Each worker thread gets its own OpenCV `Net`.
 pub struct OnnxModel {
     spec: OnnxSpec,
@@ -203,21 +222,6 @@ impl OnnxModel {
         let spec: OnnxSpec = serde_json::from_str(&text)
             .map_err(|e| FerError::model(path, format!("not a fer-onnx sidecar ({e})")))?;
         spec.check(path)?;
-        // The network must lie in the sidecar's own folder: a sidecar handed over with
-        // a model must not make fer read files elsewhere (`../..`, an absolute path).
-        let inside = !spec.onnx.is_empty()
-            && Path::new(&spec.onnx)
-                .components()
-                .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
-        if !inside {
-            return Err(FerError::model(
-                path,
-                format!(
-                    "`onnx` must name a file in the sidecar's own folder, not `{}`",
-                    spec.onnx
-                ),
-            ));
-        }
         let onnx_path = path.parent().unwrap_or(Path::new(".")).join(&spec.onnx);
         let size = std::fs::metadata(&onnx_path)
             .map_err(|e| FerError::model(&onnx_path, e.to_string()))?
