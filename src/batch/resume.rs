@@ -51,39 +51,34 @@ pub fn read_previous_from(
         OutputFormat::Csv if !lines.is_empty() => Some(lines.remove(0)),
         _ => None,
     };
-    // (file, video frame) -> (faces it announced, rows seen, its lines)
-    type FileRows = (usize, usize, Vec<String>);
+    // (file, video frame) -> (faces it announced, rows seen, a failure row among them, its lines)
+    type FileRows = (usize, usize, bool, Vec<String>);
     let mut per_key: BTreeMap<(String, Option<u64>), FileRows> = BTreeMap::new();
-    let mut failed: HashSet<(String, Option<u64>)> = HashSet::new();
     for line in lines {
         let Some(LineKey {
             file,
             frame,
             faces,
-            failed: is_failure,
+            failed,
             ..
         }) = parse_key(&line, format)
         else {
             continue;
         };
-        if is_failure {
-            failed.insert((file.clone(), frame));
-        }
         let e = per_key
             .entry((file, frame))
-            .or_insert((faces, 0, Vec::new()));
+            .or_insert((faces, 0, false, Vec::new()));
         e.1 += 1;
-        e.2.push(line);
+        e.2 |= failed;
+        e.3.push(line);
     }
     let mut prev = Previous {
         kept: header.map(|h| h.into_bytes()).unwrap_or_default(),
         ..Default::default()
     };
-    for ((file, frame), (faces, seen, lines)) in per_key {
+    for ((file, frame), (faces, seen, failed, lines)) in per_key {
         if seen == faces.max(1) {
-            if failed.contains(&(file.clone(), frame)) {
-                prev.errors += 1;
-            }
+            prev.errors += failed as usize;
             match frame {
                 Some(f) => prev.frames.insert((file, f)),
                 None => prev.files.insert(file),
