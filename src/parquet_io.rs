@@ -6,7 +6,7 @@
 use crate::error::{FerError, Result};
 use arrow_array::cast::AsArray;
 use arrow_array::types::ArrowPrimitiveType;
-use arrow_array::{PrimitiveArray, RecordBatch, StringArray};
+use arrow_array::{BooleanArray, PrimitiveArray, RecordBatch, StringArray};
 use arrow_schema::SchemaRef;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
@@ -72,7 +72,8 @@ pub fn open_reader(path: &Path) -> Result<OpenParquet> {
     })
 }
 
-fn wrong_type(name: &str) -> String {
+/// The error of a column `name` that is there but of another type.
+pub fn wrong_type(name: &str) -> String {
     format!("column `{name}` has the wrong type")
 }
 
@@ -100,6 +101,14 @@ pub fn numbers<T: ArrowPrimitiveType>(
 pub fn texts(batch: &RecordBatch, name: &str) -> std::result::Result<StringArray, String> {
     column(batch, name)?
         .as_string_opt::<i32>()
+        .cloned()
+        .ok_or_else(|| wrong_type(name))
+}
+
+/// The column `name` of `batch` as booleans.
+pub fn booleans(batch: &RecordBatch, name: &str) -> std::result::Result<BooleanArray, String> {
+    column(batch, name)?
+        .as_boolean_opt()
         .cloned()
         .ok_or_else(|| wrong_type(name))
 }

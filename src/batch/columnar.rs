@@ -11,8 +11,8 @@
 use super::output::{Row, Status};
 use crate::error::{FerError, Result};
 use crate::parquet_io::{
-    box_columns, close_writer, create_writer, numbers, open_reader, parquet_error as perr, texts,
-    OpenParquet, CLASSES_KEY,
+    booleans, box_columns, close_writer, create_writer, numbers, open_reader,
+    parquet_error as perr, texts, wrong_type, OpenParquet, CLASSES_KEY,
 };
 use crate::pipeline::StageTimes;
 use arrow_array::builder::{
@@ -208,7 +208,6 @@ pub fn from_batch(
     batch: &RecordBatch,
     classes: &[String],
 ) -> std::result::Result<Vec<Row>, String> {
-    let wrong = |name: &str| format!("column `{name}` has the wrong type");
     let (file, status, label, error) = (
         texts(batch, "file")?,
         texts(batch, "status")?,
@@ -220,10 +219,7 @@ pub fn from_batch(
     let faces = numbers::<UInt32Type>(batch, "faces")?;
     let face = numbers::<UInt32Type>(batch, "face")?;
     let bbox = box_columns(batch)?;
-    let eyes = batch
-        .column_by_name("eyes_found")
-        .and_then(|c| c.as_boolean_opt().cloned())
-        .ok_or_else(|| wrong("eyes_found"))?;
+    let eyes = booleans(batch, "eyes_found")?;
     let confidence = numbers::<Float32Type>(batch, "confidence")?;
     let probs: Vec<_> = classes
         .iter()
@@ -238,7 +234,7 @@ pub fn from_batch(
         Some(c) => Some(
             c.as_list_opt::<i32>()
                 .cloned()
-                .ok_or_else(|| wrong("landmarks"))?,
+                .ok_or_else(|| wrong_type("landmarks"))?,
         ),
         None => None,
     };
@@ -260,11 +256,11 @@ pub fn from_batch(
                 let pairs = l.value(i);
                 let pairs = pairs
                     .as_fixed_size_list_opt()
-                    .ok_or_else(|| wrong("landmarks"))?;
+                    .ok_or_else(|| wrong_type("landmarks"))?;
                 let xs = pairs
                     .values()
                     .as_primitive_opt::<Float32Type>()
-                    .ok_or_else(|| wrong("landmarks"))?;
+                    .ok_or_else(|| wrong_type("landmarks"))?;
                 Some(
                     (0..pairs.len())
                         .map(|k| [xs.value(2 * k), xs.value(2 * k + 1)])
