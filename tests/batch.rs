@@ -387,10 +387,7 @@ fn jsonl_rows_carry_boxes_probabilities_landmarks_and_timings_and_images_are_ann
     };
     assert_eq!(ann("justin").dimensions(), (381, 384));
     // One extension per name: the source's own, unless PNG, becomes part of the stem.
-    let names: Vec<String> = std::fs::read_dir(tmp.path().join("ann"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let names = common::file_names(&tmp.path().join("ann"));
     assert!(
         names
             .iter()

@@ -21,7 +21,7 @@ const RETRY_EARLIER: f64 = 0.8;
 /// A batch over the mixed inputs of [`common::batch_inputs`], in `dir`, one thread so
 /// that the run is long enough to be hit at many points.
 fn batch(dir: &Path, out: &str, extra: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_fer"));
+    let mut c = common::fer_in(dir);
     c.args([
         "batch",
         "--files-from",
@@ -32,12 +32,8 @@ fn batch(dir: &Path, out: &str, extra: &[&str]) -> Command {
         out,
     ])
     .args(extra)
-    .current_dir(dir)
     .stdout(Stdio::null())
     .stderr(Stdio::null());
-    for k in ["SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT"] {
-        c.env_remove(k);
-    }
     c
 }
 
@@ -71,29 +67,18 @@ fn rows(path: &Path, format: &str) -> Vec<String> {
     }
 }
 
-/// A Parquet output's rows: each cell as arrow prints it, stage times left out.
+/// A Parquet output's rows, read by fer's own reader, stage times left out.
 fn rows_of_parquet(path: &Path) -> Vec<String> {
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let file = std::fs::File::open(path).unwrap();
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .unwrap_or_else(|e| panic!("{} is not whole Parquet: {e}", path.display()))
-        .build()
-        .unwrap();
-    let mut rows = Vec::new();
-    for batch in reader {
-        let batch = batch.unwrap();
-        let schema = batch.schema();
-        for r in 0..batch.num_rows() {
-            let cells: Vec<String> = schema
-                .fields()
-                .iter()
-                .enumerate()
-                .filter(|(_, f)| !f.name().starts_with("ms_"))
-                .map(|(c, _)| format!("{:?}", batch.column(c).slice(r, 1)))
-                .collect();
-            rows.push(cells.join("|"));
-        }
-    }
+    let read = fer::batch::columnar::read_rows(path)
+        .unwrap_or_else(|e| panic!("{} is not whole Parquet: {e}", path.display()));
+    let mut rows: Vec<String> = read
+        .rows
+        .into_iter()
+        .map(|mut r| {
+            r.times = Default::default();
+            format!("{r:?}")
+        })
+        .collect();
     rows.sort();
     rows
 }
@@ -112,6 +97,21 @@ fn kill_after(mut cmd: Command, after: Duration) -> bool {
     child.kill().ok(); // SIGKILL
     child.wait().unwrap();
     running
+}
+
+/// Try a kill `after` a while: a run may be quicker than the measured one and end
+/// before its kill, so `attempt` (which starts a run from nothing and says whether
+/// the kill landed mid-run) is tried again a little earlier, up to [`RETRIES`] times.
+/// Whether a kill landed.
+fn kill_mid_run(after: Duration, mut attempt: impl FnMut(Duration) -> bool) -> bool {
+    let mut after = after;
+    for _ in 0..RETRIES {
+        if attempt(after) {
+            return true;
+        }
+        after = after.mul_f64(RETRY_EARLIER);
+    }
+    false
 }
 
 /// The sweep for one output `format` (`out` names the file; `extra` the options).
@@ -134,24 +134,19 @@ fn sweep(format: &str, out: &str, extra: &[&str]) {
     let mut killed_mid_run = 0;
     for point in 1..=KILL_POINTS {
         let trial = d.join(format!("trial-{point}"));
-        let mut after = length.mul_f64(point as f64 / (KILL_POINTS + 1) as f64);
-        // A run may be quicker than the measured one and end before its kill: then the
-        // point is tried again, a little earlier, from nothing.
-        for _ in 0..RETRIES {
+        let after = length.mul_f64(point as f64 / (KILL_POINTS + 1) as f64);
+        let landed = kill_mid_run(after, |after| {
+            // Each trial starts from nothing, in its own folder, with the same inputs.
             if trial.exists() {
                 std::fs::remove_dir_all(&trial).unwrap();
             }
             std::fs::create_dir(&trial).unwrap();
-            // Each trial starts from nothing, in its own folder, with the same inputs.
             for entry in ["in", "list.txt"] {
                 std::os::unix::fs::symlink(d.join(entry), trial.join(entry)).unwrap();
             }
-            if kill_after(batch(&trial, out, extra), after) {
-                killed_mid_run += 1;
-                break;
-            }
-            after = after.mul_f64(RETRY_EARLIER);
-        }
+            kill_after(batch(&trial, out, extra), after)
+        });
+        killed_mid_run += landed as usize;
         let out_path = final_path(&trial, out, extra);
         if out_path.exists() {
             // Never half-written: where it exists, it is whole.
@@ -260,19 +255,14 @@ fn fer_train_killed_at_any_point_leaves_the_previous_model_whole() {
     let (mut killed_mid_run, mut kept_new) = (0, 0);
     for point in 1..=TRAIN_KILL_POINTS {
         let after = length.mul_f64(point as f64 / (TRAIN_KILL_POINTS + 1) as f64);
-        if kill_after(train(&out), after) {
-            killed_mid_run += 1;
-        }
+        killed_mid_run += kill_mid_run(after, |after| kill_after(train(&out), after)) as usize;
         // Whole and loadable: the previous model, or (killed after the rename) a new one.
         let loaded = fer::model::Model::load(&out);
         assert!(loaded.is_ok(), "kill point {point}: {:?}", loaded.err());
         if std::fs::read(&out).unwrap() != previous {
             kept_new += 1;
         }
-        let names: Vec<String> = std::fs::read_dir(d)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
+        let names = common::file_names(d);
         assert!(
             names
                 .iter()
@@ -280,9 +270,9 @@ fn fer_train_killed_at_any_point_leaves_the_previous_model_whole() {
             "kill point {point}: {names:?}"
         );
     }
-    assert!(
-        killed_mid_run >= TRAIN_KILL_POINTS - 1,
-        "only {killed_mid_run} of {TRAIN_KILL_POINTS} kills landed mid-run"
+    assert_eq!(
+        killed_mid_run, TRAIN_KILL_POINTS,
+        "kills that landed before the run ended"
     );
     eprintln!(
         "train: {killed_mid_run} of {TRAIN_KILL_POINTS} kills mid-run, the model stayed whole \

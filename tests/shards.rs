@@ -7,21 +7,11 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn fer(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_fer"));
-    c.args(args).current_dir(dir);
-    for k in [
-        "SLURM_ARRAY_TASK_ID",
-        "SLURM_ARRAY_TASK_MIN",
-        "SLURM_ARRAY_TASK_MAX",
-        "SLURM_ARRAY_TASK_COUNT",
-        "SLURM_ARRAY_TASK_STEP",
-        "SLURM_ARRAY_JOB_ID",
-    ] {
-        c.env_remove(k);
-    }
+    let mut c = common::fer_in(dir);
+    c.args(args);
     for (k, v) in env {
         c.env(k, v);
     }
@@ -54,9 +44,8 @@ fn inputs() -> (tempfile::TempDir, &'static str) {
 /// Start `fer ARGS` in `dir` and SIGKILL it once `partial` holds `lines` lines
 /// (so that it dies mid-run, with some rows on disk).
 fn kill_after_rows(dir: &Path, args: &[&str], partial: &Path, lines: usize) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fer"))
+    let mut child = common::fer_in(dir)
         .args(args)
-        .current_dir(dir)
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();

@@ -275,9 +275,9 @@ pub fn batch_inputs(dir: &Path, frames: usize, blank: std::ops::Range<usize>) {
     }
     std::fs::write(data.join("broken.png"), b"\x89PNG\r\n\x1a\nnot really").unwrap();
     write_video(&data.join("clip.avi"), &justin_frames(frames, blank));
-    let mut names: Vec<String> = std::fs::read_dir(&data)
-        .unwrap()
-        .map(|e| format!("in/{}", e.unwrap().file_name().to_string_lossy()))
+    let mut names: Vec<String> = file_names(&data)
+        .into_iter()
+        .map(|n| format!("in/{n}"))
         .collect();
     names.sort();
     names.reverse();
@@ -301,3 +301,29 @@ pub const TINY_CNN_ARGS: [&str; 13] = [
     "16",
     "--no-detect",
 ];
+
+/// The names of the entries of `dir`.
+pub fn file_names(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// `fer`, run in `dir`, with no Slurm array variables from the environment (a test run
+/// inside a Slurm job would otherwise become a shard of it).
+pub fn fer_in(dir: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_fer"));
+    c.current_dir(dir);
+    for k in [
+        "SLURM_ARRAY_TASK_ID",
+        "SLURM_ARRAY_TASK_MIN",
+        "SLURM_ARRAY_TASK_MAX",
+        "SLURM_ARRAY_TASK_COUNT",
+        "SLURM_ARRAY_TASK_STEP",
+        "SLURM_ARRAY_JOB_ID",
+    ] {
+        c.env_remove(k);
+    }
+    c
+}
