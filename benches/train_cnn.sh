@@ -9,22 +9,17 @@
 #
 # Trains on the CK+48 training split of models/make-cnn-ck.sh (825 crops, 48x48,
 # --no-detect, the default network and schedule but EPOCHS epochs, 1 of warmup).
-# Needs ../shared/data and a release build (cargo build --release).
+# Needs ../shared/data; builds the release binary if it is not there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-FER=$PWD/target/release/fer
-D=$(cd ../shared/data && pwd)
 EPOCHS=${1:-3}
 PAIRS=${2:-2}
-[ -x "$FER" ] || { echo "build first: cargo build --release" >&2; exit 2; }
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-
-# The CK+48 split of models/lib.sh, without its build step.
-awk -F, 'NR>1 && $1=="ckplus48" { print $5 }' "$D/MANIFEST.csv" | sort -u | awk 'NR%5==0' > "$WORK/test-subjects.txt"
-awk -F, -v OFS=, -v D="$D" 'NR==FNR { t[$1]=1; next } FNR==1 { print; next }
-    $1=="ckplus48" { $2 = D "/" $2; $6 = ($5 in t) ? "test" : "train"; print }' \
-    "$WORK/test-subjects.txt" "$D/MANIFEST.csv" > "$WORK/split.csv"
+# The data folder, the binary (built if need be) and the CK+48 split of the models/ scripts.
+. models/lib.sh
+FER=$PWD/$FER
+ck_split "$WORK/split.csv"
 CROPS=$(awk -F, '$6=="train"' "$WORK/split.csv" | wc -l)
 
 run() { # NAME, then env assignments
