@@ -74,7 +74,8 @@ impl LinearSvm {
                     return Ok(None);
                 }
                 let targets: Array1<bool> = labels.iter().map(|&l| l == c).collect();
-                let data = Dataset::new(records.clone(), targets);
+                // Views: every class's machine reads the one matrix, no copy of it.
+                let data = linfa::DatasetBase::new(records.view(), targets.view());
                 guard("svm", || {
                     Svm::<f64, Pr>::params()
                         .linear_kernel()
