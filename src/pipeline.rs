@@ -211,6 +211,7 @@ impl Pipeline {
         let iod = self.cfg.align.eye_distance * self.cfg.align.size as f32;
         let mut features = geometric_features(&crop_landmarks, iod);
         features.extend(self.hog.compute(&crop)?);
+        features.extend(self.hog.compute_points(&crop, &crop_landmarks)?);
         times.features_ms = ms(t);
         Ok(FaceReading {
             bbox,
