@@ -174,6 +174,7 @@ pub fn run(
             let mut opts = base.clone();
             opts.kind = v.kind;
             opts.trees = opts.trees.with_distill(v.distill);
+            opts.pipeline.features.points |= v.kind.reads_points();
             let (model, seconds) =
                 train::fit_reusing(rows, train, &opts, &mut trained, &mut |_, _, _, _| {})?;
             let (t, p) = train::predict_rows(&model, rows, test)?;
@@ -228,7 +229,7 @@ fn micros_per_face(
     let timed: Vec<Vec<f32>> = test
         .iter()
         .take(TIMED_FACES)
-        .map(|&r| rows.x[r].clone())
+        .map(|&r| train::row_for(model, &rows.x[r]).to_vec())
         .collect();
     let Some(first) = timed.first() else {
         return Ok(0.0);

@@ -1,4 +1,4 @@
-//! `fer explain`: why a tree model read a face as it did.
+//! `fer explain`: why a tree model or the graph network read a face as it did.
 //!
 //! - **soft-tree**: the leaf of highest path probability and the path to it from
 //!   the root; each node is described by the features that weigh most in its gate
@@ -9,6 +9,11 @@
 //!   in feature units; the leaf is the combination of bins. The picture shows
 //!   each feature's axis with its cut points and this face's value.
 //!
+//! - **gnn**: each fiducial point's weight for the predicted class, the gradient
+//!   x input of its node's inputs ([`crate::model::gnn::Gnn::node_weights`]),
+//!   heaviest first. The picture is the landmark graph at this face's points in
+//!   the crop, each point's disc sized and coloured by its weight.
+//!
 //! Other kinds are refused with a reason: forest and boosting hold hundreds of
 //! trees, and the neural decision forest routes on learned hidden units, not on
 //! named features.
@@ -16,8 +21,10 @@
 use crate::error::{FerError, Result};
 use crate::metrics::argmax;
 use crate::model::dndt::Dndt;
+use crate::model::gnn::Gnn;
 use crate::model::soft_tree::{inner_nodes, route, SoftTree};
 use crate::model::Model;
+use crate::stages::landmarks::{NUM_POINTS, POINT_NAMES};
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -36,6 +43,18 @@ fn tree_of(model: &Model) -> Option<Tree<'_>> {
     any.downcast_ref::<SoftTree>()
         .map(Tree::Soft)
         .or_else(|| any.downcast_ref::<Dndt>().map(Tree::Bins))
+}
+
+/// A fiducial point's part in a graph network's reading.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PointWeight {
+    pub name: String,
+    /// Gradient x input of the node's inputs for the predicted class (positive
+    /// pushes towards it).
+    pub weight: f32,
+    /// Position in the aligned crop, as fractions of its side.
+    pub x: f32,
+    pub y: f32,
 }
 
 /// Features listed per node.
@@ -90,7 +109,8 @@ pub struct Explanation {
     /// Leaf on the path of highest probability and that path's probability.
     pub leaf: usize,
     pub path_probability: f32,
-    /// The leaf's own class distribution.
+    /// The leaf's own class distribution (none for the graph network).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub leaf_distribution: Vec<(String, f32)>,
     /// Soft tree: the nodes from root to leaf.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
@@ -98,6 +118,9 @@ pub struct Explanation {
     /// DNDT: the bins.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub bins: Vec<BinStep>,
+    /// Graph network: every point, heaviest first.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub points: Vec<PointWeight>,
 }
 
 fn softmax(v: &[f32]) -> Vec<f32> {
@@ -186,6 +209,7 @@ pub fn explain(model: &Model, features: &[f32]) -> Result<Explanation> {
                 leaf_distribution: labelled(&dist),
                 nodes: path,
                 bins: vec![],
+                points: vec![],
             })
         }
         Some(Tree::Bins(tree)) => {
@@ -215,18 +239,54 @@ pub fn explain(model: &Model, features: &[f32]) -> Result<Explanation> {
                 leaf_distribution: labelled(&softmax(&tree.leaf_logits(leaf)?)),
                 nodes: vec![],
                 bins,
+                points: vec![],
+            })
+        }
+        None if model.classifier().as_any().is::<Gnn>() => {
+            let gnn = model.classifier().as_any().downcast_ref::<Gnn>();
+            let layout = h.pipeline.features.layout(h.pipeline.align.size);
+            let (Some(gnn), Some(part)) = (gnn, layout.points) else {
+                return Err(FerError::param(
+                    "model",
+                    "a gnn bundle without point features",
+                ));
+            };
+            let class = argmax(&probs, None);
+            let weights = gnn.node_weights(&x, class)?;
+            let mut points: Vec<PointWeight> = (0..NUM_POINTS)
+                .map(|i| {
+                    let at = part.start + i * layout.per_point;
+                    PointWeight {
+                        name: POINT_NAMES[i].into(),
+                        weight: weights.get(i).copied().unwrap_or(0.0),
+                        x: features.get(at).copied().unwrap_or(0.0),
+                        y: features.get(at + 1).copied().unwrap_or(0.0),
+                    }
+                })
+                .collect();
+            points.sort_by(|a, b| b.weight.total_cmp(&a.weight));
+            Ok(Explanation {
+                kind: model.kind().name().into(),
+                predicted,
+                probabilities: labelled(&probs),
+                leaf: 0,
+                path_probability: probs.get(class).copied().unwrap_or(0.0),
+                leaf_distribution: vec![],
+                nodes: vec![],
+                bins: vec![],
+                points,
             })
         }
         None => Err(FerError::param(
             "model",
             format!(
-                "`fer explain` reads soft-tree and dndt models; this is a {} model ({})",
+                "`fer explain` reads soft-tree, dndt and gnn models; this is a {} model ({})",
                 model.kind(),
                 match model.kind().name() {
                     "ndf" => "its trees route on learned hidden units, not on named features",
                     "forest" | "boost" | "ensemble" =>
                         "hundreds of trees vote; no single path explains the reading",
-                    _ => "not a tree",
+                    _ => "neither a tree nor the graph network",
                 }
             ),
         )),
@@ -289,12 +349,27 @@ impl Explanation {
                 );
             }
         }
-        let dist: Vec<String> = self
-            .leaf_distribution
-            .iter()
-            .map(|(c, p)| format!("{c} {:.1}%", 100.0 * p))
-            .collect();
-        let _ = writeln!(s, "leaf {} distribution: {}", self.leaf, dist.join(", "));
+        if !self.points.is_empty() {
+            let _ = writeln!(
+                s,
+                "points, by weight for {c} (gradient x input of each node):"
+            );
+            for p in &self.points {
+                let _ = writeln!(
+                    s,
+                    "  {:+.3}  {:<14} at ({:.2}, {:.2}) of the crop",
+                    p.weight, p.name, p.x, p.y
+                );
+            }
+        }
+        if !self.leaf_distribution.is_empty() {
+            let dist: Vec<String> = self
+                .leaf_distribution
+                .iter()
+                .map(|(c, p)| format!("{c} {:.1}%", 100.0 * p))
+                .collect();
+            let _ = writeln!(s, "leaf {} distribution: {}", self.leaf, dist.join(", "));
+        }
         s
     }
 }
@@ -327,6 +402,8 @@ pub enum Drawing {
     },
     /// A DNDT: the bins of [`Explanation::bins`].
     Bins,
+    /// A graph network: the points of [`Explanation::points`] on the graph's edges.
+    Points,
 }
 
 /// Longest node label in a tree picture, in characters.
@@ -379,6 +456,7 @@ pub fn drawing(model: &Model, e: &Explanation) -> Result<Drawing> {
             })
         }
         Some(Tree::Bins(_)) => Ok(Drawing::Bins),
+        None if !e.points.is_empty() => Ok(Drawing::Points),
         None => Err(FerError::param("model", "no picture for this model kind")),
     }
 }

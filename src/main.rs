@@ -35,7 +35,7 @@ enum Command {
     Bench(cli::bench::BenchArgs),
     /// Train and evaluate every model kind on the same folds (or train/test split) and print one table.
     Compare(cli::compare::CompareArgs),
-    /// Explain a tree model's reading of every face in an image: the path through the tree, and a picture of it.
+    /// Explain a tree model's or the graph network's reading of every face in an image: the path through the tree or the weight of each point, and a picture of it.
     Explain(cli::explain::ExplainArgs),
     /// Draw what fer wrote: a model's training curves, a video's expression timeline, or a comparison chart.
     Plot(cli::plot::PlotArgs),

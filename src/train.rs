@@ -103,12 +103,13 @@ pub fn fit_reusing(
             present.len()
         )));
     }
-    let dim = rows.x[subset[0]].len();
-    if subset.iter().any(|&r| rows.x[r].len() != dim) {
+    let full = rows.x[subset[0]].len();
+    if subset.iter().any(|&r| rows.x[r].len() != full) {
         return Err(FerError::Training(
             "feature vectors differ in length".into(),
         ));
     }
+    let dim = columns_read(opts, full);
     let (train_rows, held_out) =
         grouped_split(&rows.groups, subset, opts.val_fraction, opts.params.seed);
     let val_rows: Vec<usize> = held_out
@@ -124,7 +125,12 @@ pub fn fit_reusing(
     let (mean, std) = mean_std(&rows.x, &split.train, dim);
     let mut flat = Vec::with_capacity(rows.x.len() * dim);
     for v in &rows.x {
-        flat.extend(v.iter().enumerate().map(|(j, x)| (x - mean[j]) / std[j]));
+        flat.extend(
+            v[..dim]
+                .iter()
+                .enumerate()
+                .map(|(j, x)| (x - mean[j]) / std[j]),
+        );
     }
     let deep = match (opts.trees.distill, &rows.teacher, &rows.votes) {
         (Some(Teacher::Deep), Some(_), Some(_)) => {
@@ -162,6 +168,7 @@ pub fn fit_reusing(
         set: &set,
         classes: rows.classes.len(),
         split: &split,
+        layout: &opts.pipeline.features.layout(opts.pipeline.align.size),
     };
     let fitted = fit_kind(opts.kind.learner(), &job, trained, on_epoch)?;
     let seconds = fitted.seconds;
@@ -373,11 +380,34 @@ pub fn predict_rows(
     rows: &LabelledRows,
     test: &[usize],
 ) -> Result<(Vec<usize>, Vec<usize>)> {
-    let test_x: Vec<Vec<f32>> = test.iter().map(|&r| rows.x[r].clone()).collect();
+    let test_x: Vec<Vec<f32>> = test
+        .iter()
+        .map(|&r| row_for(model, &rows.x[r]).to_vec())
+        .collect();
     let probs = model.predict(&test_x)?;
     let truth = test.iter().map(|&r| rows.y[r] as usize).collect();
     let pred = probs.iter().map(|p| argmax(p, None)).collect();
     Ok((truth, pred))
+}
+
+/// How many leading columns of rows `full` long a model trained with `opts`
+/// reads: all of them, unless the rows carry a point part that `opts` leaves out.
+/// That happens in `fer compare`, where one extraction with the point part (for
+/// gnn) serves every row; the point part is last, so the others read a prefix
+/// and train as they would on their own.
+fn columns_read(opts: &FitOptions, full: usize) -> usize {
+    let (features, size) = (opts.pipeline.features, opts.pipeline.align.size);
+    let with_points = features.len(size) + features.with_points().points_len();
+    if !features.points && full == with_points {
+        features.len(size)
+    } else {
+        full
+    }
+}
+
+/// The columns of feature row `x` that `model` reads (see [`columns_read`]).
+pub fn row_for<'a>(model: &Model, x: &'a [f32]) -> &'a [f32] {
+    &x[..model.header().feature_dim.min(x.len())]
 }
 
 /// Share of equal entries.

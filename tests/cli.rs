@@ -270,7 +270,7 @@ fn bench_reports_every_stage_and_throughput_against_bare_haar() {
 }
 
 #[test]
-fn compare_trains_every_kind_on_the_same_folds_and_explain_reads_a_soft_tree() {
+fn compare_trains_every_kind_on_the_same_folds_and_explain_reads_a_soft_tree_and_a_gnn() {
     let Some(data) = common::shared_data(
         "compare_trains_every_kind_on_the_same_folds_and_explain_reads_a_soft_tree",
     ) else {
@@ -314,6 +314,7 @@ fn compare_trains_every_kind_on_the_same_folds_and_explain_reads_a_soft_tree() {
             "ensemble",
             "logistic",
             "svm",
+            "gnn",
             "mini-xception"
         ]
     );
@@ -374,6 +375,34 @@ fn compare_trains_every_kind_on_the_same_folds_and_explain_reads_a_soft_tree() {
         "{why}"
     );
     assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
+    // So does the graph network, by the weight of each point.
+    let model = tmp.path().join("gnn.safetensors");
+    let out = fer(&[
+        "train",
+        "--model",
+        "gnn",
+        "--data",
+        yale.to_str().unwrap(),
+        "--classes",
+        "happy,surprise",
+        "--out",
+        model.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let png = tmp.path().join("why.png");
+    let out = fer(&[
+        "explain",
+        "data/justin.jpg",
+        "--model",
+        model.to_str().unwrap(),
+        "--picture",
+        png.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let why = text(&out.stdout);
+    assert!(why.contains("points, by weight"), "{why}");
+    assert_eq!(why.matches(" of the crop").count(), 21, "{why}");
+    assert!(image::open(&png).is_ok(), "the graph picture");
     // The shipped MLP has no path to show.
     let out = fer(&[
         "explain",
@@ -383,7 +412,7 @@ fn compare_trains_every_kind_on_the_same_folds_and_explain_reads_a_soft_tree() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stderr).contains("soft-tree and dndt"),
+        text(&out.stderr).contains("soft-tree, dndt and gnn"),
         "{}",
         text(&out.stderr)
     );

@@ -20,7 +20,9 @@ const TOLERANCE: f64 = 1e-4;
 
 /// What one kind predicts: accuracy on the test rows and the probabilities of the first rows.
 fn predictions(kind: ModelKind, distill: Option<Teacher>) -> (f64, Vec<Vec<f64>>) {
-    let cfg = PipelineConfig::default();
+    let mut cfg = PipelineConfig::default();
+    // The graph network reads the point part (the other kinds' rows are unchanged).
+    cfg.features.points = kind.reads_points();
     let train = common::blobs(&cfg, 30, 3, 11);
     let test = common::blobs(&cfg, 10, 3, 12);
     let mut opts = common::options(kind, cfg);

@@ -21,12 +21,25 @@ fn geometry_only() -> PipelineConfig {
     cfg
 }
 
+/// What `kind` trains on: [`geometry_only`], with the point part for the graph
+/// network (which `fer train --model gnn` turns on).
+fn config(kind: ModelKind) -> PipelineConfig {
+    let mut cfg = geometry_only();
+    cfg.features.points = kind.reads_points();
+    cfg
+}
+
 fn options(kind: ModelKind) -> FitOptions {
-    common::options(kind, geometry_only())
+    common::options(kind, config(kind))
 }
 
 fn blobs(n_per_class: usize, seed: u64) -> LabelledRows {
     common::blobs(&geometry_only(), n_per_class, 3, seed)
+}
+
+/// Blobs in the feature layout `kind` trains on.
+fn blobs_for(kind: ModelKind, n_per_class: usize, seed: u64) -> LabelledRows {
+    common::blobs(&config(kind), n_per_class, 3, seed)
 }
 
 fn all(rows: &LabelledRows) -> Vec<usize> {
@@ -35,9 +48,9 @@ fn all(rows: &LabelledRows) -> Vec<usize> {
 
 #[test]
 fn every_kind_learns_a_separable_problem_and_round_trips() {
-    let (train_rows, test_rows) = (blobs(60, 1), blobs(30, 2));
     let dir = tempfile::tempdir().unwrap();
     for kind in ModelKind::all() {
+        let (train_rows, test_rows) = (blobs_for(kind, 60, 1), blobs_for(kind, 30, 2));
         let model = fit(
             &train_rows,
             &all(&train_rows),
@@ -87,9 +100,9 @@ fn a_distilled_soft_tree_learns_from_its_teacher() {
 
 #[test]
 fn empty_and_single_class_training_sets_are_refused_by_every_kind() {
-    let rows = blobs(10, 5);
     let one_class: Vec<usize> = (0..10).collect();
     for kind in ModelKind::all() {
+        let rows = blobs_for(kind, 10, 5);
         let err = fit(&rows, &[], &options(kind), &mut |_, _, _, _| {}).unwrap_err();
         assert!(
             err.to_string().contains("no training samples"),
@@ -215,7 +228,80 @@ fn explanations_follow_the_tree() {
     )
     .unwrap();
     let err = explain(&forest, &rows.x[0]).unwrap_err().to_string();
-    assert!(err.contains("soft-tree and dndt"), "{err}");
+    assert!(err.contains("soft-tree, dndt and gnn"), "{err}");
+}
+
+#[test]
+fn a_graph_network_weighs_every_point_and_draws_the_graph() {
+    let rows = blobs_for(ModelKind::GNN, 60, 7);
+    let gnn = fit(
+        &rows,
+        &all(&rows),
+        &options(ModelKind::GNN),
+        &mut |_, _, _, _| {},
+    )
+    .unwrap();
+    let e = explain(&gnn, &rows.x[0]).unwrap();
+    assert_eq!(e.predicted, "angry", "first row is of class 0");
+    assert_eq!(e.points.len(), fer::stages::landmarks::NUM_POINTS);
+    assert!(e.points.windows(2).all(|p| p[0].weight >= p[1].weight));
+    // The weights are gradient x input: they sum to the predicted logit's change
+    // from the all-zero (training mean) input, to first order; here only check
+    // that they are not all alike.
+    assert!(e.points[0].weight > e.points[20].weight, "{:?}", e.points);
+    // Positions come from the unstandardised point part of the vector.
+    let layout = config(ModelKind::GNN).features.layout(96);
+    let start = layout.points.unwrap().start;
+    let first = e.points.iter().find(|p| p.name == "l_brow_outer").unwrap();
+    assert_eq!((first.x, first.y), (rows.x[0][start], rows.x[0][start + 1]));
+    let text = e.to_text();
+    assert!(
+        text.contains("points, by weight for angry") && !text.contains("leaf 0"),
+        "{text}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("gnn.svg");
+    fer::plot::explanation(&drawing(&gnn, &e).unwrap(), &e, &svg).unwrap();
+    let svg = std::fs::read_to_string(&svg).unwrap();
+    assert_eq!(svg.matches("<circle").count(), 21, "one disc per point");
+    assert!(
+        svg.contains("<polyline") || svg.contains("<path"),
+        "the edges"
+    );
+}
+
+#[test]
+fn a_graph_network_needs_the_point_features() {
+    let rows = blobs(20, 8);
+    let err = fit(
+        &rows,
+        &all(&rows),
+        &common::options(ModelKind::GNN, geometry_only()),
+        &mut |_, _, _, _| {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("--point-features"), "{err}");
+}
+
+/// `fer compare` extracts the point part once for gnn; every other kind reads
+/// the columns before it and so learns exactly what it learns without them.
+#[test]
+fn kinds_without_points_read_the_columns_before_them() {
+    let with_points = blobs_for(ModelKind::GNN, 30, 9);
+    let mut prefix = blobs_for(ModelKind::GNN, 30, 9);
+    let len = geometry_only().features.len(96);
+    prefix.x.iter_mut().for_each(|x| x.truncate(len));
+    let rows: Vec<usize> = all(&prefix);
+    let opts = options(ModelKind::MLP);
+    let a = fit(&with_points, &rows, &opts, &mut |_, _, _, _| {}).unwrap();
+    let b = fit(&prefix, &rows, &opts, &mut |_, _, _, _| {}).unwrap();
+    assert_eq!(a.header().feature_dim, len);
+    assert_eq!(
+        train::predict_rows(&a, &with_points, &rows).unwrap(),
+        train::predict_rows(&b, &prefix, &rows).unwrap()
+    );
+    assert_eq!(a.predict(&prefix.x).unwrap(), b.predict(&prefix.x).unwrap());
 }
 
 #[test]

@@ -58,6 +58,10 @@ pub fn run(args: CompareArgs) -> Result<i32> {
         compare::variants_named(&args.models)?
     };
     let opts = args.recipe.options(&args.data, ModelKind::MLP)?;
+    // One extraction serves every row: with the point part when gnn is among them
+    // (the other rows read the columns before it, as they would on their own).
+    let mut extract = opts.clone();
+    extract.pipeline.features.points |= variants.iter().any(|v| v.kind.reads_points());
     let votes = args.recipe.votes()?;
     let (samples, n_train, protocol) = match (args.cv, args.test.is_empty()) {
         (Some(k), true) => {
@@ -87,7 +91,7 @@ pub fn run(args: CompareArgs) -> Result<i32> {
         }
         _ => bail!("give either --cv K or --test PATH..."),
     };
-    let mut rows = args.recipe.rows(&samples, &opts)?;
+    let mut rows = args.recipe.rows(&samples, &extract)?;
     if let Some(votes) = &votes {
         rows.attach_votes(&samples, votes)?;
     }

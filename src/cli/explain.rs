@@ -1,4 +1,4 @@
-//! `fer explain`: a tree model's reading of every face in an image, as text and a picture.
+//! `fer explain`: a tree or graph model's reading of every face in an image, as text and a picture.
 
 use super::detect_args::DetectArgs;
 use super::pool_for;
@@ -12,7 +12,7 @@ use std::path::PathBuf;
 pub struct ExplainArgs {
     /// Image file.
     image: PathBuf,
-    /// A soft-tree or dndt model bundle.
+    /// A soft-tree, dndt or gnn model bundle.
     #[arg(long)]
     model: PathBuf,
     /// Print the explanations as JSON.

@@ -39,6 +39,9 @@ pub struct StageArgs {
     /// HOG cell side in pixels (must divide the crop size).
     #[arg(long, default_value_t = 12)]
     pub hog_cell: i32,
+    /// Append each fiducial point's position and a HOG block centred on it (on for --model gnn, which reads them as its node features).
+    #[arg(long)]
+    pub point_features: bool,
 }
 
 impl StageArgs {
@@ -51,6 +54,7 @@ impl StageArgs {
         cfg.align.size = self.crop_size;
         cfg.features.hog = !self.no_hog;
         cfg.features.hog_cell = self.hog_cell;
+        cfg.features.points = self.point_features;
         detect.apply(&mut cfg)?;
         Ok(cfg)
     }
@@ -277,7 +281,8 @@ impl RecipeArgs {
 
     /// Validated pipeline and training options for a model of `kind`.
     pub fn options(&self, data: &DataArgs, kind: ModelKind) -> Result<FitOptions> {
-        let cfg = self.stages.config(&self.detect)?;
+        let mut cfg = self.stages.config(&self.detect)?;
+        cfg.features.points |= kind.reads_points();
         cfg.check()?;
         Ok(FitOptions {
             kind,

@@ -156,6 +156,7 @@ impl Model {
             mlp: &header.mlp,
             trees: &header.trees,
             tensors: &tensors,
+            layout: &header.pipeline.features.layout(header.pipeline.align.size),
         })?;
         let model = Model {
             header,

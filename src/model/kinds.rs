@@ -8,6 +8,7 @@ use crate::model::boost::BoostKind;
 use crate::model::dndt::DndtKind;
 use crate::model::ensemble::EnsembleKind;
 use crate::model::forest::ForestKind;
+use crate::model::gnn::GnnKind;
 use crate::model::learner::Learner;
 use crate::model::logistic::LogisticKind;
 use crate::model::mlp::MlpKind;
@@ -18,7 +19,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Every kind, in the order `fer compare` lists them.
-static REGISTRY: [&dyn Learner; 9] = [
+static REGISTRY: [&dyn Learner; 10] = [
     &MlpKind,
     &ForestKind,
     &BoostKind,
@@ -28,6 +29,7 @@ static REGISTRY: [&dyn Learner; 9] = [
     &EnsembleKind,
     &LogisticKind,
     &SvmKind,
+    &GnnKind,
 ];
 
 /// Which classifier a bundle holds: a registered [`Learner`]. Equal when the names are.
@@ -53,6 +55,8 @@ impl ModelKind {
     pub const LOGISTIC: ModelKind = ModelKind(&LogisticKind);
     /// One-vs-rest linear SVMs (linfa), Platt-calibrated: the other classical baseline.
     pub const SVM: ModelKind = ModelKind(&SvmKind);
+    /// Graph convolutional network over the fiducial points.
+    pub const GNN: ModelKind = ModelKind(&GnnKind);
 
     /// Every registered kind, in registry order.
     pub fn all() -> impl Iterator<Item = ModelKind> {
@@ -78,6 +82,11 @@ impl ModelKind {
     /// and latent truth change).
     pub fn is_network(self) -> bool {
         self.0.is_network()
+    }
+
+    /// Whether the model reads the point features, which training turns on.
+    pub fn reads_points(self) -> bool {
+        self.0.reads_points()
     }
 
     /// Whether the model is trained with early stopping on a validation split.

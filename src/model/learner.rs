@@ -15,6 +15,7 @@ use crate::error::{FerError, Result};
 use crate::model::net::{EpochCallback, Net, TrainReport, TrainSet};
 use crate::model::net_params::{MlpParams, ValidMlpParams};
 use crate::model::params::{TreeParams, ValidTreeParams};
+use crate::stages::features::FeatureLayout;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use std::any::Any;
@@ -49,6 +50,12 @@ pub trait Learner: Sync {
     /// learn from every row of the fit).
     fn uses_validation(&self) -> bool {
         self.is_network()
+    }
+
+    /// Whether it reads the point part of the features (position and HOG block
+    /// per fiducial point), which training then turns on.
+    fn reads_points(&self) -> bool {
+        false
     }
 
     /// Whether a model trained on the same rows can stand in for a new fit
@@ -90,6 +97,8 @@ pub struct FitJob<'a> {
     /// Number of classes.
     pub classes: usize,
     pub split: &'a Split,
+    /// Where each part of the feature vector lies.
+    pub layout: &'a FeatureLayout,
 }
 
 /// What a bundle holds for its classifier.
@@ -104,6 +113,8 @@ pub struct LoadJob<'a> {
     pub trees: &'a TreeParams,
     /// The bundle's tensors, by name.
     pub tensors: &'a HashMap<String, Tensor>,
+    /// Where each part of the feature vector lies.
+    pub layout: &'a FeatureLayout,
 }
 
 impl LoadJob<'_> {

@@ -11,6 +11,7 @@ pub mod dndt;
 pub mod ensemble;
 pub mod face_model;
 pub mod forest;
+pub mod gnn;
 pub mod kinds;
 pub mod learner;
 pub mod linfa_input;

@@ -1,6 +1,7 @@
 //! `fer explain`'s pictures: a soft tree with the face's most probable path in red
 //! (each inner node names its strongest feature, each leaf its top class), or a
-//! DNDT's bins with the face's value on each feature's axis.
+//! DNDT's bins with the face's value on each feature's axis, or a graph network's
+//! points on their edges, each disc sized by the point's weight.
 
 use super::canvas::{save, text_style, DrawResult, Picture};
 use crate::error::Result;
@@ -167,6 +168,73 @@ impl Picture for BinsPicture<'_> {
     }
 }
 
+/// Side of the graph network's picture of the crop.
+const CROP_SIDE: i32 = 480;
+/// Largest disc radius, for the heaviest point.
+const MAX_RADIUS: f32 = 18.0;
+/// A point that pushes away from the predicted class.
+const AGAINST: RGBColor = RGBColor(31, 119, 180);
+
+struct PointsPicture<'a> {
+    e: &'a Explanation,
+}
+
+impl Picture for PointsPicture<'_> {
+    fn size(&self) -> (u32, u32) {
+        (CROP_SIDE as u32, (CROP_SIDE + 40) as u32)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult
+    where
+        DB::ErrorType: 'static,
+    {
+        let e = self.e;
+        root.draw(&Text::new(
+            format!(
+                "gnn: {} ({:.1}%); red pushes towards it, blue away",
+                e.predicted,
+                100.0 * e.path_probability
+            ),
+            (10, 10),
+            text_style(15, &BLACK, HPos::Left, VPos::Top),
+        ))?;
+        let at = |name: &str| {
+            e.points.iter().find(|p| p.name == name).map(|p| {
+                (
+                    (p.x * CROP_SIDE as f32) as i32,
+                    40 + (p.y * CROP_SIDE as f32) as i32,
+                )
+            })
+        };
+        let names = crate::stages::landmarks::POINT_NAMES;
+        for &(i, j) in &crate::model::gnn::EDGES {
+            if let (Some(a), Some(b)) = (at(names[i]), at(names[j])) {
+                root.draw(&PathElement::new(
+                    vec![a, b],
+                    RGBColor(187, 187, 187).stroke_width(1),
+                ))?;
+            }
+        }
+        let heaviest = e
+            .points
+            .iter()
+            .map(|p| p.weight.abs())
+            .fold(f32::MIN_POSITIVE, f32::max);
+        for p in &e.points {
+            let Some(c) = at(&p.name) else { continue };
+            let r = (MAX_RADIUS * (p.weight.abs() / heaviest).sqrt()).max(2.0) as i32;
+            let colour = if p.weight >= 0.0 { HIGHLIGHT } else { AGAINST };
+            root.draw(&Circle::new(c, r, colour.mix(0.6).filled()))?;
+            root.draw(&Text::new(
+                short_name(&p.name).to_string(),
+                (c.0 + r + 2, c.1),
+                text_style(10, &RGBColor(85, 85, 85), HPos::Left, VPos::Center),
+            ))?;
+        }
+        Ok(())
+    }
+}
+
 /// Draw the picture of explanation `e` to `path` (.svg or .png).
 pub fn explanation(drawing: &Drawing, e: &Explanation, path: &Path) -> Result<()> {
     match drawing {
@@ -189,5 +257,6 @@ pub fn explanation(drawing: &Drawing, e: &Explanation, path: &Path) -> Result<()
             path,
         ),
         Drawing::Bins => save(&BinsPicture { e }, path),
+        Drawing::Points => save(&PointsPicture { e }, path),
     }
 }
