@@ -22,14 +22,13 @@
 //! Weights under `gnn.`: `embed.*`, `conv{l}.*`, `head.*`.
 
 use crate::error::{FerError, Result};
-use crate::model::learner::{Classify, FitJob, Fitted, Learner, LoadJob, Trained};
-use crate::model::net::{self, dropout, seeded_init, EpochCallback, Net};
+use crate::model::learner::{fit_network, Classify, FitJob, Fitted, Learner, LoadJob, Trained};
+use crate::model::net::{dropout, EpochCallback, Net};
 use crate::stages::features::{FeatureLayout, NUM_DISTANCES};
 use crate::stages::landmarks::NUM_POINTS;
 use candle_core::{Device, IndexOp, Tensor, Var, D};
 use candle_nn::{Linear, Module, VarBuilder};
 use rand::rngs::StdRng;
-use std::time::Instant;
 
 /// Graph convolutions between the embedding and the readout.
 pub const LAYERS: usize = 2;
@@ -265,30 +264,17 @@ impl Learner for GnnKind {
         true
     }
     fn fit(&self, job: &FitJob, _: &mut Trained, on_epoch: &mut EpochCallback) -> Result<Fitted> {
-        let started = Instant::now();
         let p = job.params;
-        let (varmap, mut rng) = net::start(p.seed);
-        let gnn = Gnn::new(
-            net::builder(&varmap).pp("gnn"),
-            job.layout,
-            job.set.dim,
-            width(&p.hidden)?,
-            job.classes,
-            p.dropout,
-        )?;
-        seeded_init(&varmap, &mut rng)?;
-        let report = net::fit_net(
-            &gnn,
-            &varmap,
-            p,
-            job.set,
-            job.classes,
-            &job.split.train,
-            &job.split.val,
-            &mut rng,
-            on_epoch,
-        )?;
-        Ok(Fitted::new(gnn, net::weights(&varmap)?, report, started))
+        fit_network(job, on_epoch, "gnn", |vb| {
+            Gnn::new(
+                vb,
+                job.layout,
+                job.set.dim,
+                width(&p.hidden)?,
+                job.classes,
+                p.dropout,
+            )
+        })
     }
     fn load(&self, job: &LoadJob) -> Result<Box<dyn Classify>> {
         Ok(Box::new(Gnn::new(

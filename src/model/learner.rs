@@ -12,7 +12,7 @@
 //! networks.
 
 use crate::error::{FerError, Result};
-use crate::model::net::{EpochCallback, Net, TrainReport, TrainSet};
+use crate::model::net::{self, EpochCallback, Net, TrainReport, TrainSet};
 use crate::model::net_params::{MlpParams, ValidMlpParams};
 use crate::model::params::{TreeParams, ValidTreeParams};
 use crate::stages::features::FeatureLayout;
@@ -188,6 +188,34 @@ pub fn fit_kind(
         trained.insert(learner.name(), f.clone());
     }
     Ok(f)
+}
+
+/// Train a network that `build` makes under the weight path `path`, on `job`'s
+/// training rows with early stopping on its validation rows: the weights are
+/// seeded from `--seed` (in name order) and trained by [`net::fit_net`].
+pub fn fit_network<N: Net + Send + Sync + 'static>(
+    job: &FitJob,
+    on_epoch: &mut EpochCallback,
+    path: &str,
+    build: impl FnOnce(VarBuilder) -> Result<N>,
+) -> Result<Fitted> {
+    let started = Instant::now();
+    let p = job.params;
+    let (varmap, mut rng) = net::start(p.seed);
+    let net = build(net::builder(&varmap).pp(path))?;
+    net::seeded_init(&varmap, &mut rng)?;
+    let report = net::fit_net(
+        &net,
+        &varmap,
+        p,
+        job.set,
+        job.classes,
+        &job.split.train,
+        &job.split.val,
+        &mut rng,
+        on_epoch,
+    )?;
+    Ok(Fitted::new(net, net::weights(&varmap)?, report, started))
 }
 
 /// Every network trained by gradient classifies through its [`Net`] probabilities.

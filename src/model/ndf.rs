@@ -15,14 +15,12 @@
 
 use crate::error::FerError;
 use crate::error::Result;
-use crate::model::learner::{Classify, FitJob, Fitted, Learner, LoadJob, Trained};
-use crate::model::net::{self, seeded_init, EpochCallback};
-use crate::model::net::{dropout, Net};
+use crate::model::learner::{fit_network, Classify, FitJob, Fitted, Learner, LoadJob, Trained};
+use crate::model::net::{dropout, EpochCallback, Net};
 use crate::model::soft_tree::{inner_nodes, route, MIN_PROB};
 use candle_core::{Tensor, D};
 use candle_nn::{Linear, Module, VarBuilder};
 use rand::rngs::StdRng;
-use std::time::Instant;
 
 /// A deep neural decision forest.
 pub struct Ndf {
@@ -101,32 +99,19 @@ impl Learner for NdfKind {
         true
     }
     fn fit(&self, job: &FitJob, _: &mut Trained, on_epoch: &mut EpochCallback) -> Result<Fitted> {
-        let started = Instant::now();
         let (p, t) = (job.params, job.trees);
         let hidden = p.hidden.first().copied().unwrap_or(1);
-        let (varmap, mut rng) = net::start(p.seed);
-        let ndf = Ndf::new(
-            net::builder(&varmap).pp("ndf"),
-            job.set.dim,
-            hidden,
-            t.ndf_trees,
-            t.ndf_depth,
-            job.classes,
-            p.dropout,
-        )?;
-        seeded_init(&varmap, &mut rng)?;
-        let report = net::fit_net(
-            &ndf,
-            &varmap,
-            p,
-            job.set,
-            job.classes,
-            &job.split.train,
-            &job.split.val,
-            &mut rng,
-            on_epoch,
-        )?;
-        Ok(Fitted::new(ndf, net::weights(&varmap)?, report, started))
+        fit_network(job, on_epoch, "ndf", |vb| {
+            Ndf::new(
+                vb,
+                job.set.dim,
+                hidden,
+                t.ndf_trees,
+                t.ndf_depth,
+                job.classes,
+                p.dropout,
+            )
+        })
     }
     fn load(&self, job: &LoadJob) -> Result<Box<dyn Classify>> {
         let hidden = job

@@ -216,6 +216,24 @@ pub struct HogExtractor {
     crop_size: i32,
 }
 
+/// `hog` of `face`, at `locations` (window corners), or at every window position
+/// when there are none; no padding.
+fn descriptor(
+    hog: &HOGDescriptor,
+    face: &GrayImage,
+    locations: &Vector<Point>,
+) -> Result<Vec<f32>> {
+    let mut desc = Vector::<f32>::new();
+    hog.compute(
+        face.mat(),
+        &mut desc,
+        Size::new(0, 0),
+        Size::new(0, 0),
+        locations,
+    )?;
+    Ok(desc.to_vec())
+}
+
 /// `cv::HOGDescriptor` with windows of `win` pixels, blocks of 2x2 cells of `cell`.
 fn hog_descriptor(win: i32, cell: i32, bins: i32) -> Result<HOGDescriptor> {
     Ok(HOGDescriptor::new(
@@ -258,15 +276,7 @@ impl HogExtractor {
         let Some(hog) = &self.hog else {
             return Ok(Vec::new());
         };
-        let mut desc = Vector::<f32>::new();
-        hog.compute(
-            face.mat(),
-            &mut desc,
-            Size::new(0, 0),
-            Size::new(0, 0),
-            &Vector::<Point>::new(),
-        )?;
-        Ok(desc.to_vec())
+        descriptor(hog, face, &Vector::new())
     }
 
     /// The point part for `points` in the crop (empty when disabled): each point's
@@ -289,15 +299,7 @@ impl HogExtractor {
                 Point::new(corner(p[0]), corner(p[1]))
             })
             .collect();
-        let mut desc = Vector::<f32>::new();
-        hog.compute(
-            face.mat(),
-            &mut desc,
-            Size::new(0, 0),
-            Size::new(0, 0),
-            &locations,
-        )?;
-        let desc = desc.to_vec();
+        let desc = descriptor(hog, face, &locations)?;
         let per_block = desc.len() / NUM_POINTS;
         if per_block == 0 || desc.len() != NUM_POINTS * per_block {
             return Err(FerError::param(
