@@ -1,7 +1,8 @@
 //! Decompression bombs for every image decoder (RELIABILITY.md): at most 2 KB
 //! that declare billions of pixels, in PNG, GIF, JPEG, BMP, TIFF and WebP. Each must
 //! be refused from its header, naming the file, quickly, and a batch over all of them
-//! must stay far below 500 MB of memory.
+//! must stay far below 500 MB of memory. An animated GIF of thousands of frames is
+//! read for its first frame only.
 
 mod common;
 
@@ -181,5 +182,71 @@ fn a_batch_over_every_bomb_names_each_and_stays_small() {
         "batch over {} bombs: peak memory {} MB",
         bombs().len(),
         peak >> 20
+    );
+}
+
+/// Frames in the many-frame GIF.
+const MANY_FRAMES: usize = 2000;
+/// How many times faster reading its first frame must be than decoding every frame.
+const MIN_FRAME_SPEED_UP: u32 = 20;
+
+/// A 256x256 GIF of one frame, and the same GIF with that frame repeated
+/// [`MANY_FRAMES`] times (its blocks after the global colour table copied before
+/// the trailer): 131 million pixels in all.
+fn one_and_many_frame_gifs() -> (Vec<u8>, Vec<u8>) {
+    let img = DynamicImage::ImageRgb8(ImageBuffer::from_fn(256, 256, |x, y| {
+        Rgb([(x ^ y) as u8, x as u8, (y / 2) as u8])
+    }));
+    let mut buf = Cursor::new(Vec::new());
+    img.write_to(&mut buf, ImageFormat::Gif).unwrap();
+    let one = buf.into_inner();
+    // Header (6) and logical screen descriptor (7); bit 7 of byte 10 flags a
+    // global colour table of 3 * 2^(size + 1) bytes.
+    let flags = one[10];
+    let table = if flags & 0x80 != 0 {
+        3 << ((flags & 7) + 1)
+    } else {
+        0
+    };
+    let (head, body) = one.split_at(13 + table);
+    assert_eq!(body.last(), Some(&0x3B), "a GIF ends with its trailer");
+    let frame = &body[..body.len() - 1];
+    let mut many = head.to_vec();
+    for _ in 0..MANY_FRAMES {
+        many.extend_from_slice(frame);
+    }
+    many.push(0x3B);
+    (one, many)
+}
+
+/// An animated GIF is read for its first frame only: a file of thousands of frames
+/// gives the same image as its first frame alone, without decoding the rest.
+#[test]
+fn a_gif_of_thousands_of_frames_is_read_for_its_first_frame() {
+    use image::AnimationDecoder;
+    let (one, many) = one_and_many_frame_gifs();
+    let cfg = DecodeConfig::default();
+    let first = decode_bytes(&one, &cfg).unwrap();
+    // The file does hold every frame; decoding them all is the cost to avoid.
+    let t = Instant::now();
+    let frames = image::codecs::gif::GifDecoder::new(Cursor::new(&many))
+        .unwrap()
+        .into_frames()
+        .count();
+    let every = t.elapsed();
+    assert_eq!(frames, MANY_FRAMES);
+    let t = Instant::now();
+    let read = decode_bytes(&many, &cfg).unwrap();
+    let elapsed = t.elapsed();
+    assert_eq!((read.width(), read.height()), (256, 256));
+    assert_eq!(read.pixels(), first.pixels(), "the first frame");
+    // Here 0.7 ms against 710 ms; a ratio, so that a loaded machine slows both.
+    assert!(
+        elapsed * MIN_FRAME_SPEED_UP < every,
+        "first frame in {elapsed:?}, every frame in {every:?}"
+    );
+    eprintln!(
+        "{MANY_FRAMES}-frame GIF of {} MB: first frame read in {elapsed:?}, every frame decoded in {every:?}",
+        many.len() >> 20
     );
 }
