@@ -10,7 +10,8 @@
 //!   each feature's axis with its cut points and this face's value.
 //!
 //! - **gnn**: each fiducial point's weight for the predicted class, the gradient
-//!   x input of its node's inputs ([`crate::model::gnn::Gnn::node_weights`]),
+//!   x input of its node's inputs ([`crate::model::gnn::Gnn::node_weights`]; the
+//!   whole-face HOG part held fixed),
 //!   heaviest first. The picture is the landmark graph at this face's points in
 //!   the crop, each point's disc sized and coloured by its weight.
 //!

@@ -13,13 +13,18 @@
 //! - **Layers**: a linear embedding to the width (the first `--hidden` value), then
 //!   [`LAYERS`] graph convolutions `h + ReLU(Â h W + b)`, each followed by dropout
 //!   in training, then a permutation-invariant readout (mean and max over the
-//!   nodes, concatenated) and a linear layer to class logits.
+//!   nodes), concatenated with the whole crop's HOG part projected to the width
+//!   (`ReLU`, dropout; only when the features have HOG), and a linear layer to
+//!   class logits. The global part is there because the points alone fell far
+//!   short: on CK+'s validation split of `fer train` the graph alone read 79.4%, with
+//!   the global part 83.0%, the MLP 86.1% (README, "How they compare").
 //!
 //! Trained by [`crate::model::net::fit_net`] like the MLP (AdamW, early stopping),
 //! so votes, partial labels and latent truth apply to it too. `fer explain` reports
 //! each node's gradient x input for the predicted class ([`Gnn::node_weights`]).
 //!
-//! Weights under `gnn.`: `embed.*`, `conv{l}.*`, `head.*`.
+//! Weights under `gnn.`: `embed.*`, `conv{l}.*`, `global.*`, `head.*`.
+//! `fer explain`'s node weights hold the global part fixed.
 
 use crate::error::{FerError, Result};
 use crate::model::learner::{fit_network, Classify, FitJob, Fitted, Learner, LoadJob, Trained};
@@ -140,6 +145,8 @@ pub struct Gnn {
     adjacency: Tensor,
     embed: Linear,
     convs: Vec<Linear>,
+    /// The whole crop's HOG part (its columns) and its projection to the width.
+    global: Option<(Tensor, Linear)>,
     head: Linear,
     node_inputs: usize,
     dropout: f32,
@@ -166,6 +173,17 @@ impl Gnn {
         }
         let inputs = node_inputs(layout);
         let n = cols.len();
+        let global = if layout.hog.is_empty() {
+            None
+        } else {
+            let hog: Vec<u32> = layout.hog.clone().map(|c| c as u32).collect();
+            let len = hog.len();
+            Some((
+                Tensor::from_vec(hog, len, &Device::Cpu)?,
+                candle_nn::linear(len, width, vb.pp("global"))?,
+            ))
+        };
+        let readout = (2 + usize::from(global.is_some())) * width;
         Ok(Gnn {
             columns: Tensor::from_vec(cols, n, &Device::Cpu)?,
             adjacency: Tensor::from_vec(
@@ -177,7 +195,8 @@ impl Gnn {
             convs: (0..LAYERS)
                 .map(|l| candle_nn::linear(width, width, vb.pp(format!("conv{l}"))))
                 .collect::<std::result::Result<_, _>>()?,
-            head: candle_nn::linear(2 * width, classes, vb.pp("head"))?,
+            global,
+            head: candle_nn::linear(readout, classes, vb.pp("head"))?,
             node_inputs: inputs,
             dropout,
         })
@@ -190,8 +209,14 @@ impl Gnn {
             .reshape((n, NUM_POINTS, self.node_inputs))?)
     }
 
-    /// Class logits from node inputs; with `rng`, in training mode.
-    pub fn logits_of_nodes(&self, nodes: &Tensor, mut rng: Option<&mut StdRng>) -> Result<Tensor> {
+    /// Class logits from node inputs and feature rows `x` (for the global part);
+    /// with `rng`, in training mode.
+    pub fn logits_of_nodes(
+        &self,
+        nodes: &Tensor,
+        x: &Tensor,
+        mut rng: Option<&mut StdRng>,
+    ) -> Result<Tensor> {
         let mut h = self.embed.forward(nodes)?.relu()?;
         for conv in &self.convs {
             let mixed = self.adjacency.broadcast_matmul(&h)?;
@@ -202,8 +227,17 @@ impl Gnn {
                 }
             }
         }
-        let readout = Tensor::cat(&[h.mean(1)?, h.max(1)?], D::Minus1)?;
-        Ok(self.head.forward(&readout)?)
+        let mut parts = vec![h.mean(1)?, h.max(1)?];
+        if let Some((columns, global)) = &self.global {
+            let mut g = global.forward(&x.index_select(columns, 1)?)?.relu()?;
+            if let Some(r) = rng {
+                if self.dropout > 0.0 {
+                    g = dropout(&g, self.dropout, r)?;
+                }
+            }
+            parts.push(g);
+        }
+        Ok(self.head.forward(&Tensor::cat(&parts, D::Minus1)?)?)
     }
 
     /// Each node's gradient x input for class `class` of one standardised row
@@ -212,7 +246,7 @@ impl Gnn {
     pub fn node_weights(&self, x: &[f32], class: usize) -> Result<Vec<f32>> {
         let xt = Tensor::from_slice(x, (1, x.len()), &Device::Cpu)?;
         let nodes = Var::from_tensor(&self.nodes(&xt)?)?;
-        let logits = self.logits_of_nodes(nodes.as_tensor(), None)?;
+        let logits = self.logits_of_nodes(nodes.as_tensor(), &xt, None)?;
         let grads = logits.i((0, class))?.backward()?;
         let g = grads
             .get(nodes.as_tensor())
@@ -238,7 +272,7 @@ impl Net for Gnn {
 
     /// The logits: independent per-class scores, as the partial BCE wants them.
     fn scores(&self, x: &Tensor, rng: Option<&mut StdRng>) -> Result<Tensor> {
-        self.logits_of_nodes(&self.nodes(x)?, rng)
+        self.logits_of_nodes(&self.nodes(x)?, x, rng)
     }
 }
 
