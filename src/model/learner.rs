@@ -199,6 +199,19 @@ pub fn fit_network<N: Net + Send + Sync + 'static>(
     path: &str,
     build: impl FnOnce(VarBuilder) -> Result<N>,
 ) -> Result<Fitted> {
+    fit_network_on(job, job.set, on_epoch, path, build)
+}
+
+/// [`fit_network`] on `set` in place of `job`'s rows (the same rows with other
+/// targets, as a distilled soft tree learns them). The seconds are this
+/// network's own.
+pub fn fit_network_on<N: Net + Send + Sync + 'static>(
+    job: &FitJob,
+    set: &TrainSet,
+    on_epoch: &mut EpochCallback,
+    path: &str,
+    build: impl FnOnce(VarBuilder) -> Result<N>,
+) -> Result<Fitted> {
     let started = Instant::now();
     let p = job.params;
     let (varmap, mut rng) = net::start(p.seed);
@@ -208,7 +221,7 @@ pub fn fit_network<N: Net + Send + Sync + 'static>(
         &net,
         &varmap,
         p,
-        job.set,
+        set,
         job.classes,
         &job.split.train,
         &job.split.val,

@@ -22,16 +22,15 @@ use crate::error::FerError;
 use crate::error::Result;
 use crate::model::ensemble::EnsembleKind;
 use crate::model::learner::{
-    fit_kind, soften, Classify, FitJob, Fitted, Learner, LoadJob, Trained,
+    fit_kind, fit_network_on, soften, Classify, FitJob, Fitted, Learner, LoadJob, Trained,
 };
 use crate::model::mlp::MlpKind;
 use crate::model::net::Net;
-use crate::model::net::{self, seeded_init, EpochCallback, TrainSet};
+use crate::model::net::{EpochCallback, TrainSet};
 use crate::model::params::Teacher;
 use candle_core::{DType, Tensor, D};
 use candle_nn::{Linear, Module, VarBuilder};
 use rand::rngs::StdRng;
-use std::time::Instant;
 
 /// Smallest probability passed to a logarithm.
 pub const MIN_PROB: f64 = 1e-12;
@@ -173,8 +172,7 @@ impl Learner for SoftTreeKind {
         trained: &mut Trained,
         on_epoch: &mut EpochCallback,
     ) -> Result<Fitted> {
-        let started = Instant::now();
-        let (p, t) = (job.params, job.trees);
+        let t = job.trees;
         let (soft, teacher_seconds) = match t.distill {
             Some(Teacher::Deep) | None => (None, 0.0), // a deep teacher's targets are already in `set`
             Some(teacher) => {
@@ -189,27 +187,11 @@ impl Learner for SoftTreeKind {
             },
             None => TrainSet { ..*job.set },
         };
-        let (varmap, mut rng) = net::start(p.seed);
-        let tree = SoftTree::new(
-            net::builder(&varmap).pp("tree"),
-            job.set.dim,
-            t.depth,
-            job.classes,
-            t.penalty,
-        )?;
-        seeded_init(&varmap, &mut rng)?;
-        let report = net::fit_net(
-            &tree,
-            &varmap,
-            p,
-            &student,
-            job.classes,
-            &job.split.train,
-            &job.split.val,
-            &mut rng,
-            on_epoch,
-        )?;
-        let mut f = Fitted::new(tree, net::weights(&varmap)?, report, started);
+        // The tree's own seconds plus the teacher's: counted from here, so that
+        // a teacher trained just now is not counted twice.
+        let mut f = fit_network_on(job, &student, on_epoch, "tree", |vb| {
+            SoftTree::new(vb, job.set.dim, t.depth, job.classes, t.penalty)
+        })?;
         f.seconds += teacher_seconds;
         Ok(f)
     }
