@@ -9,6 +9,8 @@
 pub mod batch;
 pub mod bench;
 pub mod compare;
+pub mod compare_job;
+pub mod data_selection;
 pub mod dataset;
 pub mod error;
 pub mod evaluate;
@@ -22,6 +24,7 @@ pub mod parquet_io;
 pub mod pipeline;
 pub mod plot;
 pub mod rows;
+pub mod run_options;
 pub mod stages;
 pub mod timeline;
 pub mod train;

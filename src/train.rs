@@ -72,6 +72,30 @@ pub struct FitOptions {
     pub sources: Vec<String>,
 }
 
+impl FitOptions {
+    /// Validated options for a model of `kind`: the point features are turned on
+    /// for a kind that reads them, and the pipeline and both parameter sets are checked.
+    pub fn new(
+        kind: ModelKind,
+        mut pipeline: PipelineConfig,
+        params: crate::model::mlp::MlpParams,
+        trees: crate::model::TreeParams,
+        val_fraction: f32,
+        sources: Vec<String>,
+    ) -> Result<Self> {
+        pipeline.features.points |= kind.reads_points();
+        pipeline.check()?;
+        Ok(FitOptions {
+            kind,
+            params: params.check()?,
+            trees: trees.check()?,
+            val_fraction,
+            pipeline,
+            sources,
+        })
+    }
+}
+
 /// Train a bundle of `opts.kind` on `rows` (restricted to `subset`).
 pub fn fit(
     rows: &LabelledRows,

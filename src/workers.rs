@@ -66,3 +66,11 @@ impl PipelinePool {
         self.workers.with(|| Pipeline::new(self.cfg), f)
     }
 }
+
+/// Leave parallelism to rayon, across images: OpenCV's own threads inside each
+/// call would oversubscribe the cores. Every entry point that reads faces in
+/// parallel (the CLI, the Python module) calls this once.
+pub fn opencv_single_threaded() -> Result<()> {
+    opencv::core::set_num_threads(1)?;
+    Ok(())
+}

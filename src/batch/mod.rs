@@ -9,11 +9,13 @@
 //! The files: `config` (the job), `files_from` (`--files-from`), `shard` (who
 //! does what), `read` (one unit into rows), `output` (rows as CSV or JSON
 //! lines), `columnar` (rows as Parquet), `resume`, `record` (a shard's run
-//! record), `run` (the whole batch) and `merge` (`fer merge`).
+//! record), `run` (the whole batch), `memory` (a batch's rows in memory, for
+//! the Python binding) and `merge` (`fer merge`).
 
 pub mod columnar;
 mod config;
 mod files_from;
+mod memory;
 mod merge;
 mod output;
 mod read;
@@ -24,9 +26,12 @@ pub mod shard;
 
 pub use config::{BatchConfig, BatchSummary, ShardChoice};
 pub use files_from::read_file_list;
+pub use memory::rows_in_memory;
 pub use merge::{merge, MergeSummary};
 pub use output::{csv_header, format_rows, row_from_json, OutputFormat, Row, Status};
-pub use read::{annotated_name, classify, collect_inputs, process_unit, video_frames};
+pub use read::{
+    annotated_name, classify, collect_inputs, process_unit, rows_of_reading, video_frames,
+};
 pub use resume::{parse_key, read_previous, LineKey, Previous};
 pub use run::run;
 pub use shard::{Input, Shard, Unit};

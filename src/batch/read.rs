@@ -229,7 +229,7 @@ fn read_video(
 }
 
 /// Rows for the faces of one reading (or one `no_face` row), landmarks included.
-fn rows_of_reading(
+pub fn rows_of_reading(
     file: &str,
     frame: &GrayImage,
     reading: &ImageReading,

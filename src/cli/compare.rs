@@ -7,6 +7,8 @@ use super::{load_face_model, pool_for, progress, set_threads};
 use anyhow::{bail, Result};
 use clap::Args;
 use fer::compare;
+use fer::compare_job::{CompareJob, CompareProgress, DeepEntrant, Protocol};
+use fer::data_selection::DataSelection;
 use fer::model::ModelKind;
 use std::path::PathBuf;
 
@@ -57,75 +59,41 @@ pub fn run(args: CompareArgs) -> Result<i32> {
     } else {
         compare::variants_named(&args.models)?
     };
-    let opts = args.recipe.options(&args.data, ModelKind::MLP)?;
-    // One extraction serves every row: with the point part when gnn is among them
-    // (the other rows read the columns before it, as they would on their own).
-    let mut extract = opts.clone();
-    extract.pipeline.features.points |= variants.iter().any(|v| v.kind.reads_points());
-    let votes = args.recipe.votes()?;
-    let (samples, n_train, protocol) = match (args.cv, args.test.is_empty()) {
-        (Some(k), true) => {
-            let samples = args.data.samples()?;
-            let n = samples.len();
-            let protocol = format!(
-                "{k}-fold cross-validation grouped by subject on {}",
-                args.data.describe().join(" ")
-            );
-            (samples, n, protocol)
-        }
-        (None, false) => {
-            let test = DataArgs {
-                data: args.test.clone(),
-                split: args.test_split.clone(),
-                ..args.data.clone()
-            };
-            let mut samples = args.data.samples()?;
-            let n_train = samples.len();
-            samples.extend(test.samples()?);
-            let protocol = format!(
-                "trained on {}; tested on {}",
-                args.data.describe().join(" "),
-                test.describe().join(" ")
-            );
-            (samples, n_train, protocol)
-        }
+    let options = args.recipe.options(&args.data, ModelKind::MLP)?;
+    let protocol = match (args.cv, args.test.is_empty()) {
+        (Some(k), true) => Protocol::CrossValidate(k),
+        (None, false) => Protocol::HeldOut(DataSelection {
+            data: args.test.clone(),
+            splits: args.test_split.clone(),
+            ..args.data.selection()
+        }),
         _ => bail!("give either --cv K or --test PATH..."),
     };
-    let mut rows = args.recipe.rows(&samples, &extract)?;
-    if let Some(votes) = &votes {
-        rows.attach_votes(&samples, votes)?;
-    }
-    let folds = match args.cv {
-        Some(k) => fer::train::cv_folds(&rows, k)?,
-        None => vec![compare::held_out_fold(&rows, n_train)],
-    };
-    let pb = progress((folds.len() * variants.len()) as u64, "compare");
-    let mut cmp = compare::run(
-        &rows,
-        &folds,
-        &opts,
-        &variants,
-        protocol.clone(),
-        &mut |f, name, acc| {
-            pb.inc(1);
-            pb.set_prefix(format!("fold {} {name} {:.1}%", f + 1, 100.0 * acc));
-        },
-    )?;
-    pb.finish_and_clear();
+    let mut deep = Vec::new();
     for name in &args.deep {
         let model = load_face_model(name, &args.device)?;
         let pool = pool_for(model.as_ref(), &args.recipe.detect)?;
-        cmp.rows.push(compare::deep_row(
-            &compare::deep_label(&name.to_string_lossy(), args.device.tta.as_deref()),
-            model.as_ref(),
-            model.bytes_on_disk(),
-            &samples,
-            &rows,
-            &folds,
-            &pool,
-            &protocol,
-        )?);
+        deep.push(DeepEntrant {
+            label: compare::deep_label(&name.to_string_lossy(), args.device.tta.as_deref()),
+            model,
+            pool,
+        });
     }
+    let job = CompareJob {
+        data: args.data.selection(),
+        protocol,
+        variants,
+        options,
+        mirror: !args.recipe.mlp.no_mirror,
+        votes: args.recipe.votes()?,
+        deep,
+    };
+    let bars = Bars {
+        features: progress(0, "features"),
+        fits: progress(0, "compare"),
+    };
+    let cmp = job.run(&bars)?;
+    bars.fits.finish_and_clear();
     fer::model::bundle::write_atomic(&args.json, serde_json::to_string_pretty(&cmp)?.as_bytes())?;
     fer::plot::comparison(&cmp, &args.plot)?;
     print!("{}", cmp.to_text());
@@ -135,4 +103,31 @@ pub fn run(args: CompareArgs) -> Result<i32> {
         args.plot.display()
     );
     Ok(0)
+}
+
+/// The two progress bars of a comparison: features, then fits.
+struct Bars {
+    features: indicatif::ProgressBar,
+    fits: indicatif::ProgressBar,
+}
+
+impl CompareProgress for Bars {
+    fn images(&self, total: usize) {
+        self.features.set_length(total as u64);
+    }
+    fn image_done(&self) {
+        self.features.inc(1);
+    }
+    fn fits(&self, total: usize) {
+        self.features.finish_and_clear();
+        self.fits.set_length(total as u64);
+    }
+    fn fit_done(&self, fold: usize, variant: &str, accuracy: f64) {
+        self.fits.inc(1);
+        self.fits.set_prefix(format!(
+            "fold {} {variant} {:.1}%",
+            fold + 1,
+            100.0 * accuracy
+        ));
+    }
 }

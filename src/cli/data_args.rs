@@ -1,9 +1,10 @@
 //! Which labelled data a command reads (`DataArgs`), shared by train, train-cnn,
 //! eval and compare.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, ValueEnum};
-use fer::dataset::{self, DataFilter, Sample};
+use fer::data_selection::DataSelection;
+use fer::dataset::{DataFilter, Sample};
 use std::path::PathBuf;
 
 #[derive(Args, Clone)]
@@ -29,40 +30,27 @@ pub enum GroupBy {
 }
 
 impl DataArgs {
-    pub fn filter(&self) -> Result<DataFilter> {
-        let classes = self
-            .classes
-            .iter()
-            .map(|c| {
-                dataset::normalise_label(c)
-                    .map(str::to_string)
-                    .with_context(|| format!("unknown class `{c}`"))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(DataFilter {
+    /// The library's selection these flags give.
+    pub fn selection(&self) -> DataSelection {
+        DataSelection {
+            data: self.data.clone(),
             datasets: self.dataset.clone(),
             splits: self.split.clone(),
-            classes,
-        })
+            classes: self.classes.clone(),
+        }
+    }
+
+    pub fn filter(&self) -> Result<DataFilter> {
+        Ok(self.selection().filter()?)
     }
 
     /// The samples these arguments select.
     pub fn samples(&self) -> Result<Vec<Sample>> {
-        Ok(dataset::load(&self.data, &self.filter()?)?)
+        Ok(self.selection().samples()?)
     }
 
     /// The data and filters, as recorded in a bundle and a report's protocol.
     pub fn describe(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.data.iter().map(|p| p.display().to_string()).collect();
-        if !self.dataset.is_empty() {
-            v.push(format!("dataset={}", self.dataset.join(",")));
-        }
-        if !self.split.is_empty() {
-            v.push(format!("split={}", self.split.join(",")));
-        }
-        if !self.classes.is_empty() {
-            v.push(format!("classes={}", self.classes.join(",")));
-        }
-        v
+        self.selection().describe()
     }
 }

@@ -5,6 +5,7 @@ use anyhow::Result;
 use clap::Args;
 use fer::model::load::LoadOptions;
 use fer::pipeline::PipelineConfig;
+use fer::run_options::DetectOptions;
 use fer::stages::detect::Search;
 
 /// Where deep (ONNX) models run, and how they read a face.
@@ -66,33 +67,23 @@ pub struct DetectArgs {
 }
 
 impl DetectArgs {
+    /// The library's detection options these flags give.
+    pub fn options(&self) -> DetectOptions {
+        DetectOptions {
+            no_detect: self.no_detect,
+            min_face: self.min_face,
+            max_face: self.max_face,
+            scale_factor: self.scale_factor,
+            min_neighbors: self.min_neighbors,
+            detect_max_side: self.detect_max_side,
+            search: self.search.clone(),
+            no_eyes: self.no_eyes,
+            max_pixels: self.max_pixels,
+        }
+    }
+
     /// Write the options given into `cfg`; the others keep `cfg`'s values.
     pub fn apply(&self, cfg: &mut PipelineConfig) -> Result<()> {
-        let d = &mut cfg.detect;
-        // Per run, not per model: a model trained on pre-cropped faces reads full frames too.
-        d.whole_image = self.no_detect;
-        d.eyes = !self.no_eyes;
-        if let Some(v) = self.min_face {
-            d.min_size = v;
-        }
-        if let Some(v) = self.max_face {
-            d.max_size = v;
-        }
-        if let Some(v) = self.scale_factor {
-            d.scale_factor = v;
-        }
-        if let Some(v) = self.min_neighbors {
-            d.min_neighbors = v;
-        }
-        if let Some(v) = self.detect_max_side {
-            d.max_side = v;
-        }
-        if let Some(v) = &self.search {
-            d.search = v.parse()?;
-        }
-        if let Some(v) = self.max_pixels {
-            cfg.decode.max_pixels = v;
-        }
-        Ok(())
+        Ok(self.options().apply(cfg)?)
     }
 }

@@ -64,8 +64,7 @@ pub fn set_threads(threads: usize) -> Result<()> {
         .num_threads(threads)
         .build_global()
         .context("starting worker threads")?;
-    // Parallelism comes from rayon across images; OpenCV's own threads would oversubscribe.
-    opencv::core::set_num_threads(1)?;
+    fer::workers::opencv_single_threaded()?;
     Ok(())
 }
 

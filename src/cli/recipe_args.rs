@@ -281,26 +281,24 @@ impl RecipeArgs {
 
     /// Validated pipeline and training options for a model of `kind`.
     pub fn options(&self, data: &DataArgs, kind: ModelKind) -> Result<FitOptions> {
-        let mut cfg = self.stages.config(&self.detect)?;
-        cfg.features.points |= kind.reads_points();
-        cfg.check()?;
-        Ok(FitOptions {
+        let sources = data
+            .describe()
+            .into_iter()
+            .chain(
+                self.mlp
+                    .votes
+                    .iter()
+                    .map(|v| format!("votes={}", v.display())),
+            )
+            .collect();
+        Ok(FitOptions::new(
             kind,
-            params: self.mlp.params().check()?,
-            trees: self.trees.params()?.check()?,
-            val_fraction: self.mlp.val_fraction,
-            pipeline: cfg,
-            sources: data
-                .describe()
-                .into_iter()
-                .chain(
-                    self.mlp
-                        .votes
-                        .iter()
-                        .map(|v| format!("votes={}", v.display())),
-                )
-                .collect(),
-        })
+            self.stages.config(&self.detect)?,
+            self.mlp.params(),
+            self.trees.params()?,
+            self.mlp.val_fraction,
+            sources,
+        )?)
     }
 }
 

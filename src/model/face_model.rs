@@ -7,7 +7,7 @@ use crate::pipeline::{ImageReading, PipelineConfig};
 
 /// Anything that reads the expressions of the faces the pipeline found: a
 /// bundle (from each face's features) or a deep model (from each face's pixels).
-pub trait FaceModel: Sync {
+pub trait FaceModel: Send + Sync {
     /// Output classes, in output order.
     fn classes(&self) -> &[String];
     /// The pipeline configuration the model was made for.
