@@ -16,7 +16,7 @@ fn ci_installs_what_the_readme_installs_and_runs_the_readme_test_command() {
         install.starts_with(".ci/install-deps && cargo run --release -- batch data"),
         "{install}"
     );
-    assert_eq!(test, "cargo test --release");
+    assert_eq!(test, "cargo test --release && python/run-tests");
     let ci_lines: Vec<&str> = ci
         .lines()
         .map(str::trim)

@@ -1,0 +1,44 @@
+"""train, evaluate and compare give the reports the CLI gives for the same options."""
+
+import json
+import subprocess
+
+import pytest
+
+import fer_rs
+
+CLASSES = ["happy", "surprise"]
+
+
+def cli(fer_bin, *args):
+    done = subprocess.run([str(fer_bin), *map(str, args)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_train_then_evaluate_matches_the_cli(fer_bin, shared, tmp_path):
+    data = shared / "ckplus48"
+    ours = tmp_path / "py.safetensors"
+    header = fer_rs.train(data, ours, "mlp", classes=CLASSES, no_detect=True, epochs=4, hidden=[32], progress=False)
+    assert header["kind"] == "mlp" and header["classes"] == CLASSES
+    theirs = tmp_path / "cli.safetensors"
+    cli(fer_bin, "train", "--data", data, "--classes", ",".join(CLASSES), "--no-detect", "--epochs", 4, "--hidden", 32, "--out", theirs)
+    report = fer_rs.evaluate(data, ours, classes=CLASSES, no_detect=True, progress=False)
+    cli_report = json.loads(cli(fer_bin, "eval", "--data", data, "--classes", ",".join(CLASSES), "--no-detect", "--model", theirs, "--json", "--plot", tmp_path / "c.png"))
+    assert report["samples"] == cli_report["samples"] == 456
+    assert report["confusion"] == cli_report["confusion"]
+    assert report["accuracy"] == cli_report["accuracy"] > 0.8
+
+
+def test_compare_gives_one_row_per_model(shared):
+    df = fer_rs.compare(shared / "ckplus48", cv=2, models=["mlp", "logistic"], classes=CLASSES, no_detect=True, epochs=4, progress=False)
+    assert list(df["name"]) == ["mlp", "logistic"]
+    assert {"accuracy", "macro_f1", "fold_accuracy", "train_seconds", "us_per_face", "size_bytes"} <= set(df.columns)
+    assert (df["accuracy"] > 0.7).all()
+    assert "2-fold cross-validation" in df.attrs["protocol"]
+    assert set(df.attrs["reports"]) == {"mlp", "logistic"}
+
+
+def test_one_class_is_a_training_error(shared, tmp_path):
+    with pytest.raises(fer_rs.TrainingError):
+        fer_rs.train(shared / "ckplus48", tmp_path / "m.safetensors", classes=["happy"], no_detect=True, epochs=1, progress=False)
