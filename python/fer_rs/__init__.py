@@ -197,6 +197,25 @@ def _split_options(options: dict, parts: Sequence[str]) -> dict[str, dict]:
     return out
 
 
+def _recipe(data, dataset, split, classes, mirror, val_fraction, votes, stages, options):
+    """What train and compare share, as the native side reads it: the recipe
+    (JSON) and the detection options (a dict)."""
+    parts = _split_options(options, ["detect", "network", "trees"])
+    recipe = {
+        "data": _paths(data),
+        "dataset": _list(dataset),
+        "split": _list(split),
+        "classes": _list(classes),
+        "stages": stages or {},
+        "network": parts["network"],
+        "trees": parts["trees"],
+        "mirror": mirror,
+        "val_fraction": val_fraction,
+        "votes": os.fspath(votes) if votes is not None else None,
+    }
+    return json.dumps(recipe), parts["detect"]
+
+
 class Reader:
     """A model and its pipeline, reading the expression of every face.
 
@@ -376,25 +395,9 @@ def train(
     ``epochs``, ...) and tree options (``forest_trees``, ``depth``, ...);
     ``stages`` changes the pipeline, e.g. ``{"denoise": {"kernel": 5}}``.
     Returns the bundle's header: kind, classes, pipeline and training record."""
-    parts = _split_options(options, ["detect", "network", "trees"])
+    recipe, detect = _recipe(data, dataset, split, classes, mirror, val_fraction, votes, stages, options)
     with _Progress(progress, "train") as bar:
-        text = _native.train(
-            _paths(data),
-            os.fspath(out),
-            model,
-            _list(dataset),
-            _list(split),
-            _list(classes),
-            parts["detect"],
-            json.dumps(stages) if stages else None,
-            json.dumps(parts["network"]),
-            json.dumps(parts["trees"]),
-            mirror,
-            val_fraction,
-            os.fspath(votes) if votes is not None else None,
-            _threads(threads),
-            bar.callback(),
-        )
+        text = _native.train(os.fspath(out), model, recipe, detect, _threads(threads), bar.callback())
     return json.loads(text)
 
 
@@ -427,25 +430,16 @@ def compare(
     per model (name, kind, accuracy, macro_f1, fold_accuracy, train_seconds,
     us_per_face, size_bytes); its ``attrs`` hold the protocol and the full
     reports (pandas only)."""
-    parts = _split_options(options, ["detect", "network", "trees"])
+    recipe, detect = _recipe(data, dataset, split, classes, mirror, val_fraction, votes, stages, options)
     with _Progress(progress, "compare") as bar:
         text = _native.compare(
-            _paths(data),
+            recipe,
             cv,
             [] if test is None else _paths(test),
             _list(test_split),
             _list(models),
             [_model(d) for d in _list(deep)],
-            _list(dataset),
-            _list(split),
-            _list(classes),
-            parts["detect"],
-            json.dumps(stages) if stages else None,
-            json.dumps(parts["network"]),
-            json.dumps(parts["trees"]),
-            mirror,
-            val_fraction,
-            os.fspath(votes) if votes is not None else None,
+            detect,
             device,
             fp16,
             tta,

@@ -84,18 +84,28 @@ pub fn run<T: Send>(
     }
     let result = match result {
         Ok(Ok(r)) => r,
-        Ok(Err(panic)) | Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            return Err(FerError::new_err(format!(
-                "internal error (a bug in fer, please report it): {what}"
-            )));
-        }
+        Ok(Err(panic)) | Err(panic) => return Err(internal_error(panic)),
     };
     let value = result.map_err(to_py)?;
     progress.report(py, callback)?;
     Ok(value)
+}
+
+/// A panic's payload as a `FerError`.
+fn internal_error(panic: Box<dyn std::any::Any + Send>) -> PyErr {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    FerError::new_err(format!(
+        "internal error (a bug in fer, please report it): {what}"
+    ))
+}
+
+/// Run short work on the calling thread with the GIL released; a panic becomes a `FerError`.
+pub fn short<T: Send>(py: Python<'_>, work: impl FnOnce() -> fer::Result<T> + Send) -> PyResult<T> {
+    py.allow_threads(|| catch_unwind(AssertUnwindSafe(work)))
+        .map_err(internal_error)?
+        .map_err(to_py)
 }

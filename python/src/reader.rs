@@ -52,6 +52,7 @@ impl Reader {
     #[new]
     #[pyo3(signature = (model, detect=None, device="auto", fp16=false, tta=None))]
     fn new(
+        py: Python<'_>,
         model: &str,
         detect: Option<&Bound<'_, PyDict>>,
         device: &str,
@@ -60,10 +61,13 @@ impl Reader {
     ) -> PyResult<Self> {
         let load = options::load(device, fp16, tta)?;
         let detect = options::detect(detect)?;
-        let loaded = load_face_model(model, &load).map_err(to_py)?;
-        let mut cfg = loaded.pipeline();
-        detect.apply(&mut cfg).map_err(to_py)?;
-        let pool = PipelinePool::new(cfg).map_err(to_py)?;
+        let (loaded, pool) = detached::short(py, || {
+            let loaded = load_face_model(model, &load)?;
+            let mut cfg = loaded.pipeline();
+            detect.apply(&mut cfg)?;
+            let pool = PipelinePool::new(cfg)?;
+            Ok((loaded, pool))
+        })?;
         Ok(Reader {
             model: loaded,
             pool,
@@ -86,12 +90,12 @@ impl Reader {
     /// Every face of the image file at `path`.
     fn read_path(&self, py: Python<'_>, path: PathBuf) -> PyResult<Vec<PyObject>> {
         let file = path.to_string_lossy().into_owned();
-        let rows = py.allow_threads(|| {
+        let rows = detached::short(py, || {
             let t = Instant::now();
             let img = decode_file(&path, &self.pool.config().decode)?;
             self.rows_of(&file, &img, t.elapsed().as_secs_f64() * 1e3)
-        });
-        self.faces(py, rows.map_err(to_py)?)
+        })?;
+        self.faces(py, rows)
     }
 
     /// Every face of a grey image (a C-contiguous uint8 array, height x width).
@@ -107,8 +111,8 @@ impl Reader {
         let t = Instant::now();
         let img = GrayImage::from_pixels(w as u32, h as u32, slice).map_err(to_py)?;
         let ms = t.elapsed().as_secs_f64() * 1e3;
-        let rows = py.allow_threads(|| self.rows_of("<array>", &img, ms));
-        self.faces(py, rows.map_err(to_py)?)
+        let rows = detached::short(py, || self.rows_of("<array>", &img, ms))?;
+        self.faces(py, rows)
     }
 
     /// Every face of a colour image (a C-contiguous uint8 array, height x width
@@ -131,8 +135,8 @@ impl Reader {
         let t = Instant::now();
         let img = GrayImage::from_colour(w as u32, h as u32, c, order, slice).map_err(to_py)?;
         let ms = t.elapsed().as_secs_f64() * 1e3;
-        let rows = py.allow_threads(|| self.rows_of("<array>", &img, ms));
-        self.faces(py, rows.map_err(to_py)?)
+        let rows = detached::short(py, || self.rows_of("<array>", &img, ms))?;
+        self.faces(py, rows)
     }
 
     /// Every face of every image and video under `paths` (folders searched
@@ -215,17 +219,14 @@ pub fn imread(
     if let Some(m) = max_pixels {
         cfg.max_pixels = m;
     }
+    cfg.check().map_err(to_py)?;
     if !colour {
-        let img = py
-            .allow_threads(|| decode_file(&path, &cfg))
-            .map_err(to_py)?;
+        let img = detached::short(py, || decode_file(&path, &cfg))?;
         let (w, h) = (img.width() as usize, img.height() as usize);
         let flat = PyArray1::from_slice(py, img.pixels());
         return Ok(flat.reshape([h, w])?.into_any().unbind());
     }
-    let (grey, bgr) = py
-        .allow_threads(|| decode_file_with_colour(&path, &cfg))
-        .map_err(to_py)?;
+    let (grey, bgr) = detached::short(py, || decode_file_with_colour(&path, &cfg))?;
     let (w, h) = (grey.width() as usize, grey.height() as usize);
     let bytes = bgr
         .data_bytes()

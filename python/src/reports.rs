@@ -12,56 +12,73 @@ use fer::model::load::load_face_model;
 use fer::model::mlp::MlpParams;
 use fer::model::{ModelKind, TreeParams};
 use fer::pipeline::PipelineConfig;
+use fer::run_options::DetectOptions;
 use fer::train::FitOptions;
 use fer::votes::Votes;
 use fer::workers::PipelinePool;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-
-fn json_object(text: Option<&str>, what: &str) -> PyResult<Map<String, Value>> {
-    match text {
-        None => Ok(Map::new()),
-        Some(t) => match serde_json::from_str(t) {
-            Ok(Value::Object(m)) => Ok(m),
-            _ => Err(parameter(what, "expected a dict")),
-        },
-    }
-}
 
 fn to_json<T: serde::Serialize>(value: &T) -> PyResult<String> {
     serde_json::to_string(value).map_err(|e| parameter("report", e))
 }
 
-/// The recipe from its JSON parts: `stages` (fields of the pipeline config,
-/// nested as in a bundle), `params` (network fields) and `trees` (tree fields).
-fn recipe(
-    kind: ModelKind,
-    stages: Option<&str>,
-    params: Option<&str>,
-    trees: Option<&str>,
-    detect: Option<&Bound<'_, PyDict>>,
+/// What `train` and `compare` share, as the Python half sends it (JSON): the
+/// data and its filters, and the recipe's parts: `stages` (fields of the
+/// pipeline config, nested as in a bundle), `network` (the MLP and optimiser
+/// fields) and `trees` (the tree fields), each a partial object over the defaults.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecipeSpec {
+    data: Vec<PathBuf>,
+    dataset: Vec<String>,
+    split: Vec<String>,
+    classes: Vec<String>,
+    stages: Map<String, Value>,
+    network: Map<String, Value>,
+    trees: Map<String, Value>,
+    mirror: bool,
     val_fraction: f32,
-    sources: Vec<String>,
-) -> PyResult<FitOptions> {
-    let mut pipeline: PipelineConfig = options::overlay_nested(
-        PipelineConfig::default(),
-        &json_object(stages, "stages")?,
-        "stage",
-    )?;
-    options::detect(detect)?
-        .apply(&mut pipeline)
-        .map_err(to_py)?;
-    let params: MlpParams = options::overlay(
-        MlpParams::default(),
-        &json_object(params, "params")?,
-        "network",
-    )?;
-    let trees: TreeParams =
-        options::overlay(TreeParams::default(), &json_object(trees, "trees")?, "tree")?;
-    FitOptions::new(kind, pipeline, params, trees, val_fraction, sources).map_err(to_py)
+    votes: Option<PathBuf>,
+}
+
+impl RecipeSpec {
+    fn parse(text: &str) -> PyResult<Self> {
+        serde_json::from_str(text).map_err(|e| parameter("recipe", e))
+    }
+
+    fn selection(&self) -> DataSelection {
+        selection(
+            self.data.clone(),
+            self.dataset.clone(),
+            self.split.clone(),
+            self.classes.clone(),
+        )
+    }
+
+    /// Validated options for `kind`, with `detect` applied to the pipeline.
+    fn options(&self, kind: ModelKind, detect: &DetectOptions) -> PyResult<FitOptions> {
+        let mut pipeline: PipelineConfig =
+            options::overlay_nested(PipelineConfig::default(), &self.stages, "stage")?;
+        detect.apply(&mut pipeline).map_err(to_py)?;
+        let params: MlpParams = options::overlay(MlpParams::default(), &self.network, "network")?;
+        let trees: TreeParams = options::overlay(TreeParams::default(), &self.trees, "tree")?;
+        let sources = self
+            .selection()
+            .describe()
+            .into_iter()
+            .chain(self.votes.iter().map(|v| format!("votes={}", v.display())))
+            .collect();
+        FitOptions::new(kind, pipeline, params, trees, self.val_fraction, sources).map_err(to_py)
+    }
+
+    fn votes(&self) -> fer::Result<Option<Votes>> {
+        self.votes.as_deref().map(Votes::load).transpose()
+    }
 }
 
 fn selection(
@@ -116,48 +133,35 @@ pub fn evaluate(
     to_json(&report)
 }
 
-/// Train a model of `kind` and save its bundle at `out` (`fer train`); returns
-/// the bundle's header (kind, classes, pipeline, training record) as JSON.
+/// Train a model of `kind` on `recipe` (a [`RecipeSpec`]) and save its bundle
+/// at `out` (`fer train`); returns the bundle's header (kind, classes, pipeline,
+/// training record) as JSON.
 #[pyfunction]
-#[pyo3(signature = (data, out, kind="mlp", dataset=vec![], split=vec![], classes=vec![], detect=None, stages=None, params=None, trees=None, mirror=true, val_fraction=0.1, votes=None, threads=0, progress=None))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (out, kind, recipe, detect=None, threads=0, progress=None))]
 pub fn train(
     py: Python<'_>,
-    data: Vec<PathBuf>,
     out: PathBuf,
     kind: &str,
-    dataset: Vec<String>,
-    split: Vec<String>,
-    classes: Vec<String>,
+    recipe: &str,
     detect: Option<&Bound<'_, PyDict>>,
-    stages: Option<&str>,
-    params: Option<&str>,
-    trees: Option<&str>,
-    mirror: bool,
-    val_fraction: f32,
-    votes: Option<PathBuf>,
     threads: usize,
     progress: Option<PyObject>,
 ) -> PyResult<String> {
     let kind: ModelKind = kind.parse().map_err(to_py)?;
-    let data = selection(data, dataset, split, classes);
-    let sources = data
-        .describe()
-        .into_iter()
-        .chain(votes.iter().map(|v| format!("votes={}", v.display())))
-        .collect();
-    let opts = recipe(kind, stages, params, trees, detect, val_fraction, sources)?;
+    let recipe = RecipeSpec::parse(recipe)?;
+    let opts = recipe.options(kind, &options::detect(detect)?)?;
+    let data = recipe.selection();
     let header = detached::run(py, threads, progress.as_ref(), |p| {
-        let votes = votes.as_deref().map(Votes::load).transpose()?;
+        let votes = recipe.votes()?;
         let samples = data.samples()?;
         p.set_total(samples.len());
-        let mut rows = fer::rows::labelled_rows(&samples, opts.pipeline, mirror, &|| p.tick())?;
+        let mut rows =
+            fer::rows::labelled_rows(&samples, opts.pipeline, recipe.mirror, &|| p.tick())?;
         if let Some(v) = &votes {
             rows.attach_votes(&samples, v)?;
         }
-        let epochs = opts.params.epochs;
         p.done.store(0, Ordering::Relaxed);
-        p.set_total(epochs);
+        p.set_total(opts.params.epochs);
         let all: Vec<usize> = (0..rows.x.len()).collect();
         let model = fer::train::fit(&rows, &all, &opts, &mut |epoch, _, _, _| {
             p.done.store(epoch, Ordering::Relaxed)
@@ -190,35 +194,28 @@ impl CompareProgress for Counters<'_> {
     }
 }
 
-/// Model kinds (and deep models) side by side on the same folds (`fer compare`), as JSON.
+/// Model kinds (and deep models) side by side on the same folds (`fer
+/// compare`), trained with `recipe` (a [`RecipeSpec`]), as JSON.
 #[pyfunction]
-#[pyo3(signature = (data, cv=None, test=vec![], test_split=vec![], models=vec![], deep=vec![], dataset=vec![], split=vec![], classes=vec![], detect=None, stages=None, params=None, trees=None, mirror=true, val_fraction=0.1, votes=None, device="auto", fp16=false, tta=None, threads=0, progress=None))]
+#[pyo3(signature = (recipe, cv=None, test=vec![], test_split=vec![], models=vec![], deep=vec![], detect=None, device="auto", fp16=false, tta=None, threads=0, progress=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn compare(
     py: Python<'_>,
-    data: Vec<PathBuf>,
+    recipe: &str,
     cv: Option<usize>,
     test: Vec<PathBuf>,
     test_split: Vec<String>,
     models: Vec<String>,
     deep: Vec<String>,
-    dataset: Vec<String>,
-    split: Vec<String>,
-    classes: Vec<String>,
     detect: Option<&Bound<'_, PyDict>>,
-    stages: Option<&str>,
-    params: Option<&str>,
-    trees: Option<&str>,
-    mirror: bool,
-    val_fraction: f32,
-    votes: Option<PathBuf>,
     device: &str,
     fp16: bool,
     tta: Option<&str>,
     threads: usize,
     progress: Option<PyObject>,
 ) -> PyResult<String> {
-    let data = selection(data, dataset, split, classes);
+    let recipe = RecipeSpec::parse(recipe)?;
+    let data = recipe.selection();
     let protocol = match (cv, test.is_empty()) {
         (Some(k), true) => Protocol::CrossValidate(k),
         (None, false) => Protocol::HeldOut(DataSelection {
@@ -233,22 +230,9 @@ pub fn compare(
     } else {
         comparison::variants_named(&models).map_err(to_py)?
     };
-    let sources = data
-        .describe()
-        .into_iter()
-        .chain(votes.iter().map(|v| format!("votes={}", v.display())))
-        .collect();
-    let options = recipe(
-        ModelKind::MLP,
-        stages,
-        params,
-        trees,
-        detect,
-        val_fraction,
-        sources,
-    )?;
-    let load = options::load(device, fp16, tta)?;
     let detect = options::detect(detect)?;
+    let options = recipe.options(ModelKind::MLP, &detect)?;
+    let load = options::load(device, fp16, tta)?;
     let mut entrants = Vec::new();
     for name in &deep {
         let model = load_face_model(name, &load).map_err(to_py)?;
@@ -266,8 +250,8 @@ pub fn compare(
             protocol,
             variants,
             options,
-            mirror,
-            votes: votes.as_deref().map(Votes::load).transpose()?,
+            mirror: recipe.mirror,
+            votes: recipe.votes()?,
             deep: entrants,
         };
         job.run(&Counters(p))

@@ -66,3 +66,12 @@ def test_unknown_options_are_type_errors_that_list_the_known_ones(tmp_path):
 def test_unusable_data_is_a_dataset_error(tmp_path):
     with pytest.raises(fer_rs.DatasetError, match="nothing.txt"):
         fer_rs.evaluate(tmp_path / "nothing.txt", progress=False)
+
+
+def test_imread_errors(tmp_path, repo):
+    with pytest.raises(fer_rs.ImageError, match="missing.png"):
+        fer_rs.imread(tmp_path / "missing.png")
+    with pytest.raises(fer_rs.ParameterError, match="max_pixels"):
+        fer_rs.imread(repo / "data" / "justin.jpg", max_pixels=0)
+    with pytest.raises(fer_rs.ParameterError, match="at least one file"):
+        fer_rs.Reader().read_many([], progress=False)

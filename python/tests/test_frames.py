@@ -133,18 +133,22 @@ def test_threads_speed_up_read_many(shared):
     r.read_many([folder / "happy"], threads=1, progress=False)  # warm the pipelines and the page cache
 
     def seconds(threads):
-        best = float("inf")
-        for _ in range(2):
-            t = time.perf_counter()
-            df = r.read_many([folder], threads=threads, progress=False)
-            best = min(best, time.perf_counter() - t)
-        return best, df
+        t = time.perf_counter()
+        df = r.read_many([folder], threads=threads, progress=False)
+        return time.perf_counter() - t, df
 
-    one, df1 = seconds(1)
-    many, dfn = seconds(cores)
-    print(f"read_many on {len(df1)} rows: {one:.2f} s on 1 thread, {many:.2f} s on {cores}")
-    assert df1["label"].tolist() == dfn["label"].tolist()
-    assert many < 0.8 * one, (one, many)
+    # Up to three tries, each timing both side by side: a neighbour on a shared
+    # machine can slow one of them, but not every try.
+    ratios = []
+    for _ in range(3):
+        one, df1 = seconds(1)
+        many, dfn = seconds(cores)
+        assert df1["label"].tolist() == dfn["label"].tolist()
+        ratios.append(many / one)
+        print(f"read_many on {len(df1)} rows: {one:.2f} s on 1 thread, {many:.2f} s on {cores}")
+        if ratios[-1] < 0.8:
+            break
+    assert min(ratios) < 0.8, ratios
 
 
 def test_progress_is_reported(reader, repo):

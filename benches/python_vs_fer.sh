@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# fer_rs (the Python module) against the Python `fer` package and against
+# `fer batch`, on the 492 frames of three copies of ../shared/data/yalefaces
+# (written as PNG, which cv2.imread reads: it does not read GIF). Prints JSON
+# lines; BENCHMARKS.md ("From Python") quotes a run. Needs PyPI for the first run
+# (a venv in target/bench-python with fer==25.10.3, tensorflow-cpu and
+# opencv-python-headless 4.x, the package's own README's set-up) and 2+ cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${ROUNDS:-3}
+VENV=target/bench-python/venv
+FRAMES=target/bench-python/frames
+if [ ! -x "$VENV/bin/python" ]; then
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check maturin "fer==25.10.3" --no-deps
+    "$VENV/bin/pip" install -q --disable-pip-version-check tensorflow-cpu "opencv-python-headless<5" Pillow pandas tqdm
+fi
+PATH="$PWD/$VENV/bin:$PATH" python/build-wheel --out target/bench-python/wheels >/dev/null 2>&1
+"$VENV/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps target/bench-python/wheels/fer_rs-*.whl
+cargo build --release --bin fer 2>/dev/null
+if [ ! -d "$FRAMES" ]; then
+    mkdir -p "$FRAMES"
+    "$VENV/bin/python" - "$FRAMES" <<'PY'
+import pathlib, sys
+from PIL import Image
+out = pathlib.Path(sys.argv[1])
+src = sorted(pathlib.Path("../shared/data/yalefaces").rglob("*.gif"))
+for copy in range(3):
+    for p in src:
+        Image.open(p).convert("L").save(out / f"{copy}-{p.parent.name}-{p.stem}.png")
+PY
+fi
+echo "# import times (best of 5 fresh processes, seconds; python alone subtracted)"
+for module in fer_rs fer.fer; do
+    "$VENV/bin/python" - "$module" <<'PY'
+import json, subprocess, sys, time
+def best(code):
+    times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+        times.append(time.perf_counter() - t)
+    return min(times)
+bare = best("pass")
+print(json.dumps({"import": sys.argv[1], "seconds": round(best(f"import {sys.argv[1]}") - bare, 3)}))
+PY
+done
+echo "# one core: both pinned with taskset -c 0 (fer_rs threads=1)"
+taskset -c 0 "$VENV/bin/python" benches/python_vs_fer.py "$FRAMES" 1 "$ROUNDS" 2>/dev/null
+echo "# all cores: fer_rs threads=$(nproc) (the fer package has no threads to set)"
+"$VENV/bin/python" benches/python_vs_fer.py "$FRAMES" "$(nproc)" "$ROUNDS" 2>/dev/null
+echo "# the binding's cost: fer batch --threads 1 against read_many(threads=1), whole processes, best of $ROUNDS"
+"$VENV/bin/python" - "$FRAMES" "$ROUNDS" <<'PY'
+import json, subprocess, sys, time
+frames, rounds = sys.argv[1], int(sys.argv[2])
+def best(cmd):
+    times = []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        times.append(time.perf_counter() - t)
+    return min(times)
+cli = best(["taskset", "-c", "0", "target/release/fer", "batch", frames, "--threads", "1", "--out", "target/bench-python/rows.csv"])
+py = best(["taskset", "-c", "0", sys.executable, "-c",
+           f"import fer_rs; fer_rs.Reader().read_many([{frames!r}], threads=1, progress=False)"])
+print(json.dumps({"fer_batch_threads_1_s": round(cli, 3), "read_many_threads_1_s": round(py, 3), "ratio": round(py / cli, 3)}))
+PY
