@@ -47,9 +47,12 @@ PY
 done
 echo "# one core: both pinned with taskset -c 0 (fer_rs threads=1)"
 taskset -c 0 "$VENV/bin/python" benches/python_vs_fer.py "$FRAMES" 1 "$ROUNDS" 2>/dev/null
+echo "# one core, fer_rs at the fer package's own minimum face (50 px) and without the eye search"
+taskset -c 0 "$VENV/bin/python" benches/python_vs_fer.py "$FRAMES" 1 "$ROUNDS" '{"min_face": 50}' 2>/dev/null
+taskset -c 0 "$VENV/bin/python" benches/python_vs_fer.py "$FRAMES" 1 "$ROUNDS" '{"eyes": false}' 2>/dev/null
 echo "# all cores: fer_rs threads=$(nproc) (the fer package has no threads to set)"
 "$VENV/bin/python" benches/python_vs_fer.py "$FRAMES" "$(nproc)" "$ROUNDS" 2>/dev/null
-echo "# the binding's cost: fer batch --threads 1 against read_many(threads=1), whole processes, best of $ROUNDS"
+echo "# whole processes pinned to one core, best of $ROUNDS: fer batch --threads 1, read_many(threads=1), the fer package's loop"
 "$VENV/bin/python" - "$FRAMES" "$ROUNDS" <<'PY'
 import json, subprocess, sys, time
 frames, rounds = sys.argv[1], int(sys.argv[2])
@@ -57,11 +60,15 @@ def best(cmd):
     times = []
     for _ in range(rounds):
         t = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True)
+        subprocess.run(["taskset", "-c", "0", *cmd], check=True, capture_output=True)
         times.append(time.perf_counter() - t)
     return min(times)
-cli = best(["taskset", "-c", "0", "target/release/fer", "batch", frames, "--threads", "1", "--out", "target/bench-python/rows.csv"])
-py = best(["taskset", "-c", "0", sys.executable, "-c",
-           f"import fer_rs; fer_rs.Reader().read_many([{frames!r}], threads=1, progress=False)"])
-print(json.dumps({"fer_batch_threads_1_s": round(cli, 3), "read_many_threads_1_s": round(py, 3), "ratio": round(py / cli, 3)}))
+cli = best(["target/release/fer", "batch", frames, "--threads", "1", "--out", "target/bench-python/rows.csv"])
+ours = best([sys.executable, "-c",
+             f"import fer_rs; fer_rs.Reader().read_many([{frames!r}], threads=1, progress=False)"])
+theirs = best([sys.executable, "-c",
+               "import os, cv2; from fer.fer import FER; d = FER(); "
+               f"[d.detect_emotions(cv2.imread(os.path.join({frames!r}, f))) for f in sorted(os.listdir({frames!r}))]"])
+print(json.dumps({"fer_batch_s": round(cli, 3), "read_many_s": round(ours, 3), "fer_package_s": round(theirs, 3),
+                  "read_many_over_fer_batch": round(ours / cli, 3), "fer_package_over_read_many": round(theirs / ours, 2)}))
 PY
