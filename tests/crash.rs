@@ -279,3 +279,128 @@ fn fer_train_killed_at_any_point_leaves_the_previous_model_whole() {
          ({kept_new} times a new one, killed after its rename; run length {length:?})"
     );
 }
+
+/// Kill points for `fer live` and `fer compare`.
+const OTHER_KILL_POINTS: usize = 5;
+
+/// SIGKILL `make()`'s run at [`OTHER_KILL_POINTS`] points spread over `length`,
+/// calling `check(point)` after each kill; how many kills landed mid-run.
+fn kill_sweep(length: Duration, make: impl Fn() -> Command, check: impl Fn(usize)) -> usize {
+    let mut landed = 0;
+    for point in 1..=OTHER_KILL_POINTS {
+        let after = length.mul_f64(point as f64 / (OTHER_KILL_POINTS + 1) as f64);
+        landed += kill_mid_run(after, |after| kill_after(make(), after)) as usize;
+        check(point);
+    }
+    landed
+}
+
+#[test]
+fn fer_live_killed_at_any_point_keeps_the_earlier_outputs_and_whole_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    common::write_video(&d.join("in.avi"), &common::justin_frames(150, 40..60));
+    let live = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_fer"));
+        c.args([
+            "live", "--source", "in.avi", "--jsonl", "t.jsonl", "--record", "r.avi",
+        ])
+        .current_dir(&d)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        c
+    };
+    let start = Instant::now();
+    assert!(live().status().unwrap().success());
+    let length = start.elapsed();
+    let (timeline, video) = (
+        std::fs::read(d.join("t.jsonl")).unwrap(),
+        std::fs::read(d.join("r.avi")).unwrap(),
+    );
+    let landed = kill_sweep(length, live, |point| {
+        // The outputs are the earlier ones, or whole new ones (killed after their rename).
+        let now = std::fs::read(d.join("t.jsonl")).unwrap();
+        assert!(
+            now == timeline || now.ends_with(b"\n"),
+            "kill point {point}"
+        );
+        assert_eq!(std::fs::read(d.join("r.avi")).unwrap().len(), video.len());
+        // The partial timeline holds whole lines, one frame's at a time.
+        if let Ok(partial) = std::fs::read_to_string(d.join("t.jsonl.partial")) {
+            assert!(
+                partial.is_empty() || partial.ends_with('\n'),
+                "kill point {point}"
+            );
+            for line in partial.lines() {
+                let r: Result<fer::live::FaceRecord, _> = serde_json::from_str(line);
+                assert!(r.is_ok(), "kill point {point}: {line}");
+            }
+        }
+        let names = common::file_names(&d);
+        assert!(
+            names.iter().all(|n| [
+                "in.avi",
+                "t.jsonl",
+                "t.jsonl.partial",
+                "r.avi",
+                "r.partial.avi"
+            ]
+            .contains(&n.as_str())),
+            "kill point {point}: {names:?}"
+        );
+    });
+    assert_eq!(landed, OTHER_KILL_POINTS, "kills that landed mid-run");
+    eprintln!("live: {landed} kills mid-run (run length {length:?}), outputs whole");
+}
+
+#[test]
+fn fer_compare_killed_at_any_point_leaves_its_table_whole() {
+    let Some(data) = common::shared_data("fer_compare_killed_at_any_point_leaves_its_table_whole")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    let ck = data.join("ckplus48");
+    let compare = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_fer"));
+        c.args([
+            "compare",
+            "--no-detect",
+            "--classes",
+            "happy,surprise",
+            "--cv",
+            "2",
+            "--models",
+            "logistic,forest",
+            "--json",
+            "cmp.json",
+            "--plot",
+            "cmp.png",
+        ])
+        .arg("--data")
+        .arg(&ck)
+        .current_dir(&d)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        c
+    };
+    let start = Instant::now();
+    assert!(compare().status().unwrap().success());
+    let length = start.elapsed();
+    let landed =
+        kill_sweep(length, compare, |point| {
+            let table = std::fs::read_to_string(d.join("cmp.json")).unwrap();
+            let parsed: Result<fer::compare::Comparison, _> = serde_json::from_str(&table);
+            assert!(parsed.is_ok(), "kill point {point}");
+            assert!(image::open(d.join("cmp.png")).is_ok(), "kill point {point}");
+            let names = common::file_names(&d);
+            assert!(
+                names.iter().all(|n| n.starts_with("cmp.")
+                    && (!n.contains("partial") || n.ends_with(".partial"))),
+                "kill point {point}: {names:?}"
+            );
+        });
+    assert_eq!(landed, OTHER_KILL_POINTS, "kills that landed mid-run");
+    eprintln!("compare: {landed} kills mid-run (run length {length:?}), table whole");
+}

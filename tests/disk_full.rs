@@ -105,3 +105,119 @@ fn a_training_past_the_file_size_limit_keeps_the_previous_model() {
     );
     assert!(fer::model::Model::load(&d.join("model.safetensors")).is_ok());
 }
+
+/// `bytes` written as `name` in `dir`: an earlier output of that name.
+fn earlier(dir: &Path, name: &str) -> Vec<u8> {
+    let bytes = format!("an earlier {name}").into_bytes();
+    std::fs::write(dir.join(name), &bytes).unwrap();
+    bytes
+}
+
+#[test]
+fn live_outputs_past_the_file_size_limit_fail_and_keep_the_earlier_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    common::write_video(&d.join("in.avi"), &common::justin_frames(12, 0..0));
+    let source = ["live", "--source", "in.avi"];
+
+    let timeline = earlier(d, "timeline.jsonl");
+    let out = fer_limited(
+        d,
+        &[&source[..], &["--jsonl", "timeline.jsonl"]].concat(),
+        1024,
+    );
+    failed_naming(&out, "timeline.jsonl");
+    assert_eq!(std::fs::read(d.join("timeline.jsonl")).unwrap(), timeline);
+
+    // OpenCV's video writer reports no write error: the recording is checked when closed.
+    let video = earlier(d, "rec.avi");
+    let out = fer_limited(d, &[&source[..], &["--record", "rec.avi"]].concat(), 20_000);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("rec.partial.avi") && stderr.contains("incomplete"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(std::fs::read(d.join("rec.avi")).unwrap(), video);
+
+    // Without the limit the same recording is checked, moved into place, and whole.
+    let out = fer_limited(
+        d,
+        &[&source[..], &["--record", "rec.avi"]].concat(),
+        u64::MAX,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    use opencv::prelude::*;
+    let cap = opencv::videoio::VideoCapture::from_file(
+        d.join("rec.avi").to_str().unwrap(),
+        opencv::videoio::CAP_ANY,
+    )
+    .unwrap();
+    assert_eq!(
+        cap.get(opencv::videoio::CAP_PROP_FRAME_COUNT).unwrap(),
+        12.0
+    );
+    assert!(!d.join("rec.partial.avi").exists());
+}
+
+#[test]
+fn eval_compare_and_train_cnn_past_the_file_size_limit_keep_their_earlier_outputs() {
+    let Some(shared) = common::shared_data(
+        "eval_compare_and_train_cnn_past_the_file_size_limit_keep_their_earlier_outputs",
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ck = shared.join("ckplus48");
+    let data = [
+        "--data",
+        ck.to_str().unwrap(),
+        "--classes",
+        "happy,surprise",
+    ];
+
+    let picture = earlier(d, "confusion.png");
+    let eval = [
+        &["eval", "--no-detect", "--plot", "confusion.png"],
+        &data[..],
+    ]
+    .concat();
+    failed_naming(&fer_limited(d, &eval, 1000), "confusion.png");
+    assert_eq!(std::fs::read(d.join("confusion.png")).unwrap(), picture);
+
+    let table = earlier(d, "cmp.json");
+    let compare = [
+        &[
+            "compare",
+            "--no-detect",
+            "--cv",
+            "2",
+            "--models",
+            "logistic",
+            "--json",
+            "cmp.json",
+            "--plot",
+            "cmp.png",
+        ],
+        &data[..],
+    ]
+    .concat();
+    failed_naming(&fer_limited(d, &compare, 200), "cmp.json");
+    assert_eq!(std::fs::read(d.join("cmp.json")).unwrap(), table);
+
+    let cnn = earlier(d, "cnn.safetensors");
+    let train_cnn = [
+        &["train-cnn", "--out", "cnn.safetensors"],
+        &common::TINY_CNN_ARGS[..],
+        &data[..],
+    ]
+    .concat();
+    failed_naming(&fer_limited(d, &train_cnn, 1000), "cnn.safetensors");
+    assert_eq!(std::fs::read(d.join("cnn.safetensors")).unwrap(), cnn);
+}

@@ -8,6 +8,7 @@
 pub mod capture;
 pub mod columns;
 mod record;
+pub mod recording;
 pub mod track;
 pub mod tui;
 pub mod window;
@@ -23,19 +24,17 @@ use crate::model::FaceModel;
 use crate::pipeline::StageTimes;
 use crate::workers::PipelinePool;
 use capture::{Capture, Source};
-use opencv::core::{Mat, Point, Rect, Scalar, Size};
+use opencv::core::{Mat, Point, Rect, Scalar};
 use opencv::imgproc;
 use opencv::prelude::*;
-use opencv::videoio::VideoWriter;
+use recording::Recording;
+pub use recording::DEFAULT_RECORD_FPS;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use track::{Tracker, TrackerConfig};
-
-/// Frame rate written to `--record` when the source does not report one.
-pub const DEFAULT_RECORD_FPS: f64 = 25.0;
 
 /// What `fer live` does.
 #[derive(Debug, Clone)]
@@ -161,7 +160,10 @@ pub fn run(
         }
         None => None,
     };
-    let mut writer: Option<VideoWriter> = None;
+    let mut recording = cfg
+        .record
+        .as_deref()
+        .map(|p| Recording::new(p, capture.fps));
     let started = Instant::now();
     let mut latencies = Vec::new();
     let mut frames = 0u64;
@@ -209,18 +211,17 @@ pub fn run(
                         .map_err(|e| FerError::param("jsonl", e.to_string()))?;
                     writeln!(w, "{line}").map_err(|e| FerError::io(path.as_path(), e))?;
                 }
+                // One write per frame: killed at any moment, the partial timeline
+                // ends with whole lines, those of the last frame read.
+                w.flush().map_err(|e| FerError::io(path.as_path(), e))?;
             }
             if let Some(c) = &mut columns {
                 c.push(&records)?;
             }
             if cfg.record.is_some() || window.is_some() {
                 let drawn = draw(&frame.colour, &records)?;
-                if let Some(path) = &cfg.record {
-                    let w = match &mut writer {
-                        Some(w) => w,
-                        None => writer.insert(open_writer(path, &frame.colour, capture.fps)?),
-                    };
-                    w.write(&drawn)?;
+                if let Some(r) = &mut recording {
+                    r.write(&drawn)?;
                 }
                 if let Some(win) = &mut window {
                     if win.show(&drawn)? {
@@ -258,8 +259,8 @@ pub fn run(
     if let Some(c) = columns {
         c.finish()?;
     }
-    if let Some(mut w) = writer {
-        w.release()?;
+    if let Some(r) = recording {
+        r.finish()?;
     }
     result?;
     latencies.sort_by(|a, b| a.total_cmp(b));
@@ -293,38 +294,6 @@ pub fn run(
         latency_p95_ms: percentile(&latencies, 0.95),
         tracks,
     })
-}
-
-fn open_writer(path: &std::path::Path, first: &Mat, fps: f64) -> Result<VideoWriter> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let code = if ext == "mp4" {
-        ['m', 'p', '4', 'v']
-    } else {
-        ['M', 'J', 'P', 'G']
-    };
-    let fourcc = VideoWriter::fourcc(code[0], code[1], code[2], code[3])?;
-    let fps = if fps > 0.0 { fps } else { DEFAULT_RECORD_FPS };
-    let w = VideoWriter::new(
-        path,
-        fourcc,
-        fps,
-        Size::new(first.cols(), first.rows()),
-        first.channels() == 3,
-    )?;
-    if !w.is_opened()? {
-        return Err(FerError::param(
-            "record",
-            format!(
-                "{}: cannot write a video there (no codec for .{ext}?)",
-                path.display()
-            ),
-        ));
-    }
-    Ok(w)
 }
 
 /// The frame with each face's box, track ID and pooled label drawn.
