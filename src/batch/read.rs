@@ -132,8 +132,9 @@ pub fn process_unit(
 pub fn video_frames(path: &Path) -> Option<(u64, u64)> {
     use opencv::prelude::*;
     use opencv::videoio;
+    // Only its header is read here: the pixel limit applies when its frames are.
     let cap = crate::live::capture::Source::Path(path.to_string_lossy().into_owned())
-        .open()
+        .open(u64::MAX)
         .ok()?;
     let get = |p| cap.get(p).ok().filter(|v| v.is_finite() && *v > 0.0);
     let frames = get(videoio::CAP_PROP_FRAME_COUNT)? as u64;
@@ -144,11 +145,15 @@ pub fn video_frames(path: &Path) -> Option<(u64, u64)> {
 
 /// Open `path` positioned at frame `start`: a seek, checked, or when the
 /// container cannot seek exactly, a reopen and `start` frames grabbed and dropped.
-fn open_at(path: &Path, start: u64) -> Result<(opencv::videoio::VideoCapture, u64)> {
+fn open_at(
+    path: &Path,
+    start: u64,
+    max_pixels: u64,
+) -> Result<(opencv::videoio::VideoCapture, u64)> {
     use opencv::prelude::*;
     use opencv::videoio::CAP_PROP_POS_FRAMES;
     let source = crate::live::capture::Source::Path(path.to_string_lossy().into_owned());
-    let mut cap = source.open()?;
+    let mut cap = source.open(max_pixels)?;
     if start == 0 {
         return Ok((cap, 0));
     }
@@ -161,7 +166,7 @@ fn open_at(path: &Path, start: u64) -> Result<(opencv::videoio::VideoCapture, u6
         "{}: no exact seek to frame {start}; reading up to it",
         path.display()
     );
-    let mut cap = source.open()?;
+    let mut cap = source.open(max_pixels)?;
     let mut index = 0;
     while index < start && cap.grab().unwrap_or(false) {
         index += 1;
@@ -182,7 +187,9 @@ fn read_video(
     use opencv::prelude::*;
     use opencv::videoio;
     let file = path.to_string_lossy().into_owned();
-    let (mut cap, mut index) = open_at(path, start)?;
+    let max_pixels = pool.config().decode.max_pixels;
+    let (mut cap, mut index) = open_at(path, start, max_pixels)?;
+    let source = crate::live::capture::Source::Path(file.clone());
     let fps = cap
         .get(videoio::CAP_PROP_FPS)
         .ok()
@@ -193,6 +200,7 @@ fn read_video(
     {
         let frame = index;
         index += 1;
+        source.check_frame(&colour, max_pixels)?;
         if !frame.is_multiple_of(cfg.every) || done.contains(&(file.clone(), frame)) {
             continue;
         }

@@ -61,6 +61,9 @@ pub struct LiveArgs {
     /// Reopen attempts when a camera or stream stops delivering frames.
     #[arg(long, default_value_t = 3)]
     reconnects: u32,
+    /// Seconds to wait for the source to open and for each frame before giving up (a FIFO no one writes, a stalled stream).
+    #[arg(long, value_name = "SECS", default_value_t = fer::live::capture::DEFAULT_STALL_TIMEOUT.as_secs_f64())]
+    stall_timeout: f64,
     /// Print the end summary as JSON.
     #[arg(long)]
     json: bool,
@@ -102,6 +105,7 @@ pub fn run(args: LiveArgs) -> Result<i32> {
         record: args.record,
         max_frames: args.max_frames,
         reconnects: args.reconnects,
+        stall_timeout: stall_timeout(args.stall_timeout)?,
         window: args.window,
     };
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -131,4 +135,11 @@ pub fn run(args: LiveArgs) -> Result<i32> {
         print!("{}", summary.to_text());
     }
     Ok(0)
+}
+
+fn stall_timeout(secs: f64) -> Result<std::time::Duration> {
+    if !(secs.is_finite() && secs > 0.0) {
+        bail!("--stall-timeout must be a positive number of seconds, not {secs}");
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }

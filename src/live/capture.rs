@@ -5,9 +5,16 @@
 //! replaces one not yet taken, so the reader always gets the newest frame and
 //! never a backlog (the replaced ones are counted as dropped); from a file or
 //! an image sequence nothing is dropped, the capture waits for the reader.
+//!
+//! OpenCV's open and read calls can block for good (a FIFO no one writes, a
+//! stream that accepts and then sends nothing). Both happen on the capture
+//! thread, and the reader waits for each at most the stall timeout: past it the
+//! run ends with an error naming the source, and the blocked thread is left
+//! behind rather than joined.
 
 use crate::error::{FerError, Result};
 use crate::gray::GrayImage;
+use crate::stages::decode::{check_size, name_file};
 use opencv::core::Mat;
 use opencv::imgproc;
 use opencv::prelude::*;
@@ -19,6 +26,8 @@ use std::time::{Duration, Instant};
 
 /// Pause between reconnect attempts to a camera or stream.
 pub const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
+/// Default longest wait for a source to open, and for its next frame.
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where frames come from.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,8 +55,11 @@ impl Source {
         }
     }
 
-    /// Open it with `VideoCapture`, or say why not (naming the source).
-    pub fn open(&self) -> Result<VideoCapture> {
+    /// Open it with `VideoCapture`, or say why not (naming the source). A source
+    /// whose frames are declared larger than `max_pixels` is refused here, before
+    /// a frame is read (a 5 MB MJPEG file of 12000 x 12000 frames took 3.5 GB to
+    /// read); frames larger than declared are refused by [`Source::check_frame`].
+    pub fn open(&self, max_pixels: u64) -> Result<VideoCapture> {
         // A plain path that does not exist is refused here, before OpenCV's backends
         // each print their own complaint about it.
         if let Source::Path(p) = self {
@@ -65,7 +77,24 @@ impl Source {
                 self.err("cannot open: no such camera, file or stream, or no codec for it".into())
             );
         }
+        let side = |p| cap.get(p).ok().filter(|v| v.is_finite() && *v > 0.0);
+        if let (Some(w), Some(h)) = (
+            side(videoio::CAP_PROP_FRAME_WIDTH),
+            side(videoio::CAP_PROP_FRAME_HEIGHT),
+        ) {
+            self.check_size(w as u64, h as u64, max_pixels)?;
+        }
         Ok(cap)
+    }
+
+    /// Refuse a frame of more than `max_pixels` (one larger than its source declared).
+    pub fn check_frame(&self, frame: &Mat, max_pixels: u64) -> Result<()> {
+        self.check_size(frame.cols() as u64, frame.rows() as u64, max_pixels)
+    }
+
+    fn check_size(&self, width: u64, height: u64, max_pixels: u64) -> Result<()> {
+        check_size(width, height, max_pixels)
+            .map_err(|e| name_file(e, std::path::Path::new(&self.to_string())))
     }
 
     fn err(&self, reason: String) -> FerError {
@@ -100,7 +129,8 @@ pub struct Frame {
 #[derive(Default)]
 struct Mailbox {
     frame: Option<Frame>,
-    ended: Option<std::result::Result<(), String>>,
+    /// Set when the capture thread ends: how (an error is handed to the reader once).
+    ended: Option<Result<()>>,
 }
 
 /// The reading side of a capture thread.
@@ -113,31 +143,73 @@ pub struct Capture {
     pub fps: f64,
     /// Frame size the source reports.
     pub size: (i32, i32),
+    /// The source, for messages.
+    name: String,
+    /// Longest wait for a frame.
+    stall: Duration,
     thread: Option<JoinHandle<()>>,
 }
 
+/// What the capture thread reports once it has opened its source.
+type Opened = Result<(f64, (i32, i32))>;
+
 impl Capture {
-    /// Open `source` (failing here if it cannot be opened) and start reading it.
-    pub fn start(source: Source, reconnects: u32) -> Result<Capture> {
-        let mut cap = source.open()?;
-        let fps = cap.get(videoio::CAP_PROP_FPS).unwrap_or(0.0);
-        let size = (
-            cap.get(videoio::CAP_PROP_FRAME_WIDTH).unwrap_or(0.0) as i32,
-            cap.get(videoio::CAP_PROP_FRAME_HEIGHT).unwrap_or(0.0) as i32,
-        );
+    /// Open `source` on the capture thread and start reading it; fails here if it
+    /// cannot be opened, does not open within `stall`, or declares frames of more
+    /// than `max_pixels`.
+    pub fn start(
+        source: Source,
+        reconnects: u32,
+        stall: Duration,
+        max_pixels: u64,
+    ) -> Result<Capture> {
+        let name = source.to_string();
         let shared = Arc::new((Mutex::new(Mailbox::default()), Condvar::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let dropped = Arc::new(AtomicU64::new(0));
         let live = source.is_live();
         let (sh, st, dr) = (shared.clone(), stop.clone(), dropped.clone());
+        let (opened_tx, opened_rx) = std::sync::mpsc::channel::<Opened>();
         let thread = std::thread::spawn(move || {
-            let result = read_loop(&mut cap, &source, reconnects, &sh, &st, &dr);
+            let mut cap = match source.open(max_pixels) {
+                Ok(cap) => cap,
+                Err(e) => {
+                    let _ = opened_tx.send(Err(e));
+                    return;
+                }
+            };
+            let fps = cap.get(videoio::CAP_PROP_FPS).unwrap_or(0.0);
+            let size = (
+                cap.get(videoio::CAP_PROP_FRAME_WIDTH).unwrap_or(0.0) as i32,
+                cap.get(videoio::CAP_PROP_FRAME_HEIGHT).unwrap_or(0.0) as i32,
+            );
+            if opened_tx.send(Ok((fps, size))).is_err() {
+                return; // the reader gave up waiting
+            }
+            let result = read_loop(&mut cap, &source, reconnects, max_pixels, &sh, &st, &dr);
             let (lock, cv) = &*sh;
             if let Ok(mut m) = lock.lock() {
-                m.ended = Some(result.map_err(|e| e.to_string()));
+                m.ended = Some(result);
             }
             cv.notify_all();
         });
+        let (fps, size) = match opened_rx.recv_timeout(stall) {
+            Ok(Ok(opened)) => opened,
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                return Err(e);
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                stop.store(true, Ordering::Relaxed);
+                return Err(stalled(&name, "did not open", stall));
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(FerError::param(
+                    "source",
+                    format!("{name}: capture thread failed"),
+                ));
+            }
+        };
         Ok(Capture {
             shared,
             stop,
@@ -145,16 +217,20 @@ impl Capture {
             live,
             fps: if fps.is_finite() { fps } else { 0.0 },
             size,
+            name,
+            stall,
             thread: Some(thread),
         })
     }
 
     /// The next frame, waiting for it; `Ok(None)` when the source has ended.
+    /// Waiting longer than the stall timeout is an error naming the source.
     pub fn next(&self) -> Result<Option<Frame>> {
         let (lock, cv) = &*self.shared;
         let mut m = lock
             .lock()
             .map_err(|_| FerError::param("source", "capture thread failed"))?;
+        let since = Instant::now();
         loop {
             if let Some(mut f) = m.frame.take() {
                 cv.notify_all();
@@ -163,14 +239,19 @@ impl Capture {
                 }
                 return Ok(Some(f));
             }
-            match &m.ended {
+            match m.ended.as_mut() {
                 Some(Ok(())) => return Ok(None),
-                Some(Err(e)) => return Err(FerError::param("source", e.clone())),
+                Some(ended) => return std::mem::replace(ended, Ok(())).map(|()| None),
                 None => {}
             }
+            let left = self.stall.saturating_sub(since.elapsed());
+            if left.is_zero() {
+                return Err(stalled(&self.name, "sent no frame", self.stall));
+            }
             m = cv
-                .wait(m)
-                .map_err(|_| FerError::param("source", "capture thread failed"))?;
+                .wait_timeout(m, left)
+                .map_err(|_| FerError::param("source", "capture thread failed"))?
+                .0;
         }
     }
 
@@ -180,15 +261,53 @@ impl Capture {
     }
 }
 
+/// The end of a file or image sequence after `read` frames: an error when not one
+/// frame could be read; a warning when its container declared more (a video
+/// corrupt from some point on, or one that overstates its length, which some do).
+fn file_ended(cap: &VideoCapture, source: &Source, read: u64) -> Result<()> {
+    if read == 0 {
+        return Err(source.err("no frame could be read".into()));
+    }
+    let declared = cap.get(videoio::CAP_PROP_FRAME_COUNT).unwrap_or(0.0);
+    if declared.is_finite() && declared > read as f64 {
+        tracing::warn!(
+            "{source}: ended after {read} of the {declared} frames its container declares (the rest did not decode)"
+        );
+    }
+    Ok(())
+}
+
+/// The error for a source that kept the reader waiting past `stall`.
+fn stalled(name: &str, what: &str, stall: Duration) -> FerError {
+    FerError::param(
+        "source",
+        format!(
+            "{name}: {what} within {} s (--stall-timeout); a FIFO no one writes, or a stream that stopped sending?",
+            stall.as_secs_f64()
+        ),
+    )
+}
+
 impl Drop for Capture {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         self.shared.1.notify_all();
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            // A thread stuck inside OpenCV's read is left behind, not waited for;
+            // one that is between frames sees `stop` and ends at once.
+            let waited = Instant::now();
+            while !t.is_finished() && waited.elapsed() < JOIN_WAIT {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if t.is_finished() {
+                let _ = t.join();
+            }
         }
     }
 }
+
+/// How long dropping a capture waits for its thread to end.
+const JOIN_WAIT: Duration = Duration::from_secs(2);
 
 /// A grey copy of a frame as `VideoCapture` reads it (grey, BGR or BGRA).
 pub fn to_gray(frame: &Mat) -> Result<GrayImage> {
@@ -209,6 +328,7 @@ fn read_loop(
     cap: &mut VideoCapture,
     source: &Source,
     reconnects: u32,
+    max_pixels: u64,
     shared: &(Mutex<Mailbox>, Condvar),
     stop: &AtomicBool,
     dropped: &AtomicU64,
@@ -228,7 +348,7 @@ fn read_loop(
         let ok = cap.read(&mut colour).unwrap_or(false) && !colour.empty();
         if !ok {
             if !live {
-                return Ok(()); // end of the file or sequence
+                return file_ended(cap, source, index);
             }
             if attempts >= reconnects {
                 return Err(source.err(format!("lost, and {reconnects} reconnect attempts failed")));
@@ -236,12 +356,13 @@ fn read_loop(
             attempts += 1;
             tracing::warn!("{source}: no frame; reconnecting ({attempts} of {reconnects})");
             std::thread::sleep(RECONNECT_PAUSE);
-            if let Ok(c) = source.open() {
+            if let Ok(c) = source.open(max_pixels) {
                 *cap = c;
             }
             continue;
         }
         attempts = 0;
+        source.check_frame(&colour, max_pixels)?;
         let grabbed = Instant::now();
         // A file's time is its frame number over its frame rate (OpenCV's
         // CAP_PROP_POS_MSEC read 0 on the last frames of Megamind.avi).

@@ -51,6 +51,8 @@ pub struct LiveConfig {
     pub max_frames: Option<u64>,
     /// Reopen attempts for a lost camera or stream.
     pub reconnects: u32,
+    /// Longest wait for the source to open, and for each frame.
+    pub stall_timeout: std::time::Duration,
     /// Show the annotated frames in a window (cargo feature `window`).
     pub window: bool,
 }
@@ -140,7 +142,12 @@ pub fn run(
     } else {
         None
     };
-    let capture = Capture::start(cfg.source.clone(), cfg.reconnects)?;
+    let capture = Capture::start(
+        cfg.source.clone(),
+        cfg.reconnects,
+        cfg.stall_timeout,
+        pool.config().decode.max_pixels,
+    )?;
     let classes = model.classes().to_vec();
     let mut tracker = Tracker::new(cfg.tracker);
     let mut timeline = match &cfg.jsonl {

@@ -112,7 +112,7 @@ fn read_bytes(path: &Path, cfg: &DecodeConfig) -> Result<Vec<u8>> {
 }
 
 /// Put the file's name into an error raised on its bytes.
-fn name_file(e: FerError, path: &Path) -> FerError {
+pub fn name_file(e: FerError, path: &Path) -> FerError {
     match e {
         FerError::Decode { reason, .. } => FerError::Decode {
             path: path.to_path_buf(),
@@ -195,6 +195,9 @@ fn decode(bytes: &[u8], cfg: &DecodeConfig, colour: bool) -> Result<(GrayImage, 
                 .map_err(|cv| err(format!("Tiff: {e}; OpenCV fallback: {cv}")))?;
             Ok((grey, None))
         }
+        Err(image::ImageError::Limits(e)) => Err(err(format!(
+            "{format:?}: {e}: it declares more data than the pixel limit allows"
+        ))),
         Err(e) => Err(err(format!("{format:?}: {e}"))),
     }
 }
@@ -217,6 +220,13 @@ fn has_jpeg_end(bytes: &[u8]) -> bool {
 }
 
 fn check_pixels(width: u64, height: u64, cfg: &DecodeConfig) -> Result<()> {
+    check_size(width, height, cfg.max_pixels)
+}
+
+/// Refuse a `width` x `height` image or frame of more than `max_pixels` pixels (a
+/// [`FerError::TooLarge`] with the path `<memory>`, for the caller to name), or of
+/// no pixels at all.
+pub fn check_size(width: u64, height: u64, max_pixels: u64) -> Result<()> {
     let pixels = width.saturating_mul(height);
     if width == 0 || height == 0 {
         return Err(FerError::Decode {
@@ -224,13 +234,13 @@ fn check_pixels(width: u64, height: u64, cfg: &DecodeConfig) -> Result<()> {
             reason: format!("image is {width}x{height}"),
         });
     }
-    if pixels > cfg.max_pixels {
+    if pixels > max_pixels {
         return Err(FerError::TooLarge {
             path: "<memory>".into(),
             width,
             height,
             pixels,
-            limit: cfg.max_pixels,
+            limit: max_pixels,
         });
     }
     Ok(())
