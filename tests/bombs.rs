@@ -57,36 +57,78 @@ fn bmp_bomb() -> Vec<u8> {
     b
 }
 
-/// A little-endian TIFF of one 8-bit grey strip that declares 100000 x 100000.
-fn tiff_bomb() -> Vec<u8> {
+/// One page of a hand-written grey TIFF: its size and the byte count its single
+/// strip declares.
+#[derive(Clone, Copy)]
+struct TiffPage {
+    width: u32,
+    height: u32,
+    strip_bytes: u32,
+}
+
+/// Where the last page of a hand-written TIFF links to.
+#[derive(Clone, Copy, PartialEq)]
+enum LastPage {
+    /// No next page: the file ends.
+    Ends,
+    /// Back to the first page: a chain of pages without end.
+    LoopsToFirst,
+}
+
+/// A little-endian TIFF of 8-bit grey pages, each one uncompressed strip, all
+/// pointing at the same `data` (so that thousands of pages take a few bytes each).
+fn grey_tiff(pages: &[TiffPage], data: &[u8], last: LastPage) -> Vec<u8> {
     const SHORT: u16 = 3;
     const LONG: u16 = 4;
-    let entries: [(u16, u16, u32); 9] = [
-        (256, LONG, 100_000), // ImageWidth
-        (257, LONG, 100_000), // ImageLength
-        (258, SHORT, 8),      // BitsPerSample
-        (259, SHORT, 1),      // Compression: none
-        (262, SHORT, 1),      // Photometric: black is zero
-        (273, LONG, 0),       // StripOffsets (patched below)
-        (277, SHORT, 1),      // SamplesPerPixel
-        (278, LONG, 100_000), // RowsPerStrip
-        (279, LONG, 16),      // StripByteCounts
-    ];
-    let ifd_len = 2 + 12 * entries.len() + 4;
-    let data_at = (8 + ifd_len) as u32;
+    const ENTRIES: usize = 9;
+    const IFD_LEN: usize = 2 + 12 * ENTRIES + 4;
+    let data_at = 8u32;
+    let first_ifd = (8 + data.len() + data.len() % 2) as u32;
     let mut b = b"II*\0".to_vec();
-    b.extend_from_slice(&8u32.to_le_bytes());
-    b.extend_from_slice(&(entries.len() as u16).to_le_bytes());
-    for (tag, kind, value) in entries {
-        let value = if tag == 273 { data_at } else { value };
-        b.extend_from_slice(&tag.to_le_bytes());
-        b.extend_from_slice(&kind.to_le_bytes());
-        b.extend_from_slice(&1u32.to_le_bytes());
-        b.extend_from_slice(&value.to_le_bytes()); // a SHORT sits in the low two bytes
+    b.extend_from_slice(&first_ifd.to_le_bytes());
+    b.extend_from_slice(data);
+    if data.len() % 2 == 1 {
+        b.push(0); // IFDs start on a word boundary
     }
-    b.extend_from_slice(&0u32.to_le_bytes()); // no next IFD
-    b.extend_from_slice(&[0u8; 16]);
+    for (i, page) in pages.iter().enumerate() {
+        let entries: [(u16, u16, u32); ENTRIES] = [
+            (256, LONG, page.width),       // ImageWidth
+            (257, LONG, page.height),      // ImageLength
+            (258, SHORT, 8),               // BitsPerSample
+            (259, SHORT, 1),               // Compression: none
+            (262, SHORT, 1),               // Photometric: black is zero
+            (273, LONG, data_at),          // StripOffsets
+            (277, SHORT, 1),               // SamplesPerPixel
+            (278, LONG, page.height),      // RowsPerStrip: one strip
+            (279, LONG, page.strip_bytes), // StripByteCounts
+        ];
+        b.extend_from_slice(&(ENTRIES as u16).to_le_bytes());
+        for (tag, kind, value) in entries {
+            b.extend_from_slice(&tag.to_le_bytes());
+            b.extend_from_slice(&kind.to_le_bytes());
+            b.extend_from_slice(&1u32.to_le_bytes());
+            b.extend_from_slice(&value.to_le_bytes()); // a SHORT sits in the low two bytes
+        }
+        let next = if i + 1 < pages.len() {
+            first_ifd + ((i + 1) * IFD_LEN) as u32
+        } else if last == LastPage::LoopsToFirst {
+            first_ifd
+        } else {
+            0
+        };
+        b.extend_from_slice(&next.to_le_bytes());
+    }
     b
+}
+
+/// A TIFF of one 8-bit grey strip that declares 100000 x 100000.
+fn tiff_bomb() -> Vec<u8> {
+    let page = TiffPage {
+        width: 100_000,
+        height: 100_000,
+        strip_bytes: 16,
+    };
+    grey_tiff(&[page], &[0u8; 16], LastPage::Ends)
 }
 
 /// The side a WebP bomb declares.
@@ -248,5 +290,79 @@ fn a_gif_of_thousands_of_frames_is_read_for_its_first_frame() {
     eprintln!(
         "{MANY_FRAMES}-frame GIF of {} MB: first frame read in {elapsed:?}, every frame decoded in {every:?}",
         many.len() >> 20
+    );
+}
+
+/// Pages in the many-page TIFF.
+const MANY_PAGES: usize = 10_000;
+/// The side of each of its pages.
+const PAGE_SIDE: u32 = 64;
+
+/// A TIFF is read for its first page only: one of ten thousand pages, and one
+/// whose chain of pages loops back to the first, give the first page's pixels,
+/// far faster than decoding every page would take.
+#[test]
+fn a_tiff_of_thousands_of_pages_or_a_loop_of_pages_is_read_for_its_first_page() {
+    let side = PAGE_SIDE;
+    let data: Vec<u8> = (0..side * side).map(|i| (i * 7 % 251) as u8).collect();
+    let page = TiffPage {
+        width: side,
+        height: side,
+        strip_bytes: data.len() as u32,
+    };
+    let one = grey_tiff(&[page], &data, LastPage::Ends);
+    let many = grey_tiff(&vec![page; MANY_PAGES], &data, LastPage::Ends);
+    let looped = grey_tiff(&[page, page], &data, LastPage::LoopsToFirst);
+    let cfg = DecodeConfig::default();
+    let first = decode_bytes(&one, &cfg).unwrap();
+    assert_eq!(first.pixels(), data.as_slice());
+    // The file does hold every page; decoding them all is the cost to avoid.
+    let t = Instant::now();
+    let mut decoder = tiff::decoder::Decoder::new(Cursor::new(&many)).unwrap();
+    let mut pages = 1;
+    decoder.read_image().unwrap();
+    while decoder.more_images() {
+        decoder.next_image().unwrap();
+        decoder.read_image().unwrap();
+        pages += 1;
+    }
+    let every = t.elapsed();
+    assert_eq!(pages, MANY_PAGES);
+    let t = Instant::now();
+    let read = decode_bytes(&many, &cfg).unwrap();
+    let elapsed = t.elapsed();
+    assert_eq!(read.pixels(), first.pixels(), "the first page");
+    assert!(
+        elapsed * MIN_FRAME_SPEED_UP < every,
+        "first page in {elapsed:?}, every page in {every:?}"
+    );
+    let t = Instant::now();
+    let read = decode_bytes(&looped, &cfg).unwrap();
+    assert_eq!(read.pixels(), first.pixels(), "the first page of the loop");
+    assert!(t.elapsed() < MAX_REFUSAL, "{:?}", t.elapsed());
+    eprintln!(
+        "{MANY_PAGES}-page TIFF of {} MB: first page read in {elapsed:?}, every page decoded in {every:?}",
+        many.len() >> 20
+    );
+}
+
+/// A strip that declares 4 GB, in a file of a few bytes whose page is within the
+/// pixel limit, is refused (naming the file) without allocating the 4 GB.
+#[test]
+fn a_tiff_strip_declaring_gigabytes_is_refused_without_reading_them() {
+    let page = TiffPage {
+        width: 2_000,
+        height: 2_000,
+        strip_bytes: 4_000_000_000,
+    };
+    let bytes = grey_tiff(&[page], &[0u8; 16], LastPage::Ends);
+    let t = Instant::now();
+    let err = decode_bytes(&bytes, &DecodeConfig::default())
+        .expect_err("a strip past the end of the file cannot decode");
+    assert!(t.elapsed() < MAX_REFUSAL, "{:?}", t.elapsed());
+    assert!(
+        err.to_string()
+            .contains("more data than the pixel limit allows"),
+        "{err}"
     );
 }
