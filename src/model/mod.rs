@@ -22,6 +22,7 @@ pub mod ndf;
 pub mod net;
 pub mod net_params;
 pub mod onnx;
+pub mod onnx_check;
 pub mod params;
 pub mod soft_tree;
 pub mod svm;

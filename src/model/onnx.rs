@@ -25,6 +25,8 @@ use std::path::{Component, Path, PathBuf};
 pub const ONNX_FORMAT: &str = "fer-onnx";
 /// Sidecars and networks larger than this are refused before reading.
 pub const MAX_ONNX_BYTES: u64 = 512 << 20;
+/// How far above 1 a network's output may round and still count as a probability.
+const PROBABILITY_SLACK: f32 = 1e-4;
 /// Largest network input side accepted.
 pub const MAX_INPUT_SIDE: i32 = 1024;
 
@@ -232,6 +234,8 @@ impl OnnxModel {
                 format!("{size} bytes, over the {MAX_ONNX_BYTES}-byte limit"),
             ));
         }
+        // OpenCV's importer crashes on some malformed graphs: check it first.
+        super::onnx_check::check_onnx_file(&onnx_path)?;
         let cuda = device != DnnDevice::Cpu && cuda_available();
         let runs_on = if cuda { "cuda" } else { "cpu" };
         if device != DnnDevice::Cpu && !cuda {
@@ -351,6 +355,20 @@ impl OnnxModel {
                 format!(
                     "network gave {} outputs for {n} faces of {k} classes",
                     flat.len()
+                ),
+            ));
+        }
+        // A damaged network, or a sidecar whose scale overflows the input, gives
+        // NaN or values that are no probabilities: an error, never a row.
+        if let Some(v) = flat
+            .iter()
+            .find(|v| !(v.is_finite() && (0.0..=1.0 + PROBABILITY_SLACK).contains(*v)))
+        {
+            return Err(FerError::model(
+                &self.onnx_path,
+                format!(
+                    "network gave {v}, not a probability (sidecar {})",
+                    self.sidecar_path.display()
                 ),
             ));
         }

@@ -327,3 +327,11 @@ pub fn fer_in(dir: &Path) -> std::process::Command {
     }
     c
 }
+
+/// This test process's peak resident memory so far (getrusage's maxrss).
+pub fn peak_memory_bytes() -> u64 {
+    // SAFETY: a zeroed rusage is valid, and getrusage fills it for this process.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) }, 0);
+    usage.ru_maxrss as u64 * 1024 // kilobytes on Linux
+}
