@@ -388,7 +388,11 @@ pub fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>> {
 /// Write `bytes` to `path` atomically: to [`tmp_path`] first, then renamed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = tmp_path(path);
-    std::fs::write(&tmp, bytes).map_err(|e| FerError::io(&tmp, e))?;
+    if let Err(e) = std::fs::write(&tmp, bytes) {
+        // Half written, it is of no use, and on a full disk it holds space.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(FerError::io(&tmp, e));
+    }
     std::fs::rename(&tmp, path).map_err(|e| FerError::io(path, e))
 }
 
