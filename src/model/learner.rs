@@ -255,13 +255,40 @@ pub fn bytes_tensor(bytes: Vec<u8>) -> Result<Tensor> {
 }
 
 /// Run `f`, turning a panic inside a third-party model into an error: a bundle is
-/// outside input, and a tampered tree must give an error, not a crash.
+/// outside input, and a tampered tree must give an error, not a crash. The panic's
+/// own message (smartcore's `unwrap` on a missing node) is logged at debug level
+/// instead of printed, so that the user sees one clean error.
 pub fn guard<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+    quiet_guarded_panics();
+    GUARDED.with(|g| g.set(g.get() + 1));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    GUARDED.with(|g| g.set(g.get() - 1));
+    result.unwrap_or_else(|_| {
         Err(FerError::Training(format!(
             "the {what} in this bundle is malformed"
         )))
     })
+}
+
+thread_local! {
+    /// How many [`guard`] calls this thread is inside.
+    static GUARDED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Install, once, a panic hook that stays quiet for panics [`guard`] catches and
+/// hands every other panic to the hook that was there before.
+fn quiet_guarded_panics() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if GUARDED.with(|g| g.get()) > 0 {
+                tracing::debug!("caught inside a model: {info}");
+            } else {
+                previous(info);
+            }
+        }));
+    });
 }
 
 /// Teacher probabilities softened at temperature `t` (`softmax(log p / t)`, which
@@ -279,4 +306,35 @@ pub fn soften(probs: &[Vec<f32>], t: f32) -> Vec<f32> {
         out.extend(logits.iter().map(|l| ((l - max).exp() / z) as f32));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Set in the child run of [`a_caught_panic_is_an_error_and_prints_nothing`].
+    const CHILD: &str = "FER_GUARD_TEST_CHILD";
+
+    #[test]
+    fn a_caught_panic_is_an_error_and_prints_nothing() {
+        if std::env::var_os(CHILD).is_some() {
+            let caught = guard("forest", || -> Result<()> { panic!("boom inside a model") });
+            assert!(caught.unwrap_err().to_string().contains("forest"));
+            return;
+        }
+        // The panic hook writes to the process's stderr: watch it from outside.
+        let name = "model::learner::tests::a_caught_panic_is_an_error_and_prints_nothing";
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", name, "--nocapture", "--test-threads", "1"])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+            "the child ran the test"
+        );
+        assert!(!stderr.contains("boom"), "{stderr}");
+    }
 }
