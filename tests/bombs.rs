@@ -196,13 +196,8 @@ fn a_batch_over_every_bomb_names_each_and_stays_small() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // wait4 gives the child's peak resident memory.
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
-    assert_eq!(pid, child.id() as libc::pid_t);
+    let (status, peak) = common::wait_with_peak(child);
     assert_eq!(libc::WEXITSTATUS(status), 1, "some files failed: exit 1");
-    let peak = usage.ru_maxrss as u64 * 1024; // kilobytes on Linux
     assert!(peak < MAX_PEAK_BYTES, "peak memory {} MB", peak >> 20);
     let rows = common::rows_without_times(&out);
     for (name, _) in bombs() {

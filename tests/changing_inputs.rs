@@ -11,6 +11,18 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The batch, run twice: one thread, so that the video is read before the rest.
+const BATCH: [&str; 8] = [
+    "batch",
+    "in",
+    "--threads",
+    "1",
+    "--every",
+    "5",
+    "--out",
+    "rows.csv",
+];
+
 /// How long the test waits for the batch to finish listing (its partial output
 /// appears once it has).
 const LISTING_WAIT: Duration = Duration::from_secs(60);
@@ -41,16 +53,7 @@ fn files_deleted_or_replaced_after_listing_become_rows_that_say_so() {
     }
     let out = dir.path().join("rows.csv");
     let mut child = Command::new(env!("CARGO_BIN_EXE_fer"))
-        .args([
-            "batch",
-            "in",
-            "--threads",
-            "1",
-            "--every",
-            "5",
-            "--out",
-            "rows.csv",
-        ])
+        .args(BATCH)
         .current_dir(dir.path())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -110,17 +113,8 @@ fn files_deleted_or_replaced_after_listing_become_rows_that_say_so() {
 
     // A resume over the finished output reads nothing again and doubles nothing.
     let resumed = Command::new(env!("CARGO_BIN_EXE_fer"))
-        .args([
-            "batch",
-            "in",
-            "--threads",
-            "1",
-            "--every",
-            "5",
-            "--out",
-            "rows.csv",
-            "--resume",
-        ])
+        .args(BATCH)
+        .arg("--resume")
         .current_dir(dir.path())
         .output()
         .unwrap();

@@ -101,14 +101,9 @@ fn fer_with_peak(dir: &Path, args: &[&str]) -> (i32, String, u64) {
         .stderr(std::fs::File::create(&stderr_path).unwrap())
         .spawn()
         .unwrap();
-    let mut status = 0;
-    // SAFETY: a zeroed rusage is valid; wait4 fills it for our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
-    assert_eq!(pid, child.id() as libc::pid_t);
+    let (status, peak) = common::wait_with_peak(child);
     let stderr = std::fs::read_to_string(&stderr_path).unwrap();
     assert!(libc::WIFEXITED(status), "killed by a signal: {stderr}");
-    let peak = usage.ru_maxrss as u64 * 1024; // kilobytes on Linux
     (libc::WEXITSTATUS(status), stderr, peak)
 }
 

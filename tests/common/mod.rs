@@ -335,3 +335,13 @@ pub fn peak_memory_bytes() -> u64 {
     assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) }, 0);
     usage.ru_maxrss as u64 * 1024 // kilobytes on Linux
 }
+
+/// Wait for `child` with wait4: its raw wait status and its peak resident memory.
+pub fn wait_with_peak(child: std::process::Child) -> (i32, u64) {
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is valid; wait4 fills it for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as libc::pid_t);
+    (status, usage.ru_maxrss as u64 * 1024) // kilobytes on Linux
+}
