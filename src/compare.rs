@@ -27,14 +27,23 @@ use std::time::Instant;
 /// Test faces classified one at a time to measure inference cost.
 pub const TIMED_FACES: usize = 200;
 
-/// One model to compare: a kind, and for soft trees the teacher.
+/// One model to compare: a kind, for soft trees the teacher, and for the linfa
+/// baselines whether the features go through PCA first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Variant {
     /// Row name in the table.
     pub name: String,
     pub kind: ModelKind,
     pub distill: Option<Teacher>,
+    /// Principal components first (`logistic-pca`, `svm-pca`): `--pca N`, or
+    /// [`DEFAULT_PCA_COMPONENTS`] when that is 0.
+    pub pca: bool,
 }
+
+/// Components of the `-pca` rows when `--pca` is not given: the best of 64, 128
+/// and 256 for logistic regression on FER2013's PublicTest (validation) split
+/// (42.21%, 44.94%, 46.28%; 45.36% without PCA; README, "Model kinds").
+pub const DEFAULT_PCA_COMPONENTS: usize = 256;
 
 /// Every kind, with the soft tree both on labels and distilled from the MLP.
 pub fn all_variants() -> Vec<Variant> {
@@ -44,22 +53,38 @@ pub fn all_variants() -> Vec<Variant> {
             name: kind.name().to_string(),
             kind,
             distill: None,
+            pca: false,
         });
         if kind == ModelKind::SOFT_TREE {
             v.push(Variant {
                 name: "soft-tree-distilled".into(),
                 kind,
                 distill: Some(Teacher::Mlp),
+                pca: false,
             });
         }
     }
     v
 }
 
-/// The variants of `names` (as in [`all_variants`]), in that order; an unknown
-/// name is an error that lists the known ones.
+/// Variants run only when named: the linfa baselines behind PCA.
+fn named_only_variants() -> Vec<Variant> {
+    [ModelKind::LOGISTIC, ModelKind::SVM]
+        .into_iter()
+        .map(|kind| Variant {
+            name: format!("{}-pca", kind.name()),
+            kind,
+            distill: None,
+            pca: true,
+        })
+        .collect()
+}
+
+/// The variants of `names` (as in [`all_variants`], plus `logistic-pca` and
+/// `svm-pca`), in that order; an unknown name is an error that lists the known ones.
 pub fn variants_named(names: &[String]) -> Result<Vec<Variant>> {
-    let all = all_variants();
+    let mut all = all_variants();
+    all.extend(named_only_variants());
     names
         .iter()
         .map(|m| {
@@ -174,6 +199,11 @@ pub fn run(
             let mut opts = base.clone();
             opts.kind = v.kind;
             opts.trees = opts.trees.with_distill(v.distill);
+            opts.trees = opts.trees.with_pca(match (v.pca, base.trees.pca) {
+                (false, _) => 0,
+                (true, 0) => DEFAULT_PCA_COMPONENTS,
+                (true, n) => n,
+            });
             opts.pipeline.features.points |= v.kind.reads_points();
             let (model, seconds) =
                 train::fit_reusing(rows, train, &opts, &mut trained, &mut |_, _, _, _| {})?;

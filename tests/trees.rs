@@ -99,6 +99,47 @@ fn a_distilled_soft_tree_learns_from_its_teacher() {
 }
 
 #[test]
+fn the_linfa_baselines_learn_through_pca_and_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let (train_rows, test_rows) = (blobs(60, 6), blobs(30, 7));
+    for kind in [ModelKind::LOGISTIC, ModelKind::SVM] {
+        let mut opts = options(kind);
+        opts.trees = opts.trees.with_pca(8);
+        let model = fit(&train_rows, &all(&train_rows), &opts, &mut |_, _, _, _| {}).unwrap();
+        assert_eq!(model.header().trees.pca, 8);
+        let acc = common::accuracy(&model, &test_rows);
+        assert!(
+            acc >= 0.95,
+            "{kind} through 8 components: held-out accuracy {acc}"
+        );
+        let path = dir.path().join(format!("{kind}-pca.safetensors"));
+        model.save(&path).unwrap();
+        let loaded = Model::load(&path).unwrap();
+        assert_eq!(
+            loaded.predict(&test_rows.x).unwrap(),
+            model.predict(&test_rows.x).unwrap(),
+            "{kind}: outputs changed on reload"
+        );
+        // The projection is part of the model: without it the rows do not fit.
+        let plain = fit(
+            &train_rows,
+            &all(&train_rows),
+            &options(kind),
+            &mut |_, _, _, _| {},
+        )
+        .unwrap();
+        assert_ne!(
+            plain.predict(&test_rows.x[..3]).unwrap(),
+            model.predict(&test_rows.x[..3]).unwrap()
+        );
+        // More components than rows or features is refused, naming the option.
+        opts.trees = opts.trees.with_pca(4000);
+        let err = fit(&train_rows, &all(&train_rows), &opts, &mut |_, _, _, _| {}).unwrap_err();
+        assert!(err.to_string().contains("pca"), "{kind}: {err}");
+    }
+}
+
+#[test]
 fn empty_and_single_class_training_sets_are_refused_by_every_kind() {
     let one_class: Vec<usize> = (0..10).collect();
     for kind in ModelKind::all() {

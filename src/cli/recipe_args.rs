@@ -178,6 +178,10 @@ pub struct TreeArgs {
     /// DNDT: soft binning temperature.
     #[arg(long, default_value_t = 0.1)]
     pub dndt_tau: f32,
+    /// logistic and svm: project the standardised features onto their first N
+    /// principal components first (linfa's PCA, fitted on the training rows; 0: off).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub pca: usize,
 }
 
 impl TreeArgs {
@@ -201,6 +205,7 @@ impl TreeArgs {
             dndt_features: self.dndt_features,
             dndt_cuts: self.dndt_cuts,
             dndt_tau: self.dndt_tau,
+            pca: self.pca,
         })
     }
 

@@ -156,8 +156,18 @@ impl Fitted {
         report: TrainReport,
         started: Instant,
     ) -> Self {
+        Fitted::boxed(Box::new(classifier), tensors, report, started)
+    }
+
+    /// [`Fitted::new`] of a classifier already boxed (one chosen at run time).
+    pub fn boxed(
+        classifier: Box<dyn Classify>,
+        tensors: Vec<(String, Tensor)>,
+        report: TrainReport,
+        started: Instant,
+    ) -> Self {
         Fitted {
-            classifier: Arc::new(classifier),
+            classifier: Arc::from(classifier),
             tensors,
             report,
             seconds: started.elapsed().as_secs_f64(),

@@ -7,16 +7,14 @@
 //! `logistic.json`.
 
 use crate::error::{FerError, Result};
-use crate::model::learner::{
-    bytes_tensor, guard, Classify, FitJob, Fitted, Learner, LoadJob, Trained,
-};
+use crate::model::learner::{guard, Classify, FitJob, Fitted, Learner, LoadJob, Trained};
 use crate::model::linfa_input::rows_matrix;
-use crate::model::net::{EpochCallback, TrainReport};
+use crate::model::net::EpochCallback;
+use crate::model::reduction::{fit_reduced, load_reduced};
 use linfa::prelude::*;
 use linfa_logistic::{MultiFittedLogisticRegression, MultiLogisticRegression};
 use ndarray::Array1;
 use std::any::Any;
-use std::time::Instant;
 
 /// L2 penalty (linfa's `alpha`, its default).
 pub const LOGISTIC_ALPHA: f64 = 1.0;
@@ -97,18 +95,22 @@ impl Learner for LogisticKind {
     fn is_network(&self) -> bool {
         false
     }
+    /// What it learns depends on its PCA setting, not on the rows alone.
+    fn reusable(&self) -> bool {
+        false
+    }
     fn fit(&self, job: &FitJob, _: &mut Trained, _: &mut EpochCallback) -> Result<Fitted> {
-        let started = Instant::now();
-        let (set, split) = (job.set, job.split);
-        let m = Logistic::fit(set.x, set.y, &split.all, set.dim, job.classes)?;
-        let tensors = vec![(LOGISTIC_TENSOR.to_string(), bytes_tensor(m.to_bytes()?)?)];
-        Ok(Fitted::new(m, tensors, TrainReport::single_pass(), started))
+        let (y, rows) = (job.set.y, &job.split.all);
+        fit_reduced(
+            job,
+            LOGISTIC_TENSOR,
+            |x, dim| Logistic::fit(x, y, rows, dim, job.classes),
+            Logistic::to_bytes,
+        )
     }
     fn load(&self, job: &LoadJob) -> Result<Box<dyn Classify>> {
-        Ok(Box::new(Logistic::from_bytes(
-            &job.bytes(LOGISTIC_TENSOR)?,
-            job.classes,
-        )?))
+        let m = Logistic::from_bytes(&job.bytes(LOGISTIC_TENSOR)?, job.classes)?;
+        load_reduced(job, Box::new(m))
     }
 }
 

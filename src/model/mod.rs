@@ -24,6 +24,7 @@ pub mod net_params;
 pub mod onnx;
 pub mod onnx_check;
 pub mod params;
+pub mod reduction;
 pub mod soft_tree;
 pub mod svm;
 pub mod tta;

@@ -40,6 +40,9 @@ pub const MAX_DNDT_LEAVES: usize = 4096;
 /// Deepest soft tree (2^depth leaves).
 pub const MAX_TREE_DEPTH: usize = 10;
 
+/// Most principal components `--pca` may ask for.
+pub const MAX_PCA_COMPONENTS: usize = 4096;
+
 /// Hyperparameters of the tree models, before validation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -72,6 +75,9 @@ pub struct TreeParams {
     pub dndt_cuts: usize,
     /// DNDT: softmax temperature of the soft binning (smaller is closer to hard bins).
     pub dndt_tau: f32,
+    /// Logistic regression and svm: principal components the features are
+    /// projected onto first (linfa's PCA; 0: none).
+    pub pca: usize,
 }
 
 impl Default for TreeParams {
@@ -92,6 +98,7 @@ impl Default for TreeParams {
             dndt_features: 8,
             dndt_cuts: 1,
             dndt_tau: 0.1,
+            pca: 0,
         }
     }
 }
@@ -112,6 +119,15 @@ impl ValidTreeParams {
     pub fn with_distill(&self, distill: Option<Teacher>) -> ValidTreeParams {
         ValidTreeParams(TreeParams {
             distill,
+            ..self.0.clone()
+        })
+    }
+
+    /// The same parameters with another number of principal components (at most
+    /// the checked limit, so still valid).
+    pub fn with_pca(&self, pca: usize) -> ValidTreeParams {
+        ValidTreeParams(TreeParams {
+            pca: pca.min(MAX_PCA_COMPONENTS),
             ..self.0.clone()
         })
     }
@@ -184,6 +200,12 @@ impl TreeParams {
             return Err(FerError::param(
                 "dndt_tau",
                 format!("must be in (0, 10], got {}", self.dndt_tau),
+            ));
+        }
+        if self.pca > MAX_PCA_COMPONENTS {
+            return Err(FerError::param(
+                "pca",
+                format!("must be 0..={MAX_PCA_COMPONENTS}, got {}", self.pca),
             ));
         }
         Ok(ValidTreeParams(self))

@@ -15,17 +15,15 @@
 //! `svm.json`.
 
 use crate::error::{FerError, Result};
-use crate::model::learner::{
-    bytes_tensor, guard, Classify, FitJob, Fitted, Learner, LoadJob, Trained,
-};
+use crate::model::learner::{guard, Classify, FitJob, Fitted, Learner, LoadJob, Trained};
 use crate::model::linfa_input::rows_matrix;
-use crate::model::net::{EpochCallback, TrainReport};
+use crate::model::net::EpochCallback;
+use crate::model::reduction::{fit_reduced, load_reduced};
 use linfa::prelude::*;
 use linfa_svm::Svm;
 use ndarray::Array1;
 use rayon::prelude::*;
 use std::any::Any;
-use std::time::Instant;
 
 /// The penalty on margin violations, the same for both sides (linfa's and libsvm's default).
 pub const SVM_C: f64 = 1.0;
@@ -151,18 +149,22 @@ impl Learner for SvmKind {
     fn is_network(&self) -> bool {
         false
     }
+    /// What it learns depends on its PCA setting, not on the rows alone.
+    fn reusable(&self) -> bool {
+        false
+    }
     fn fit(&self, job: &FitJob, _: &mut Trained, _: &mut EpochCallback) -> Result<Fitted> {
-        let started = Instant::now();
-        let (set, split) = (job.set, job.split);
-        let m = LinearSvm::fit(set.x, set.y, &split.all, set.dim, job.classes)?;
-        let tensors = vec![(SVM_TENSOR.to_string(), bytes_tensor(m.to_bytes()?)?)];
-        Ok(Fitted::new(m, tensors, TrainReport::single_pass(), started))
+        let (y, rows) = (job.set.y, &job.split.all);
+        fit_reduced(
+            job,
+            SVM_TENSOR,
+            |x, dim| LinearSvm::fit(x, y, rows, dim, job.classes),
+            LinearSvm::to_bytes,
+        )
     }
     fn load(&self, job: &LoadJob) -> Result<Box<dyn Classify>> {
-        Ok(Box::new(LinearSvm::from_bytes(
-            &job.bytes(SVM_TENSOR)?,
-            job.classes,
-        )?))
+        let m = LinearSvm::from_bytes(&job.bytes(SVM_TENSOR)?, job.classes)?;
+        load_reduced(job, Box::new(m))
     }
 }
 
