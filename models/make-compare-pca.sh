@@ -7,7 +7,8 @@
 # had not finished after 18 minutes.) Needs ../shared/data. Run from the
 # repository root:
 #   models/make-compare-pca.sh
-# About 25 minutes on 2 cores.
+# The FER2013 part takes about 15 minutes on 2 cores; the CK+ part had not
+# finished after 20 minutes on 2026-12-03 (linfa's PCA fit runs on one core).
 set -euo pipefail
 D=../shared/data
 FER=target/release/fer
