@@ -132,6 +132,17 @@ fn the_linfa_baselines_learn_through_pca_and_round_trip() {
             plain.predict(&test_rows.x[..3]).unwrap(),
             model.predict(&test_rows.x[..3]).unwrap()
         );
+        // A bundle whose PCA was swapped for one of another width gives an error, not a panic.
+        let grid = ndarray::Array2::from_shape_fn((20, 5), |(i, j)| ((i * 7 + j * 3) % 11) as f64);
+        let other = fer::model::reduction::Reduction::fit(&grid, 2).unwrap();
+        let mut tensors = candle_core::safetensors::load(&path, &candle_core::Device::Cpu).unwrap();
+        tensors.insert(
+            fer::model::reduction::PCA_TENSOR.to_string(),
+            bytes_tensor(other.to_bytes().unwrap()).unwrap(),
+        );
+        let swapped = Model::from_tensors(model.header().clone(), tensors).unwrap();
+        let err = swapped.predict(&test_rows.x[..2]).unwrap_err();
+        assert!(err.to_string().contains("PCA"), "{kind}: {err}");
         // More components than rows or features is refused, naming the option.
         opts.trees = opts.trees.with_pca(4000);
         let err = fit(&train_rows, &all(&train_rows), &opts, &mut |_, _, _, _| {}).unwrap_err();
