@@ -130,13 +130,13 @@ pub fn process_unit(
 /// A video's frame count and frame size in pixels, from its container (for
 /// weighing shards; `None` when it cannot be opened).
 pub fn video_frames(path: &Path) -> Option<(u64, u64)> {
-    use opencv::prelude::*;
+    use crate::live::capture::{declared, Source};
     use opencv::videoio;
     // Only its header is read here: the pixel limit applies when its frames are.
-    let cap = crate::live::capture::Source::Path(path.to_string_lossy().into_owned())
+    let cap = Source::Path(path.to_string_lossy().into_owned())
         .open(u64::MAX)
         .ok()?;
-    let get = |p| cap.get(p).ok().filter(|v| v.is_finite() && *v > 0.0);
+    let get = |p| declared(&cap, p);
     let frames = get(videoio::CAP_PROP_FRAME_COUNT)? as u64;
     let pixels =
         (get(videoio::CAP_PROP_FRAME_WIDTH)? * get(videoio::CAP_PROP_FRAME_HEIGHT)?) as u64;

@@ -29,6 +29,12 @@ pub const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
 /// Default longest wait for a source to open, and for its next frame.
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A property an opened capture declares (`CAP_PROP_*`), when it is a positive
+/// number: backends answer 0, -1 or NaN for what they do not know.
+pub fn declared(cap: &VideoCapture, property: i32) -> Option<f64> {
+    cap.get(property).ok().filter(|v| v.is_finite() && *v > 0.0)
+}
+
 /// Where frames come from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Source {
@@ -77,10 +83,9 @@ impl Source {
                 self.err("cannot open: no such camera, file or stream, or no codec for it".into())
             );
         }
-        let side = |p| cap.get(p).ok().filter(|v| v.is_finite() && *v > 0.0);
         if let (Some(w), Some(h)) = (
-            side(videoio::CAP_PROP_FRAME_WIDTH),
-            side(videoio::CAP_PROP_FRAME_HEIGHT),
+            declared(&cap, videoio::CAP_PROP_FRAME_WIDTH),
+            declared(&cap, videoio::CAP_PROP_FRAME_HEIGHT),
         ) {
             self.check_size(w as u64, h as u64, max_pixels)?;
         }
