@@ -12,6 +12,7 @@
 
 use crate::error::{FerError, Result};
 use crate::gray::GrayImage;
+use crate::model::bundle::read_capped;
 use crate::model::FaceModel;
 use crate::pipeline::{ImageReading, PipelineConfig};
 use crate::workers::WorkerPool;
@@ -205,6 +206,8 @@ pub struct OnnxModel {
     spec: OnnxSpec,
     sidecar_path: PathBuf,
     onnx_path: PathBuf,
+    /// The network's bytes, as read and checked at load.
+    network: Vec<u8>,
     device: DnnDevice,
     fp16: bool,
     nets: WorkerPool<Net>,
@@ -225,17 +228,11 @@ impl OnnxModel {
             .map_err(|e| FerError::model(path, format!("not a fer-onnx sidecar ({e})")))?;
         spec.check(path)?;
         let onnx_path = path.parent().unwrap_or(Path::new(".")).join(&spec.onnx);
-        let size = std::fs::metadata(&onnx_path)
-            .map_err(|e| FerError::model(&onnx_path, e.to_string()))?
-            .len();
-        if size > MAX_ONNX_BYTES {
-            return Err(FerError::model(
-                &onnx_path,
-                format!("{size} bytes, over the {MAX_ONNX_BYTES}-byte limit"),
-            ));
-        }
-        // OpenCV's importer crashes on some malformed graphs: check it first.
-        super::onnx_check::check_onnx_file(&onnx_path)?;
+        // Read once and checked, since OpenCV's importer crashes on some malformed
+        // graphs; every worker's network is built from these same bytes, so a file
+        // changed after the check is never read.
+        let network = read_capped(&onnx_path, MAX_ONNX_BYTES)?;
+        super::onnx_check::check_network(&network, &onnx_path)?;
         let cuda = device != DnnDevice::Cpu && cuda_available();
         let runs_on = if cuda { "cuda" } else { "cpu" };
         if device != DnnDevice::Cpu && !cuda {
@@ -245,6 +242,7 @@ impl OnnxModel {
             spec,
             sidecar_path: path.to_path_buf(),
             onnx_path,
+            network,
             device,
             fp16,
             nets: WorkerPool::default(),
@@ -256,9 +254,10 @@ impl OnnxModel {
     }
 
     fn open(&self) -> Result<Net> {
-        let mut net = dnn::read_net_from_onnx(&self.onnx_path).map_err(|e| {
-            FerError::model(&self.onnx_path, format!("OpenCV cannot read it ({e})"))
-        })?;
+        let mut net =
+            dnn::read_net_from_onnx_buffer(&Vector::from_slice(&self.network)).map_err(|e| {
+                FerError::model(&self.onnx_path, format!("OpenCV cannot read it ({e})"))
+            })?;
         if self.runs_on == "cuda" {
             net.set_preferable_backend(dnn::DNN_BACKEND_CUDA)?;
             net.set_preferable_target(if self.fp16 {

@@ -103,11 +103,10 @@ fn element_size(data_type: i32) -> Option<u64> {
     }
 }
 
-/// Check the ONNX file at `path` as described in the module docs; the error
-/// names the file and what is wrong.
-pub fn check_onnx_file(path: &Path) -> Result<()> {
-    let bytes = std::fs::read(path).map_err(|e| FerError::model(path, e.to_string()))?;
-    check_onnx(&bytes)
+/// Check the bytes of the ONNX file at `path` as described in the module docs;
+/// the error names the file and what is wrong.
+pub fn check_network(bytes: &[u8], path: &Path) -> Result<()> {
+    check_onnx(bytes)
         .map_err(|why| FerError::model(path, format!("not a valid ONNX network: {why}")))
 }
 
