@@ -26,6 +26,9 @@ pub struct DetectOptions {
     pub search: Option<String>,
     /// Do not look for eyes; align faces from their boxes.
     pub no_eyes: bool,
+    /// How eyes are found, by name (`cascade` or `gradients`, see
+    /// [`crate::stages::detect::EyeFinder`]).
+    pub eye_finder: Option<String>,
     /// Refuse images with more pixels than this (checked from the header).
     pub max_pixels: Option<u64>,
 }
@@ -56,6 +59,9 @@ impl DetectOptions {
         if let Some(v) = &self.search {
             d.search = v.parse()?;
         }
+        if let Some(v) = &self.eye_finder {
+            d.eye_finder = v.parse()?;
+        }
         if let Some(v) = self.max_pixels {
             cfg.decode.max_pixels = v;
         }
@@ -66,6 +72,7 @@ impl DetectOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stages::detect::EyeFinder;
 
     #[test]
     fn options_left_out_keep_the_models_values() {
@@ -96,5 +103,17 @@ mod tests {
             ..Default::default()
         };
         assert!(opts.apply(&mut cfg).is_err());
+    }
+
+    #[test]
+    fn the_eye_finder_is_set_by_name() {
+        let mut cfg = PipelineConfig::default();
+        let opts = |name: &str| DetectOptions {
+            eye_finder: Some(name.into()),
+            ..Default::default()
+        };
+        opts("gradients").apply(&mut cfg).unwrap();
+        assert_eq!(cfg.detect.eye_finder, EyeFinder::Gradients);
+        assert!(opts("haar").apply(&mut cfg).is_err());
     }
 }

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 /// The detection keyword arguments (the CLI's flags, with `_` for `-`).
-pub const DETECT_KEYS: [&str; 9] = [
+pub const DETECT_KEYS: [&str; 10] = [
     "no_detect",
     "min_face",
     "max_face",
@@ -20,6 +20,7 @@ pub const DETECT_KEYS: [&str; 9] = [
     "detect_max_side",
     "search",
     "eyes",
+    "eye_finder",
     "max_pixels",
 ];
 
@@ -59,6 +60,7 @@ pub fn detect(d: Option<&Bound<'_, PyDict>>) -> PyResult<DetectOptions> {
         detect_max_side: get(d, "detect_max_side")?,
         search: get(d, "search")?,
         no_eyes: !get(d, "eyes")?.unwrap_or(true),
+        eye_finder: get(d, "eye_finder")?,
         max_pixels: get(d, "max_pixels")?,
     })
 }

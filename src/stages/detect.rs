@@ -25,6 +25,7 @@
 
 use crate::error::{FerError, Result};
 use crate::gray::GrayImage;
+use crate::stages::eyes::eyes_from_gradients;
 use opencv::core::{
     FileStorage, FileStorage_FORMAT_XML, FileStorage_MEMORY, FileStorage_READ, Mat, Point, Rect,
     Size, Vector,
@@ -110,6 +111,38 @@ impl std::str::FromStr for Search {
     }
 }
 
+/// How the eyes of a face are found (when [`DetectConfig::eyes`] is on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EyeFinder {
+    /// OpenCV's `haarcascade_eye.xml` in the upper part of the face box; when it finds
+    /// no plausible pair the face is aligned from its box.
+    #[default]
+    Cascade,
+    /// Where the image gradients converge, in a window around each expected eye of a
+    /// rough crop ([`crate::stages::eyes`]): always a pair, about 20 times cheaper.
+    Gradients,
+}
+
+impl EyeFinder {
+    /// Names accepted on the command line.
+    pub const NAMES: [&'static str; 2] = ["cascade", "gradients"];
+}
+
+impl std::str::FromStr for EyeFinder {
+    type Err = FerError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "cascade" => Ok(EyeFinder::Cascade),
+            "gradients" => Ok(EyeFinder::Gradients),
+            _ => Err(FerError::param(
+                "detect.eye_finder",
+                format!("`{s}` is not one of {}", EyeFinder::NAMES.join(", ")),
+            )),
+        }
+    }
+}
+
 /// Face-detection parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct DetectConfig {
@@ -132,6 +165,10 @@ pub struct DetectConfig {
     /// the default.
     #[serde(default)]
     pub search: Search,
+    /// How eyes are found. Bundles written before this field read as the cascade,
+    /// which every model was trained with until then.
+    #[serde(default)]
+    pub eye_finder: EyeFinder,
 }
 
 impl Default for DetectConfig {
@@ -145,6 +182,7 @@ impl Default for DetectConfig {
             eyes: true,
             whole_image: false,
             search: Search::Proposal,
+            eye_finder: EyeFinder::Cascade,
         }
     }
 }
@@ -245,6 +283,46 @@ pub struct Face {
     pub eyes: Option<[[f32; 2]; 2]>,
 }
 
+/// Where to look in a video frame: near the faces of the frame before, and whether
+/// to search their eyes anew ([`crate::tracked::TrackedSearch`] decides).
+#[derive(Debug, Clone, Copy)]
+pub struct Near<'a> {
+    pub faces: &'a [Face],
+    pub find_eyes: bool,
+}
+
+/// The face of `faces` whose box centre is nearest to `bbox`'s.
+fn nearest(faces: &[Face], bbox: [i32; 4]) -> Option<&Face> {
+    let centre = |b: [i32; 4]| {
+        (
+            b[0] as f32 + b[2] as f32 / 2.0,
+            b[1] as f32 + b[3] as f32 / 2.0,
+        )
+    };
+    let (cx, cy) = centre(bbox);
+    faces.iter().min_by(|a, b| {
+        let d = |f: &Face| {
+            let (x, y) = centre(f.bbox);
+            (x - cx).powi(2) + (y - cy).powi(2)
+        };
+        d(a).total_cmp(&d(b))
+    })
+}
+
+/// Eye centres found in box `from`, moved to the same place in box `to`.
+fn carry(eyes: [[f32; 2]; 2], from: [i32; 4], to: [i32; 4]) -> [[f32; 2]; 2] {
+    let (sx, sy) = (
+        to[2] as f32 / from[2].max(1) as f32,
+        to[3] as f32 / from[3].max(1) as f32,
+    );
+    eyes.map(|[x, y]| {
+        [
+            to[0] as f32 + (x - from[0] as f32) * sx,
+            to[1] as f32 + (y - from[1] as f32) * sy,
+        ]
+    })
+}
+
 /// Holds the cascades. Not `Sync`: build one per worker thread.
 pub struct Detector {
     cfg: DetectConfig,
@@ -287,6 +365,24 @@ impl Detector {
 
     /// Face boxes only (no eyes), largest first.
     pub fn detect_boxes(&mut self, img: &GrayImage) -> Result<Vec<[i32; 4]>> {
+        self.boxes(img, None)
+    }
+
+    /// Face boxes found only near `hints` (boxes of the previous video frame, in
+    /// `img`'s pixels): each hint is confirmed as a proposal of the coarse-to-fine
+    /// search is, by the configured search in a window 30% larger on each side, for
+    /// faces of 0.75 to 1.33 times its side. A face away from every hint is not found:
+    /// callers run a full search now and then ([`crate::tracked::TrackedSearch`]).
+    pub fn detect_boxes_near(
+        &mut self,
+        img: &GrayImage,
+        hints: &[[i32; 4]],
+    ) -> Result<Vec<[i32; 4]>> {
+        self.boxes(img, Some(hints))
+    }
+
+    /// [`Detector::detect_boxes`], or [`Detector::detect_boxes_near`] with hints.
+    fn boxes(&mut self, img: &GrayImage, hints: Option<&[[i32; 4]]>) -> Result<Vec<[i32; 4]>> {
         let (w, h) = (img.width() as i32, img.height() as i32);
         if self.cfg.whole_image {
             return Ok(vec![[0, 0, w, h]]);
@@ -325,7 +421,16 @@ impl Detector {
             0
         };
         // A configured step as coarse as the proposal pass's leaves nothing to save.
-        let found = if self.cfg.search == Search::Proposal
+        let found = if let Some(hints) = hints {
+            let proposals: Vec<Rect> = hints
+                .iter()
+                .map(|b| {
+                    let v = b.map(|v| (v as f64 * scale).round() as i32);
+                    Rect::new(v[0], v[1], v[2], v[3])
+                })
+                .collect();
+            self.confirm(src, &proposals, min_side, max_side)?
+        } else if self.cfg.search == Search::Proposal
             && self.cfg.scale_factor < PROPOSAL_SCALE_FACTOR
         {
             self.proposal_search(src, min_side, max_side)?
@@ -381,15 +486,24 @@ impl Detector {
     fn proposal_search(&mut self, src: &Mat, min: i32, max: i32) -> Result<Vec<Rect>> {
         let neighbours = self.cfg.min_neighbors.min(PROPOSAL_MIN_NEIGHBORS);
         let proposals = self.cascade(src, PROPOSAL_SCALE_FACTOR, neighbours, min, max)?;
+        self.confirm(src, &proposals, min, max)
+    }
+
+    /// The configured search in a window around each proposal (see
+    /// [`VERIFY_MARGIN`]); faces confirmed twice are kept once.
+    fn confirm(&mut self, src: &Mat, proposals: &[Rect], min: i32, max: i32) -> Result<Vec<Rect>> {
         let (w, h) = (src.cols(), src.rows());
         let mut faces: Vec<Rect> = Vec::new();
-        for p in proposals {
+        for &p in proposals {
             let margin = (p.width as f64 * VERIFY_MARGIN).round() as i32;
             let (x0, y0) = ((p.x - margin).max(0), (p.y - margin).max(0));
             let (x1, y1) = (
                 (p.x + p.width + margin).min(w),
                 (p.y + p.height + margin).min(h),
             );
+            if x1 <= x0 || y1 <= y0 {
+                continue; // a hint outside this frame
+            }
             let lo = ((p.width as f64 * VERIFY_SIZE_RANGE.0) as i32).max(min);
             let mut hi =
                 ((p.width as f64 * VERIFY_SIZE_RANGE.1) as i32).min((x1 - x0).min(y1 - y0));
@@ -421,6 +535,7 @@ impl Detector {
             if hi_k < lo_k {
                 continue;
             }
+            let back = |v: i32| (v as f64 / k).round() as i32;
             for r in self.cascade(
                 &window,
                 self.cfg.scale_factor,
@@ -428,7 +543,6 @@ impl Detector {
                 lo_k,
                 hi_k,
             )? {
-                let back = |v: i32| (v as f64 / k).round() as i32;
                 let face = Rect::new(
                     x0 + back(r.x),
                     y0 + back(r.y),
@@ -447,12 +561,39 @@ impl Detector {
     /// Every face with its eyes (when enabled and found).
     pub fn detect(&mut self, img: &GrayImage) -> Result<Vec<Face>> {
         let boxes = self.detect_boxes(img)?;
+        self.with_eyes(img, boxes)
+    }
+
+    /// The faces near `near.faces` (the faces of the frame before), found by
+    /// [`Detector::detect_boxes_near`]. Their eyes are sought anew when
+    /// `near.find_eyes` says so; otherwise each face takes the eyes of the face of the
+    /// frame before nearest to it, moved and scaled with its box (the eye cascade
+    /// costs about twice the search near a face: `BENCHMARKS.md`). Eyes from
+    /// gradients, which cost little, are always found anew.
+    pub fn detect_near(&mut self, img: &GrayImage, near: &Near) -> Result<Vec<Face>> {
+        let hints: Vec<[i32; 4]> = near.faces.iter().map(|h| h.bbox).collect();
+        let boxes = self.detect_boxes_near(img, &hints)?;
+        if near.find_eyes || self.cfg.eye_finder == EyeFinder::Gradients {
+            return self.with_eyes(img, boxes);
+        }
+        Ok(boxes
+            .into_iter()
+            .map(|bbox| Face {
+                bbox,
+                eyes: nearest(near.faces, bbox)
+                    .and_then(|h| h.eyes.map(|e| carry(e, h.bbox, bbox)))
+                    .filter(|_| self.cfg.eyes),
+            })
+            .collect())
+    }
+
+    fn with_eyes(&mut self, img: &GrayImage, boxes: Vec<[i32; 4]>) -> Result<Vec<Face>> {
         let mut faces = Vec::with_capacity(boxes.len());
         for bbox in boxes {
-            let eyes = if self.cfg.eyes {
-                self.find_eyes(img, bbox)?
-            } else {
-                None
+            let eyes = match (self.cfg.eyes, self.cfg.eye_finder) {
+                (false, _) => None,
+                (true, EyeFinder::Cascade) => self.find_eyes(img, bbox)?,
+                (true, EyeFinder::Gradients) => Some(eyes_from_gradients(img, bbox)?),
             };
             faces.push(Face { bbox, eyes });
         }

@@ -4,5 +4,6 @@ pub mod decode;
 pub mod denoise;
 pub mod detect;
 pub mod enhance;
+pub mod eyes;
 pub mod features;
 pub mod landmarks;
