@@ -27,6 +27,7 @@ pub mod rows;
 pub mod run_options;
 pub mod stages;
 pub mod timeline;
+pub mod tracked;
 pub mod train;
 pub mod votes;
 pub mod workers;

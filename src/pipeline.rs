@@ -7,7 +7,7 @@ use crate::gray::GrayImage;
 use crate::stages::align::{align, eyes_from_box, AlignConfig};
 use crate::stages::decode::{decode_file, DecodeConfig};
 use crate::stages::denoise::{denoise, DenoiseConfig};
-use crate::stages::detect::{DetectConfig, Detector};
+use crate::stages::detect::{DetectConfig, Detector, Face, Near};
 use crate::stages::enhance::{enhance, ClaheConfig};
 use crate::stages::features::{geometric_features, FeatureConfig, HogExtractor};
 use crate::stages::landmarks::{find_landmarks, NUM_POINTS};
@@ -97,6 +97,8 @@ pub struct FaceReading {
     pub bbox: [i32; 4],
     /// Whether both eyes were found (otherwise the box-based estimate aligned the face).
     pub eyes_found: bool,
+    /// The eye centres the face was aligned on, when found (image-left, image-right).
+    pub eyes: Option<[[f32; 2]; 2]>,
     /// Fiducial points in original image coordinates, in [`crate::stages::landmarks::POINT_NAMES`] order.
     pub landmarks: [[f32; 2]; NUM_POINTS],
     /// Landmark points in the aligned crop.
@@ -116,6 +118,19 @@ pub struct ImageReading {
     pub faces: Vec<FaceReading>,
     /// Image-level stage times (decode, denoise, detect; clahe summed over the faces).
     pub times: StageTimes,
+}
+
+impl ImageReading {
+    /// The faces as detected (box and eyes), to guide the search of the next video frame.
+    pub fn detected(&self) -> Vec<Face> {
+        self.faces
+            .iter()
+            .map(|f| Face {
+                bbox: f.bbox,
+                eyes: f.eyes,
+            })
+            .collect()
+    }
 }
 
 /// The pipeline with its per-worker state (cascades, HOG descriptor). Not `Sync`:
@@ -158,6 +173,13 @@ impl Pipeline {
 
     /// Run denoise and detection, then every per-face stage.
     pub fn read_image(&mut self, img: &GrayImage) -> Result<ImageReading> {
+        self.read_image_near(img, None)
+    }
+
+    /// [`Pipeline::read_image`], with the face search limited to the neighbourhood of
+    /// the faces in `near` when given (faces of the previous video frame; see
+    /// [`crate::tracked::TrackedSearch`] and [`Detector::detect_near`]).
+    pub fn read_image_near(&mut self, img: &GrayImage, near: Option<Near>) -> Result<ImageReading> {
         let mut times = StageTimes::default();
         let t = Instant::now();
         let smooth = denoise(img, &self.cfg.denoise)?;
@@ -165,7 +187,10 @@ impl Pipeline {
         // Detection reads the denoised image, not a CLAHE one: on the group photos
         // of ../shared/data CLAHE raised Haar false hits from 0 to 5 at equal recall.
         let t = Instant::now();
-        let detected = self.detector.detect(&smooth)?;
+        let detected = match near {
+            None => self.detector.detect(&smooth)?,
+            Some(near) => self.detector.detect_near(&smooth, &near)?,
+        };
         times.detect_ms = ms(t);
         let mut faces = Vec::with_capacity(detected.len());
         for face in detected {
@@ -216,6 +241,7 @@ impl Pipeline {
         Ok(FaceReading {
             bbox,
             eyes_found: eyes.is_some(),
+            eyes,
             landmarks,
             crop_landmarks,
             features,

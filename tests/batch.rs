@@ -71,6 +71,7 @@ fn job(inputs: Vec<PathBuf>, out: Option<PathBuf>, format: OutputFormat) -> Batc
         annotate: None,
         landmarks: false,
         every: 1,
+        search_every: fer::tracked::DEFAULT_SEARCH_EVERY,
         files_from: None,
         shard: None,
         video_chunk: fer::batch::shard::VIDEO_CHUNK_FRAMES,

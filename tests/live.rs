@@ -41,6 +41,7 @@ fn config(source: &Path, jsonl: Option<&Path>, record: Option<&Path>) -> LiveCon
         parquet: None,
         record: record.map(Path::to_path_buf),
         max_frames: None,
+        search_every: fer::tracked::DEFAULT_SEARCH_EVERY,
         stall_timeout: fer::live::capture::DEFAULT_STALL_TIMEOUT,
         reconnects: 0,
         window: false,

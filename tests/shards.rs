@@ -62,7 +62,9 @@ fn kill_after_rows(dir: &Path, args: &[&str], partial: &Path, lines: usize) {
     child.wait().unwrap();
 }
 
-const SMALL_CHUNKS: [&str; 2] = ["--video-chunk", "8"];
+/// Small video ranges, each starting a block of full-search frames (`fer::tracked`),
+/// so that sharded reading searches each frame as reading whole does.
+const SMALL_CHUNKS: [&str; 4] = ["--video-chunk", "8", "--search-every", "8"];
 
 #[test]
 fn merged_shards_equal_one_run_for_one_two_and_three_shards() {
@@ -70,7 +72,15 @@ fn merged_shards_equal_one_run_for_one_two_and_three_shards() {
     let d = dir.path();
     ok(fer(
         d,
-        &["batch", "--files-from", list, "--out", "one.csv"],
+        &[
+            "batch",
+            "--files-from",
+            list,
+            "--out",
+            "one.csv",
+            "--search-every",
+            "8",
+        ],
         &[],
     ));
     let want = common::rows_without_times(&d.join("one.csv"));
@@ -315,6 +325,8 @@ fn parquet_output_round_trips_and_merges() {
             list,
             "--out",
             "one.jsonl",
+            "--search-every",
+            "8",
             "--format",
             "jsonl",
             "--landmarks",
@@ -329,6 +341,8 @@ fn parquet_output_round_trips_and_merges() {
             list,
             "--out",
             "one.parquet",
+            "--search-every",
+            "8",
             "--format",
             "parquet",
             "--landmarks",

@@ -210,9 +210,12 @@ fn an_array_job_and_its_merge_equal_one_run_and_a_killed_task_resumes() {
     // listed in a file as a cluster user would.
     let work = tmp.path().join("work");
     common::batch_inputs(&work, 60, 20..30);
-    let chunk = ["--video-chunk", "16"];
+    // Each range of 16 frames starts a block of full-search frames (`fer::tracked`),
+    // so that the tasks search each frame as the single run does.
+    let chunk = ["--video-chunk", "16", "--search-every", "16"];
     let single = Command::new(env!("CARGO_BIN_EXE_fer"))
         .args(["batch", "--files-from", "list.txt", "--out", "single.csv"])
+        .args(&chunk[2..])
         .current_dir(&work)
         .output()
         .unwrap();

@@ -224,7 +224,8 @@ class Reader:
     ``fer train``, a CNN from ``fer train-cnn``, an ONNX or ensemble sidecar, or a
     weighted ensemble ``"A@0.9+B@0.1"``. The other keyword arguments are the
     detection options of ``fer batch`` (``min_face`` is ``--min-face``, and so on;
-    ``eyes=False`` is ``--no-eyes``); ``None`` keeps the model's own value.
+    ``eyes=False`` is ``--no-eyes``, ``eye_finder="gradients"`` is
+    ``--eye-finder gradients``); ``None`` keeps the model's own value.
     """
 
     def __init__(
@@ -239,6 +240,7 @@ class Reader:
         detect_max_side: int | None = None,
         search: str | None = None,
         eyes: bool = True,
+        eye_finder: str | None = None,
         max_pixels: int | None = None,
         device: str = "auto",
         fp16: bool = False,
@@ -253,6 +255,7 @@ class Reader:
             detect_max_side=detect_max_side,
             search=search,
             eyes=eyes,
+            eye_finder=eye_finder,
             max_pixels=max_pixels,
         )
         self.model = _model(model)
@@ -300,6 +303,7 @@ class Reader:
         threads: int | None = None,
         landmarks: bool = False,
         every: int = 1,
+        search_every: int | None = None,
         progress: bool = True,
         output: str = "pandas",
     ):
@@ -308,11 +312,14 @@ class Reader:
         one per core) without holding the GIL. Returns a DataFrame (``output``:
         ``"pandas"`` or ``"polars"``) with the columns of ``fer batch``'s CSV, one
         row per face, per file without a face, and per file that failed (its
-        ``error`` column says why), in input order."""
+        ``error`` column says why), in input order. ``search_every`` is
+        ``--search-every`` for videos (None: fer's default)."""
+        native = [_paths(paths), _threads(threads), every, landmarks]
         with _Progress(progress, "fer_rs") as bar:
-            columns = self._native.read_many(
-                _paths(paths), _threads(threads), every, landmarks, bar.callback()
-            )
+            if search_every is None:
+                columns = self._native.read_many(*native, bar.callback())
+            else:
+                columns = self._native.read_many(*native, bar.callback(), search_every)
         return _frame(columns, output)
 
     def read_video(
@@ -320,6 +327,7 @@ class Reader:
         path: PathLike,
         *,
         every: int = 1,
+        search_every: int | None = None,
         landmarks: bool = False,
         progress: bool = True,
         output: str = "pandas",
@@ -327,7 +335,13 @@ class Reader:
         """Every ``every``-th frame of a video, one row per face with its
         ``frame`` number and time ``t`` in seconds (see ``read_many``)."""
         return self.read_many(
-            [path], threads=1, landmarks=landmarks, every=every, progress=progress, output=output
+            [path],
+            threads=1,
+            landmarks=landmarks,
+            every=every,
+            search_every=search_every,
+            progress=progress,
+            output=output,
         )
 
 

@@ -142,7 +142,8 @@ impl Reader {
     /// Every face of every image and video under `paths` (folders searched
     /// recursively), on `threads` threads (0: one per core), as the columns of
     /// `fer batch`'s rows in input order: a list of (name, kind, values, mask).
-    #[pyo3(signature = (paths, threads=0, every=1, landmarks=false, progress=None))]
+    #[pyo3(signature = (paths, threads=0, every=1, landmarks=false, progress=None, search_every=fer::tracked::DEFAULT_SEARCH_EVERY))]
+    #[allow(clippy::too_many_arguments)] // Python keyword arguments
     fn read_many(
         &self,
         py: Python<'_>,
@@ -151,6 +152,7 @@ impl Reader {
         every: u64,
         landmarks: bool,
         progress: Option<PyObject>,
+        search_every: u64,
     ) -> PyResult<Vec<Column>> {
         let job = BatchConfig {
             inputs: paths,
@@ -160,6 +162,7 @@ impl Reader {
             annotate: None,
             landmarks,
             every,
+            search_every,
             files_from: None,
             shard: None,
             video_chunk: batch::shard::VIDEO_CHUNK_FRAMES,

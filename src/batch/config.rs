@@ -23,6 +23,10 @@ pub struct BatchConfig {
     pub landmarks: bool,
     /// Videos: read every N-th frame (1: every frame).
     pub every: u64,
+    /// Videos: a full face search at least once every this many frames, and in
+    /// between a search near the faces of the frame before ([`crate::tracked`]);
+    /// 1: a full search on every frame.
+    pub search_every: u64,
     /// Paths listed in this file (a plain list or a manifest CSV) are inputs too.
     pub files_from: Option<PathBuf>,
     /// Process only this shard of the inputs, writing `OUT.shard-I-of-N`.
@@ -66,6 +70,13 @@ impl BatchConfig {
         }
         if self.every == 0 {
             return Err(FerError::param("every", "must be at least 1"));
+        }
+        if self.shard.is_some() && !self.video_chunk.is_multiple_of(self.search_every.max(1)) {
+            tracing::warn!(
+                "--video-chunk {} is not a multiple of --search-every {}: a video's rows may differ a little from reading it unsharded (each range starts with a full search)",
+                self.video_chunk,
+                self.search_every
+            );
         }
         if self.resume && self.out.is_none() {
             return Err(FerError::param("resume", "--resume needs --out FILE"));

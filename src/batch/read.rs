@@ -11,6 +11,7 @@ use crate::model::FaceModel;
 use crate::pipeline::{ImageReading, StageTimes};
 use crate::plot::{annotate, safe_file_name, FaceMark};
 use crate::stages::decode::{decode_file, decode_file_with_colour};
+use crate::tracked::TrackedSearch;
 use crate::workers::PipelinePool;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -195,19 +196,38 @@ fn read_video(
         .ok()
         .filter(|f| f.is_finite() && *f > 0.0);
     let mut rows = Vec::new();
+    let mut search = TrackedSearch::new(cfg.search_every);
     let mut colour = opencv::core::Mat::default();
     while end.is_none_or(|e| index < e) && cap.read(&mut colour).unwrap_or(false) && !colour.empty()
     {
         let frame = index;
         index += 1;
         source.check_frame(&colour, max_pixels)?;
-        if !frame.is_multiple_of(cfg.every) || done.contains(&(file.clone(), frame)) {
+        if !frame.is_multiple_of(cfg.every) {
+            continue;
+        }
+        if done.contains(&(file.clone(), frame)) {
+            // A resumed run: this frame's rows are kept. If frames of its search block
+            // are still to be read, it is searched again (no rows) so that they are
+            // searched as in an uninterrupted run.
+            if search.block_has(frame, cfg.every, end, |f| {
+                !done.contains(&(file.clone(), f))
+            }) {
+                let gray = crate::live::capture::to_gray(&colour)?;
+                let near = search.hints(frame);
+                let full = near.is_none();
+                let reading: ImageReading = pool.with(|p| p.read_image_near(&gray, near))??;
+                search.observe(frame, &reading.detected(), full);
+            }
             continue;
         }
         let t = Instant::now();
         let gray = crate::live::capture::to_gray(&colour)?;
         let decode_ms = t.elapsed().as_secs_f64() * 1e3;
-        let reading: ImageReading = pool.with(|p| p.read_image(&gray))??;
+        let near = search.hints(frame);
+        let full = near.is_none();
+        let reading: ImageReading = pool.with(|p| p.read_image_near(&gray, near))??;
+        search.observe(frame, &reading.detected(), full);
         let mut frame_rows = rows_of_reading(&file, &gray, &reading, decode_ms, model)?;
         if let Some(dir) = &cfg.annotate {
             let name = annotated_name(path).trim_end_matches(".png").to_string();

@@ -52,6 +52,9 @@ pub struct BatchArgs {
     /// Video files: read every N-th frame (rows carry the frame number and time).
     #[arg(long, value_name = "N", default_value_t = 1)]
     every: u64,
+    /// Video files: search the whole frame for faces once every K frames (and on the frame after a face is lost); in between, search only near the faces of the frame before. 1: the whole frame every frame.
+    #[arg(long, value_name = "K", default_value_t = fer::tracked::DEFAULT_SEARCH_EVERY)]
+    search_every: u64,
     #[command(flatten)]
     detect: DetectArgs,
     #[command(flatten)]
@@ -91,6 +94,7 @@ pub fn run(args: BatchArgs) -> Result<i32> {
         annotate: args.annotate,
         landmarks: args.landmarks,
         every: args.every,
+        search_every: args.search_every,
         files_from: args.files_from,
         shard,
         video_chunk: args.video_chunk,

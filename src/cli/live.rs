@@ -58,6 +58,9 @@ pub struct LiveArgs {
     /// Stop after this many frames.
     #[arg(long)]
     max_frames: Option<u64>,
+    /// Search the whole frame for faces once every K frames (and on the frame after a face is lost); in between, search only near the faces of the frame before, so a new face shows within K frames. 1: the whole frame every frame.
+    #[arg(long, value_name = "K", default_value_t = fer::tracked::DEFAULT_SEARCH_EVERY)]
+    search_every: u64,
     /// Reopen attempts when a camera or stream stops delivering frames.
     #[arg(long, default_value_t = 3)]
     reconnects: u32,
@@ -104,6 +107,7 @@ pub fn run(args: LiveArgs) -> Result<i32> {
         parquet: args.parquet,
         record: args.record,
         max_frames: args.max_frames,
+        search_every: args.search_every,
         reconnects: args.reconnects,
         stall_timeout: stall_timeout(args.stall_timeout)?,
         window: args.window,

@@ -22,6 +22,7 @@ use crate::metrics::argmax;
 use crate::model::bundle::tmp_path;
 use crate::model::FaceModel;
 use crate::pipeline::StageTimes;
+use crate::tracked::TrackedSearch;
 use crate::workers::PipelinePool;
 use capture::{Capture, Source};
 use opencv::core::{Mat, Point, Rect, Scalar};
@@ -49,6 +50,10 @@ pub struct LiveConfig {
     pub record: Option<PathBuf>,
     /// Stop after this many frames.
     pub max_frames: Option<u64>,
+    /// A full face search at least once every this many frames, and in between a
+    /// search near the faces of the frame before ([`crate::tracked`]); 1: a full
+    /// search on every frame.
+    pub search_every: u64,
     /// Reopen attempts for a lost camera or stream.
     pub reconnects: u32,
     /// Longest wait for the source to open, and for each frame.
@@ -150,6 +155,7 @@ pub fn run(
     )?;
     let classes = model.classes().to_vec();
     let mut tracker = Tracker::new(cfg.tracker);
+    let mut search = TrackedSearch::new(cfg.search_every);
     let mut timeline = match &cfg.jsonl {
         Some(p) => Some((
             p.clone(),
@@ -178,8 +184,10 @@ pub fn run(
         while !stop.load(Ordering::Relaxed) && cfg.max_frames.is_none_or(|m| frames < m) {
             let Some(frame) = capture.next()? else { break };
             // One bad frame is logged and skipped; the stream goes on.
+            let near = search.hints(frame.index);
+            let full = near.is_none();
             let read = pool
-                .with(|p| p.read_image(&frame.gray))
+                .with(|p| p.read_image_near(&frame.gray, near))
                 .and_then(|r| r)
                 .and_then(|reading| {
                     let (probs, ms) = if reading.faces.is_empty() {
@@ -197,6 +205,7 @@ pub fn run(
                 }
             };
             let boxes: Vec<[i32; 4]> = reading.faces.iter().map(|f| f.bbox).collect();
+            search.observe(frame.index, &reading.detected(), full);
             let assigned = tracker.update(&boxes, &probs, frame.t);
             let records: Vec<FaceRecord> = assigned
                 .iter()
