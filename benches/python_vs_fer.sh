@@ -8,28 +8,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
-VENV=target/bench-python/venv
-FRAMES=target/bench-python/frames
-if [ ! -x "$VENV/bin/python" ]; then
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check maturin "fer==25.10.3" --no-deps
-    "$VENV/bin/pip" install -q --disable-pip-version-check tensorflow-cpu "opencv-python-headless<5" Pillow pandas tqdm
-fi
+. benches/python-venv.sh
 PATH="$PWD/$VENV/bin:$PATH" python/build-wheel --out target/bench-python/wheels >/dev/null 2>&1
 "$VENV/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps target/bench-python/wheels/fer_rs-*.whl
 cargo build --release --bin fer 2>/dev/null
-if [ ! -d "$FRAMES" ]; then
-    mkdir -p "$FRAMES"
-    "$VENV/bin/python" - "$FRAMES" <<'PY'
-import pathlib, sys
-from PIL import Image
-out = pathlib.Path(sys.argv[1])
-src = sorted(pathlib.Path("../shared/data/yalefaces").rglob("*.gif"))
-for copy in range(3):
-    for p in src:
-        Image.open(p).convert("L").save(out / f"{copy}-{p.parent.name}-{p.stem}.png")
-PY
-fi
 echo "# import times (best of 5 fresh processes, seconds; python alone subtracted)"
 for module in fer_rs fer.fer; do
     "$VENV/bin/python" - "$module" <<'PY'
