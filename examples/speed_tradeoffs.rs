@@ -451,18 +451,7 @@ fn rotate(angle: f64, out: &Path) -> Result<()> {
         let gray = decode_file(path, &Default::default())?;
         let img = gray.mat();
         let turn = if i % 2 == 0 { angle } else { -angle };
-        let centre = Point2f::new(img.cols() as f32 / 2.0, img.rows() as f32 / 2.0);
-        let m = imgproc::get_rotation_matrix_2d(centre, turn, 1.0)?;
-        let mut turned = Mat::default();
-        imgproc::warp_affine(
-            img,
-            &mut turned,
-            &m,
-            img.size()?,
-            imgproc::INTER_LINEAR,
-            opencv::core::BORDER_REPLICATE,
-            Scalar::default(),
-        )?;
+        let turned = turned(img, turn)?;
         let dir = out.join(label);
         std::fs::create_dir_all(&dir)?;
         let file = dir.join(format!("{i:05}.png"));

@@ -863,3 +863,14 @@ fn plot_draws_a_models_curves_a_timeline_and_a_comparison() {
     ]);
     assert!(e.contains("one pass"), "{e}");
 }
+
+#[test]
+fn a_full_search_every_zero_frames_is_refused_by_batch_and_live() {
+    let e = refused(&["batch", "data/justin.jpg", "--search-every", "0"]);
+    assert!(
+        e.contains("search_every") && e.contains("at least 1"),
+        "{e}"
+    );
+    let e = refused(&["live", "--source", "none.avi", "--search-every", "0"]);
+    assert!(e.contains("--search-every must be at least 1"), "{e}");
+}

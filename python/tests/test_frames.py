@@ -124,6 +124,18 @@ def test_read_video_gives_frames_and_times(reader, fer_bin, shared, tmp_path):
     assert (df["status"] == "ok").any()
 
 
+def test_read_video_searches_as_the_cli_does(reader, fer_bin, shared, tmp_path):
+    # The tracked search (every frame read, --search-every 10) gives the CLI's rows.
+    video = shared / "video" / "Megamind.avi"
+    df = reader.read_video(video, search_every=10, progress=False)
+    header, cli = cli_rows(fer_bin, [video, "--search-every", "10"], tmp_path / "video.csv")
+    compare_with_cli(df, header, cli, reader.classes, landmarks=False)
+    whole = reader.read_video(video, search_every=1, progress=False)
+    assert sorted(set(whole["frame"])) == list(range(270))
+    with pytest.raises(fer_rs.FerError, match="search_every"):
+        reader.read_video(video, search_every=0, progress=False)
+
+
 def test_threads_speed_up_read_many(shared):
     cores = os.cpu_count() or 1
     if cores < 2:

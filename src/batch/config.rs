@@ -71,6 +71,12 @@ impl BatchConfig {
         if self.every == 0 {
             return Err(FerError::param("every", "must be at least 1"));
         }
+        if self.search_every == 0 {
+            return Err(FerError::param(
+                "search_every",
+                "must be at least 1 (1: the whole frame on every frame)",
+            ));
+        }
         if self.shard.is_some() && !self.video_chunk.is_multiple_of(self.search_every.max(1)) {
             tracing::warn!(
                 "--video-chunk {} is not a multiple of --search-every {}: a video's rows may differ a little from reading it unsharded (each range starts with a full search)",

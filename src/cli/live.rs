@@ -92,6 +92,9 @@ pub fn run(args: LiveArgs) -> Result<i32> {
     if args.pool == 0 || !(0.0..=1.0).contains(&args.min_iou) {
         bail!("--pool must be at least 1 and --min-iou within 0..1");
     }
+    if args.search_every == 0 {
+        bail!("--search-every must be at least 1 (1: the whole frame on every frame)");
+    }
     let cfg = fer::live::LiveConfig {
         source: fer::live::capture::Source::parse(&args.source),
         tracker: fer::live::track::TrackerConfig {

@@ -19,6 +19,9 @@
 //! differ a little: on the Yale frames they are on average 2% larger (see
 //! [`VERIFY_MIN_SIDE`]).
 //!
+//! On video the confirming search also runs alone, around the faces of the frame
+//! before ([`Detector::detect_near`], scheduled by [`crate::tracked`]).
+//!
 //! Longer than 500 lines because the two searches (one pass, and coarse to fine)
 //! share their cascade set-up, scaling and eye search, and splitting them would
 //! make each half call back into the other.
