@@ -52,7 +52,7 @@ pub struct BatchArgs {
     /// Video files: read every N-th frame (rows carry the frame number and time).
     #[arg(long, value_name = "N", default_value_t = 1)]
     every: u64,
-    /// Video files: search the whole frame for faces once every K frames (and on the frame after a face is lost); in between, search only near the faces of the frame before. 1: the whole frame every frame.
+    /// Video files: search the whole frame for faces once every K frames, on the frame after a face is lost, and while no face is in view; in between, search only near the faces of the frame before. 1: the whole frame every frame.
     #[arg(long, value_name = "K", default_value_t = fer::tracked::DEFAULT_SEARCH_EVERY)]
     search_every: u64,
     #[command(flatten)]

@@ -63,7 +63,7 @@ pub struct DetectArgs {
     pub no_eyes: bool,
     /// How eyes are found: `cascade` (OpenCV's Haar eye cascade, about 5 ms a face)
     /// or `gradients` (where image gradients converge around each expected eye, about
-    /// 0.3 ms). Default: what the model was trained with.
+    /// 0.3 ms, but less accurate: BENCHMARKS.md). Default: what the model was trained with.
     #[arg(long, value_parser = EyeFinder::NAMES, conflicts_with = "no_eyes")]
     pub eye_finder: Option<String>,
     /// Refuse images with more pixels than this (checked from the header).

@@ -58,7 +58,7 @@ pub struct LiveArgs {
     /// Stop after this many frames.
     #[arg(long)]
     max_frames: Option<u64>,
-    /// Search the whole frame for faces once every K frames (and on the frame after a face is lost); in between, search only near the faces of the frame before, so a new face shows within K frames. 1: the whole frame every frame.
+    /// Search the whole frame for faces once every K frames, on the frame after a face is lost, and while no face is in view; in between, search only near the faces of the frame before, so a face joining others shows within K frames. 1: the whole frame every frame.
     #[arg(long, value_name = "K", default_value_t = fer::tracked::DEFAULT_SEARCH_EVERY)]
     search_every: u64,
     /// Reopen attempts when a camera or stream stops delivering frames.
