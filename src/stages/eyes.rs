@@ -6,10 +6,13 @@
 //! vectors point away from. Brows are dark too but long, so their gradients agree on
 //! a line rather than a point.
 //!
-//! This replaces OpenCV's `haarcascade_eye.xml` search (about 5 ms a face on the Yale
-//! frames) with a search of a few hundred candidate points (well under 1 ms). How the
-//! two compare on real and on turned faces is measured by
-//! `cargo run --release --example speed_tradeoffs -- eye-points` (`BENCHMARKS.md`).
+//! `--eye-finder gradients` uses it instead of OpenCV's `haarcascade_eye.xml` search
+//! (6 to 9 ms a face): a search of a few hundred candidate points, about 0.3 ms. It
+//! is not the default, because it costs accuracy: the shipped model's recipe
+//! retrained with it lost 4 points on FER2013 PrivateTest and 8 on the Yale faces.
+//! How the two finders compare on real and on turned faces is measured by
+//! `cargo run --release --example speed_tradeoffs -- eye-points`; `BENCHMARKS.md`
+//! ("Eyes from gradients") has both tables.
 //! Gradients are `cv::Sobel` (3x3) of a `cv::GaussianBlur`red crop, the crop
 //! `cv::warpAffine` through [`crate::stages::align::align`].
 
