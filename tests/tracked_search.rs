@@ -19,6 +19,11 @@ use std::sync::atomic::AtomicBool;
 /// `fer live` with the shipped model on `video`, a full search every `every` frames:
 /// the timeline's lines.
 fn timeline(video: &Path, every: u64) -> Vec<FaceRecord> {
+    run_live(video, every).0
+}
+
+/// The timeline's lines, and how many frames were searched whole.
+fn run_live(video: &Path, every: u64) -> (Vec<FaceRecord>, u64) {
     let model = Model::load(&common::root().join("models/fer-default.safetensors")).unwrap();
     let mut cfg = model.header().pipeline;
     cfg.detect.whole_image = false;
@@ -40,12 +45,13 @@ fn timeline(video: &Path, every: u64) -> Vec<FaceRecord> {
         reconnects: 0,
         window: false,
     };
-    run(&live, &pool, &model, &AtomicBool::new(false), &mut |_| {}).unwrap();
-    std::fs::read_to_string(&jsonl)
+    let summary = run(&live, &pool, &model, &AtomicBool::new(false), &mut |_| {}).unwrap();
+    let lines = std::fs::read_to_string(&jsonl)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+        .collect();
+    (lines, summary.whole_frame_searches)
 }
 
 /// A grey canvas of `w` x `h` with `faces` pasted at their (x, y).
@@ -73,8 +79,11 @@ fn a_face_entering_an_empty_picture_is_found_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let video = dir.path().join("enters.avi");
     common::write_video(&video, &common::justin_frames(40, 0..13));
-    for every in [1, 10, 25] {
-        let lines = timeline(&video, every);
+    // Searched whole: the 13 empty frames, the first with the face, then the first
+    // frame of each later block of `every`.
+    for (every, whole) in [(1, 40), (10, 16), (25, 15)] {
+        let (lines, searched) = run_live(&video, every);
+        assert_eq!(searched, whole, "search every {every}");
         assert_eq!(
             lines.iter().map(|r| r.frame).min(),
             Some(13),

@@ -130,6 +130,9 @@ pub struct LiveSummary {
     /// Capture-to-readout latency, milliseconds.
     pub latency_p50_ms: f64,
     pub latency_p95_ms: f64,
+    /// Frames whose whole picture was searched for faces; the others were searched
+    /// only near the faces of the frame before (`--search-every`, [`crate::tracked`]).
+    pub whole_frame_searches: u64,
     pub tracks: Vec<TrackSummary>,
 }
 
@@ -180,6 +183,7 @@ pub fn run(
     let started = Instant::now();
     let mut latencies = Vec::new();
     let mut frames = 0u64;
+    let mut whole_frame_searches = 0u64;
     let result = (|| -> Result<()> {
         while !stop.load(Ordering::Relaxed) && cfg.max_frames.is_none_or(|m| frames < m) {
             let Some(frame) = capture.next()? else { break };
@@ -206,6 +210,7 @@ pub fn run(
             };
             let boxes: Vec<[i32; 4]> = reading.faces.iter().map(|f| f.bbox).collect();
             search.observe(frame.index, &reading.detected(), full);
+            whole_frame_searches += full as u64;
             let assigned = tracker.update(&boxes, &probs, frame.t);
             let records: Vec<FaceRecord> = assigned
                 .iter()
@@ -308,6 +313,7 @@ pub fn run(
         fps: frames as f64 / started.elapsed().as_secs_f64().max(1e-9),
         latency_p50_ms: percentile(&latencies, 0.5),
         latency_p95_ms: percentile(&latencies, 0.95),
+        whole_frame_searches,
         tracks,
     })
 }
@@ -351,8 +357,13 @@ impl LiveSummary {
     /// Per-track summary as text.
     pub fn to_text(&self) -> String {
         let mut s = format!(
-            "{} frames ({} dropped), {:.1} frames/s, capture-to-readout latency p50 {:.1} ms, p95 {:.1} ms\n",
-            self.frames, self.dropped, self.fps, self.latency_p50_ms, self.latency_p95_ms
+            "{} frames ({} dropped, {} searched whole), {:.1} frames/s, capture-to-readout latency p50 {:.1} ms, p95 {:.1} ms\n",
+            self.frames,
+            self.dropped,
+            self.whole_frame_searches,
+            self.fps,
+            self.latency_p50_ms,
+            self.latency_p95_ms
         );
         for t in &self.tracks {
             let mut share: Vec<&(String, f64)> = t.share.iter().filter(|(_, v)| *v > 0.0).collect();
