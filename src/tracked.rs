@@ -8,10 +8,10 @@
 //! left, turned away, or the scene cut), and on every frame while no face is in
 //! view (there is nothing to search near). So a face that enters an empty picture is
 //! found at once, one that joins others within `every` frames, and a scene cut costs
-//! one frame. Because the blocks follow
-//! the frame index, a video cut into ranges that start at multiples of `every` (as
-//! sharded `fer batch` cuts them) gets the same searches as when read whole. With
-//! `every` at 1 every frame gets a full search, as before this existed.
+//! one frame. Because the blocks follow the frame index, a video cut into ranges that
+//! start at multiples of `every` (as sharded `fer batch` cuts them) gets the same
+//! searches as when read whole. With `every` at 1 every frame gets a full search, as
+//! before this existed.
 
 use crate::stages::detect::{Face, Near};
 
@@ -80,12 +80,12 @@ impl TrackedSearch {
     }
 
     /// Record what the search of frame `index` found; `full` says whether it was a full search.
-    pub fn observe(&mut self, index: u64, found: &[Face], full: bool) {
+    pub fn observe(&mut self, index: u64, found: Vec<Face>, full: bool) {
         self.lost = !full && found.len() < self.last.len();
         if full {
             self.full_block = Some(index / self.every);
         }
-        self.last = found.to_vec();
+        self.last = found;
     }
 }
 
@@ -110,7 +110,7 @@ mod tests {
                     bbox: [0, 0, 10, 10],
                     eyes: None,
                 };
-                s.observe(index, &vec![face; n], full);
+                s.observe(index, vec![face; n], full);
                 full
             })
             .collect()

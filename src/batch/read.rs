@@ -206,19 +206,15 @@ fn read_video(
         if !frame.is_multiple_of(cfg.every) {
             continue;
         }
-        if done.contains(&(file.clone(), frame)) {
-            // A resumed run: this frame's rows are kept. If frames of its search block
-            // are still to be read, it is searched again (no rows) so that they are
-            // searched as in an uninterrupted run.
-            if search.block_has(frame, cfg.every, end, |f| {
+        // A resumed run keeps this frame's rows. If frames of its search block are
+        // still to be read, it is searched again (no rows) so that they are searched
+        // as in an uninterrupted run.
+        let rows_kept = done.contains(&(file.clone(), frame));
+        if rows_kept
+            && !search.block_has(frame, cfg.every, end, |f| {
                 !done.contains(&(file.clone(), f))
-            }) {
-                let gray = crate::live::capture::to_gray(&colour)?;
-                let near = search.hints(frame);
-                let full = near.is_none();
-                let reading: ImageReading = pool.with(|p| p.read_image_near(&gray, near))??;
-                search.observe(frame, &reading.detected(), full);
-            }
+            })
+        {
             continue;
         }
         let t = Instant::now();
@@ -227,7 +223,10 @@ fn read_video(
         let near = search.hints(frame);
         let full = near.is_none();
         let reading: ImageReading = pool.with(|p| p.read_image_near(&gray, near))??;
-        search.observe(frame, &reading.detected(), full);
+        search.observe(frame, reading.detected(), full);
+        if rows_kept {
+            continue;
+        }
         let mut frame_rows = rows_of_reading(&file, &gray, &reading, decode_ms, model)?;
         if let Some(dir) = &cfg.annotate {
             let name = annotated_name(path).trim_end_matches(".png").to_string();

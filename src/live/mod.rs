@@ -209,7 +209,7 @@ pub fn run(
                 }
             };
             let boxes: Vec<[i32; 4]> = reading.faces.iter().map(|f| f.bbox).collect();
-            search.observe(frame.index, &reading.detected(), full);
+            search.observe(frame.index, reading.detected(), full);
             whole_frame_searches += full as u64;
             let assigned = tracker.update(&boxes, &probs, frame.t);
             let records: Vec<FaceRecord> = assigned
