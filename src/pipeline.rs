@@ -95,9 +95,8 @@ impl StageTimes {
 pub struct FaceReading {
     /// Box in original image coordinates: x, y, width, height.
     pub bbox: [i32; 4],
-    /// Whether both eyes were found (otherwise the box-based estimate aligned the face).
-    pub eyes_found: bool,
-    /// The eye centres the face was aligned on, when found (image-left, image-right).
+    /// The eye centres the face was aligned on, when both were found (image-left,
+    /// image-right); otherwise the box-based estimate aligned the face.
     pub eyes: Option<[[f32; 2]; 2]>,
     /// Fiducial points in original image coordinates, in [`crate::stages::landmarks::POINT_NAMES`] order.
     pub landmarks: [[f32; 2]; NUM_POINTS],
@@ -240,7 +239,6 @@ impl Pipeline {
         times.features_ms = ms(t);
         Ok(FaceReading {
             bbox,
-            eyes_found: eyes.is_some(),
             eyes,
             landmarks,
             crop_landmarks,

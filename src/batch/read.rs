@@ -289,7 +289,7 @@ pub fn rows_of_reading(
                 faces: n,
                 face: Some(i),
                 bbox: Some(face.bbox),
-                eyes_found: face.eyes_found,
+                eyes_found: face.eyes.is_some(),
                 label: Some(model.classes()[best].clone()),
                 confidence: Some(p[best]),
                 probabilities: p,
