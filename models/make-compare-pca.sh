@@ -9,12 +9,7 @@
 #   models/make-compare-pca.sh
 # The FER2013 part takes about 15 minutes on 2 cores; the CK+ part had not
 # finished after 20 minutes on 2026-12-03 (linfa's PCA fit runs on one core).
-set -euo pipefail
-D=../shared/data
-FER=target/release/fer
-OUT=models/eval
-cargo build --release
-mkdir -p "$OUT"
+. models/lib.sh
 FER2013=(--no-detect --no-mirror --no-class-balance
     --data $D/MANIFEST.csv --dataset fer2013 --split Training --test $D/MANIFEST.csv)
 

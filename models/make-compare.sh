@@ -4,12 +4,7 @@
 # root:
 #   models/make-compare.sh
 # Takes about an hour on 2 cores (boosting and the forest on FER2013 dominate).
-set -euo pipefail
-D=../shared/data
-FER=target/release/fer
-OUT=models/eval
-cargo build --release
-mkdir -p "$OUT"
+. models/lib.sh
 
 # CK+48 + neutral, 8 classes, 10-fold cross-validation by subject, fer train defaults
 # (mirrored training copies, class-balanced loss for the networks).
