@@ -117,6 +117,7 @@ fn classifiers(c: &mut Criterion) {
         .map(String::from)
         .to_vec(),
         skipped: 0,
+        sets: None,
     };
     let face: Vec<f32> = rows.x[0].clone();
     let all: Vec<usize> = (0..n).collect();

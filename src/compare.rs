@@ -10,6 +10,7 @@
 //! learns from that fold's MLP. Their training seconds include what they reuse,
 //! so every row says what training it from scratch costs.
 
+use crate::cross_validation::{accuracy_of, predict_rows, predict_sets, Fold};
 use crate::dataset::Sample;
 use crate::error::{FerError, Result};
 use crate::metrics::argmax;
@@ -19,7 +20,7 @@ use crate::model::FaceModel;
 use crate::model::ModelKind;
 use crate::rows::{classify_samples, LabelledRows};
 use crate::stages::decode::decode_file;
-use crate::train::{self, accuracy_of, FitOptions, Fold, Trained};
+use crate::train::{self, FitOptions, Trained};
 use crate::workers::PipelinePool;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -45,10 +46,11 @@ pub struct Variant {
 /// (42.21%, 44.94%, 46.28%; 45.36% without PCA; README, "Model kinds").
 pub const DEFAULT_PCA_COMPONENTS: usize = 256;
 
-/// Every kind, with the soft tree both on labels and distilled from the MLP.
-pub fn all_variants() -> Vec<Variant> {
+/// Every kind, with the soft tree both on labels and distilled from the MLP;
+/// the set models only `with_sets` (the data has sets of frames, `--set-by`).
+pub fn all_variants(with_sets: bool) -> Vec<Variant> {
     let mut v = Vec::new();
-    for kind in ModelKind::all() {
+    for kind in ModelKind::all().filter(|k| with_sets || !k.needs_sets()) {
         v.push(Variant {
             name: kind.name().to_string(),
             kind,
@@ -83,7 +85,7 @@ fn named_only_variants() -> Vec<Variant> {
 /// The variants of `names` (as in [`all_variants`], plus `logistic-pca` and
 /// `svm-pca`), in that order; an unknown name is an error that lists the known ones.
 pub fn variants_named(names: &[String]) -> Result<Vec<Variant>> {
-    let mut all = all_variants();
+    let mut all = all_variants(true);
     all.extend(named_only_variants());
     names
         .iter()
@@ -148,6 +150,10 @@ pub struct CompareRow {
     pub us_per_face: f64,
     /// Mean bundle size in bytes.
     pub size_bytes: u64,
+    /// Accuracy over whole sets of frames (`--set-by`): a set model pools their
+    /// features, the others average their probabilities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_accuracy: Option<f64>,
     /// The full evaluation.
     pub report: Report,
 }
@@ -177,6 +183,8 @@ pub fn run(
     struct Acc {
         truth: Vec<usize>,
         pred: Vec<usize>,
+        set_truth: Vec<usize>,
+        set_pred: Vec<usize>,
         folds: Vec<f64>,
         seconds: f64,
         micros: f64,
@@ -187,6 +195,8 @@ pub fn run(
         .map(|_| Acc {
             truth: vec![],
             pred: vec![],
+            set_truth: vec![],
+            set_pred: vec![],
             folds: vec![],
             seconds: 0.0,
             micros: 0.0,
@@ -207,10 +217,15 @@ pub fn run(
             opts.pipeline.features.points |= v.kind.reads_points();
             let (model, seconds) =
                 train::fit_reusing(rows, train, &opts, &mut trained, &mut |_, _, _, _| {})?;
-            let (t, p) = train::predict_rows(&model, rows, test)?;
+            let (t, p) = predict_rows(&model, rows, test)?;
             let fold_acc = accuracy_of(&t, &p);
             a.truth.extend(t);
             a.pred.extend(p);
+            if let Some(keys) = &rows.sets {
+                let (t, p) = predict_sets(&model, rows, &crate::sets::group(keys, test))?;
+                a.set_truth.extend(t);
+                a.set_pred.extend(p);
+            }
             a.folds.push(fold_acc);
             a.seconds += seconds;
             a.micros += micros_per_face(&model, rows, test)?;
@@ -239,6 +254,10 @@ pub fn run(
                 train_seconds: a.seconds / k,
                 us_per_face: a.micros / k,
                 size_bytes: (a.bytes as f64 / k).round() as u64,
+                set_accuracy: rows
+                    .sets
+                    .is_some()
+                    .then(|| accuracy_of(&a.set_truth, &a.set_pred)),
                 report,
             }
         })
@@ -305,7 +324,7 @@ pub fn deep_row(
         let probs = classify_samples(&fold_samples, pool, model, &|| {});
         let (mut t, mut p) = (Vec::new(), Vec::new());
         for (&r, result) in test.iter().zip(probs) {
-            let Ok(probs) = result else {
+            let Ok(probs) = result.map(|o| o.probabilities) else {
                 skipped += 1;
                 continue;
             };
@@ -343,6 +362,7 @@ pub fn deep_row(
         train_seconds: 0.0,
         us_per_face: deep_micros_per_face(model, pool, &timed)?,
         size_bytes,
+        set_accuracy: None,
         report,
     })
 }
@@ -380,13 +400,25 @@ impl Comparison {
     /// The table as text.
     pub fn to_text(&self) -> String {
         let mut s = format!("protocol: {}\n\n", self.protocol);
+        let sets = self.rows.iter().any(|r| r.set_accuracy.is_some());
         s += &format!(
-            "{:<20} {:>9} {:>9} {:>10} {:>10} {:>11}\n",
-            "model", "accuracy", "macro-F1", "train s", "us/face", "size KiB"
+            "{:<20} {:>9} {:>9} {:>10} {:>10} {:>11}{}\n",
+            "model",
+            "accuracy",
+            "macro-F1",
+            "train s",
+            "us/face",
+            "size KiB",
+            if sets { "   per set" } else { "" }
         );
         for r in &self.rows {
+            let per_set = match (sets, r.set_accuracy) {
+                (false, _) => String::new(),
+                (true, Some(a)) => format!(" {:>8.2}%", 100.0 * a),
+                (true, None) => format!(" {:>9}", "-"),
+            };
             s += &format!(
-                "{:<20} {:>8.2}% {:>9.4} {:>10.1} {:>10.1} {:>11.1}\n",
+                "{:<20} {:>8.2}% {:>9.4} {:>10.1} {:>10.1} {:>11.1}{per_set}\n",
                 r.name,
                 100.0 * r.accuracy,
                 r.macro_f1,
@@ -394,6 +426,9 @@ impl Comparison {
                 r.us_per_face,
                 r.size_bytes as f64 / 1024.0
             );
+        }
+        if sets {
+            s += "\nper set: each set of frames (--set-by) read whole: a set model pools the frames' features, the others average their probabilities\n";
         }
         s
     }

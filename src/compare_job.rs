@@ -4,11 +4,12 @@
 //! module's `compare` both build a [`CompareJob`] and [`CompareJob::run`] it.
 
 use crate::compare::{self, Comparison, Variant};
+use crate::cross_validation;
 use crate::data_selection::DataSelection;
 use crate::error::{FerError, Result};
 use crate::model::FaceModel;
 use crate::rows;
-use crate::train::{self, FitOptions};
+use crate::train::FitOptions;
 use crate::votes::Votes;
 use crate::workers::PipelinePool;
 
@@ -88,7 +89,7 @@ impl CompareJob {
             rows.attach_votes(&samples, votes)?;
         }
         let folds = match self.protocol {
-            Protocol::CrossValidate(k) => train::cv_folds(&rows, k)?,
+            Protocol::CrossValidate(k) => cross_validation::cv_folds(&rows, k)?,
             Protocol::HeldOut(_) => vec![compare::held_out_fold(&rows, n_train)],
         };
         if folds.is_empty() {

@@ -1,10 +1,11 @@
 //! Which labelled data a command reads, without clap: sources (folders or
 //! manifests) and the datasets, splits and classes to keep. `fer train`,
 //! `eval`, `compare` and `train-cnn` fill one from `--data`, `--dataset`,
-//! `--split` and `--classes`; the Python module from its keyword arguments.
+//! `--split`, `--classes` and `--set-by`; the Python module from its keyword arguments.
 
 use crate::dataset::{self, DataFilter, Sample};
 use crate::error::{FerError, Result};
+use crate::sets::SetBy;
 use std::path::PathBuf;
 
 /// Labelled data: sources and filters, as given.
@@ -18,6 +19,8 @@ pub struct DataSelection {
     pub splits: Vec<String>,
     /// Keep only samples of these classes (any spelling [`dataset::normalise_label`] knows).
     pub classes: Vec<String>,
+    /// Which frames form a set (`--set-by`), for set models and per-set scores.
+    pub set_by: Option<SetBy>,
 }
 
 impl DataSelection {
@@ -36,6 +39,7 @@ impl DataSelection {
             datasets: self.datasets.clone(),
             splits: self.splits.clone(),
             classes,
+            set_by: self.set_by.clone(),
         })
     }
 
@@ -61,6 +65,9 @@ impl DataSelection {
         }
         if !self.classes.is_empty() {
             v.push(format!("classes={}", self.classes.join(",")));
+        }
+        if let Some(by) = &self.set_by {
+            v.push(format!("set-by={by}"));
         }
         v
     }

@@ -4,6 +4,7 @@
 //! classes (anger -> angry, sadness -> sad, surprised -> surprise, normal -> neutral, ...).
 
 use crate::error::{FerError, Result};
+use crate::sets::SetBy;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -82,6 +83,9 @@ pub struct Sample {
     /// `dataset` (the manifest's path when it has none), else the folder as given.
     /// Partial labels and latent truth learn per source.
     pub source: String,
+    /// The set of frames it belongs to, under `--set-by` ([`crate::sets`]); none
+    /// when no set was asked for or the sample has no value (a set of its own).
+    pub set: Option<String>,
 }
 
 /// Separates a source's name from its path in `--data NAME=PATH`.
@@ -111,6 +115,8 @@ pub struct DataFilter {
     pub splits: Vec<String>,
     /// Classes to keep (all when empty).
     pub classes: Vec<String>,
+    /// Where each sample's set of frames comes from (`--set-by`); none: no sets.
+    pub set_by: Option<SetBy>,
 }
 
 /// Load every source: a directory is read as folder-per-class, a `.csv` file as a manifest.
@@ -121,7 +127,20 @@ pub fn load(sources: &[PathBuf], filter: &DataFilter) -> Result<Vec<Sample>> {
         let (name, src) = split_source(spec);
         let src = &src;
         let mut samples = if src.is_dir() {
-            load_folder(src)?
+            let mut samples = load_folder(src)?;
+            match &filter.set_by {
+                Some(SetBy::Column(c)) => {
+                    return Err(FerError::Dataset {
+                        path: src.clone(),
+                        reason: format!("--set-by {c} reads a manifest column; a folder has none (--set-by sequence reads CK+ file names)"),
+                    })
+                }
+                Some(by) => samples
+                    .iter_mut()
+                    .for_each(|s| s.set = by.value(&s.path, "")),
+                None => {}
+            }
+            samples
         } else if src
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
@@ -231,6 +250,7 @@ pub fn load_folder(dir: &Path) -> Result<Vec<Sample>> {
             path,
             label: label.to_string(),
             source: dir.display().to_string(),
+            set: None,
         }));
     }
     Ok(out)
@@ -252,6 +272,16 @@ pub fn load_manifest(path: &Path, filter: &DataFilter) -> Result<Vec<Sample>> {
         .or_else(|| col("label"))
         .ok_or_else(|| err("no `label_canonical` or `label` column".into()))?;
     let (dataset_col, subject_col, split_col) = (col("dataset"), col("subject"), col("split"));
+    let set_col = match &filter.set_by {
+        Some(SetBy::Column(c)) => Some(col(c).ok_or_else(|| {
+            err(format!(
+                "no `{c}` column for --set-by (the columns are {})",
+                headers.iter().collect::<Vec<_>>().join(", ")
+            ))
+        })?),
+        Some(by) => col(by.column()),
+        None => None,
+    };
     let field = |rec: &csv::StringRecord, c: Option<usize>| {
         c.and_then(|c| rec.get(c)).unwrap_or("").to_string()
     };
@@ -272,8 +302,14 @@ pub fn load_manifest(path: &Path, filter: &DataFilter) -> Result<Vec<Sample>> {
             .ok_or_else(|| err(format!("row {}: unknown label `{raw_label}`", i + 2)))?;
         let subject = Some(field(&rec, subject_col)).filter(|s| !s.is_empty());
         let dataset = field(&rec, dataset_col);
+        let sample_path = base.join(field(&rec, Some(path_col)));
+        let set = filter
+            .set_by
+            .as_ref()
+            .and_then(|by| by.value(&sample_path, &field(&rec, set_col)));
         out.push(Sample {
-            path: base.join(field(&rec, Some(path_col))),
+            set,
+            path: sample_path,
             label: label.to_string(),
             subject,
             source: if dataset.is_empty() {

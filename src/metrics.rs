@@ -36,6 +36,58 @@ pub struct Report {
     /// A latent-truth model's transition matrices (see [`SourceTransition`]).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub latent_transitions: Vec<SourceTransition>,
+    /// Whole sets of frames scored (`--set-by`), beside the frames above.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub per_set: Option<SetScore>,
+}
+
+/// Accuracy over whole sets of frames (a CK+ sequence, a video track): each set
+/// gets one answer and counts once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SetScore {
+    /// How a set's frames became one answer.
+    pub pooling: String,
+    /// Sets scored.
+    pub sets: usize,
+    pub accuracy: f64,
+    pub macro_f1: f64,
+    /// Per-set accuracy of each fold, for cross-validation.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub fold_accuracy: Vec<f64>,
+}
+
+impl SetScore {
+    /// The score of sets with these true and predicted classes.
+    pub fn new(pooling: String, classes: Vec<String>, truth: &[usize], pred: &[usize]) -> Self {
+        let r = Report::new(String::new(), classes, truth, pred, 0);
+        SetScore {
+            pooling,
+            sets: r.samples,
+            accuracy: r.accuracy,
+            macro_f1: r.macro_f1,
+            fold_accuracy: Vec::new(),
+        }
+    }
+
+    /// One line of text for the report.
+    pub fn to_text(&self) -> String {
+        let mut s = format!(
+            "per-set accuracy: {:.2}% over {} sets (macro-F1 {:.4}; each set read by {})\n",
+            100.0 * self.accuracy,
+            self.sets,
+            self.macro_f1,
+            self.pooling
+        );
+        if !self.fold_accuracy.is_empty() {
+            let folds: Vec<String> = self
+                .fold_accuracy
+                .iter()
+                .map(|a| format!("{:.1}", 100.0 * a))
+                .collect();
+            s += &format!("per-set fold accuracy (%): {}\n", folds.join(" "));
+        }
+        s
+    }
 }
 
 /// One annotation source's learned transition matrix (`fer train --latent-truth`):
@@ -136,6 +188,7 @@ impl Report {
             per_class,
             fold_accuracy: Vec::new(),
             latent_transitions: Vec::new(),
+            per_set: None,
         }
     }
 
@@ -156,6 +209,9 @@ impl Report {
                 .map(|a| format!("{:.1}", 100.0 * a))
                 .collect();
             s += &format!("fold accuracy (%): {}\n", folds.join(" "));
+        }
+        if let Some(sets) = &self.per_set {
+            s += &sets.to_text();
         }
         s += &format!(
             "\n{:<10} {:>9} {:>9} {:>9} {:>8}\n",

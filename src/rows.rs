@@ -9,6 +9,7 @@ use crate::error::{FerError, Result};
 use crate::gray::GrayImage;
 use crate::model::FaceModel;
 use crate::pipeline::{Pipeline, PipelineConfig};
+use crate::sets;
 use crate::stages::decode::decode_file;
 use crate::votes::{VoteCoverage, Votes};
 use crate::workers::PipelinePool;
@@ -70,6 +71,16 @@ pub fn extract_features(
         .collect()
 }
 
+/// What a face model made of a sample's largest face.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaceOutput {
+    /// Class probabilities, in the model's class order.
+    pub probabilities: Vec<f32>,
+    /// The face's feature row, kept for a model that pools sets of frames from
+    /// their features ([`FaceModel::pools_sets`]); none for the others.
+    pub features: Option<Vec<f32>>,
+}
+
 /// Class probabilities of the largest face of each sample under any face model,
 /// or why there are none (evaluation of models that read pixels, such as ONNX).
 pub fn classify_samples(
@@ -77,7 +88,8 @@ pub fn classify_samples(
     pool: &PipelinePool,
     model: &dyn crate::model::FaceModel,
     on_done: &(dyn Fn() + Sync),
-) -> Vec<std::result::Result<Vec<f32>, String>> {
+) -> Vec<std::result::Result<FaceOutput, String>> {
+    let keep_features = model.pools_sets();
     samples
         .par_iter()
         .map(|s| {
@@ -95,10 +107,15 @@ pub fn classify_samples(
                     let probs = model
                         .classify_faces(&img, &reading)
                         .map_err(|e| format!("{}: {e}", s.path.display()))?;
-                    probs
+                    let probabilities = probs
                         .into_iter()
                         .next()
-                        .ok_or_else(|| format!("{}: no output", s.path.display()))
+                        .ok_or_else(|| format!("{}: no output", s.path.display()))?;
+                    let features = keep_features.then(|| reading.faces.swap_remove(0).features);
+                    Ok(FaceOutput {
+                        probabilities,
+                        features,
+                    })
                 });
             on_done();
             r
@@ -130,6 +147,9 @@ pub struct LabelledRows {
     pub classes: Vec<String>,
     /// Samples dropped because no features could be made.
     pub skipped: usize,
+    /// The set key of each row ([`crate::sets::row_key`]), when the samples have
+    /// sets (`--set-by`).
+    pub sets: Option<Vec<String>>,
 }
 
 impl LabelledRows {
@@ -141,6 +161,8 @@ impl LabelledRows {
         classes: Vec<String>,
     ) -> Self {
         let mut rows = LabelledRows::empty(classes);
+        let with_sets = samples.iter().any(|s| s.set.is_some());
+        let mut keys = Vec::new();
         for (i, (s, f)) in samples.iter().zip(features).enumerate() {
             let (Ok(f), Some(c)) = (f, rows.classes.iter().position(|c| *c == s.label)) else {
                 rows.skipped += 1;
@@ -162,8 +184,12 @@ impl LabelledRows {
             {
                 rows.push(x, c as u32, group.clone(), mirrored, i);
                 *rows.source.last_mut().expect("just pushed") = source;
+                if with_sets {
+                    keys.push(sets::row_key(s.set.as_deref(), &s.path, c as u32, mirrored));
+                }
             }
         }
+        rows.sets = with_sets.then_some(keys);
         rows
     }
 
@@ -181,6 +207,7 @@ impl LabelledRows {
             sources: vec![],
             classes,
             skipped: 0,
+            sets: None,
         }
     }
 
@@ -298,7 +325,7 @@ pub fn attach_teacher(
     let per_sample: Vec<Option<Vec<f32>>> = probs
         .into_iter()
         .map(|p| {
-            let p = p.ok()?;
+            let p = p.ok()?.probabilities;
             let mut out = vec![0f32; rows.classes.len()];
             for (i, v) in p.iter().enumerate() {
                 if let Some(Some(j)) = to_rows.get(i) {

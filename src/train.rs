@@ -1,10 +1,9 @@
 //! Training on labelled rows ([`crate::rows`]): the subject-grouped validation
-//! split, fitting a bundle of any model kind (distilling a soft tree from a
-//! teacher when asked), and grouped k-fold cross-validation.
+//! split, and fitting a bundle of any model kind (distilling a soft tree from a
+//! teacher when asked). Cross-validation is in [`crate::cross_validation`].
 
 use crate::dataset::count_per_class;
 use crate::error::{FerError, Result};
-use crate::metrics::{argmax, group_kfold, Report};
 use crate::model::bundle::{
     ModelHeader, TrainingSummary, MIN_STD, MODEL_FORMAT, MODEL_SCHEMA_VERSION,
 };
@@ -127,6 +126,12 @@ pub fn fit_reusing(
             present.len()
         )));
     }
+    if opts.kind.needs_sets() && rows.sets.is_none() {
+        return Err(FerError::Training(format!(
+            "a {} model learns from sets of frames: give --set-by sequence (or a manifest column whose value names each frame's set)",
+            opts.kind
+        )));
+    }
     let full = rows.x[subset[0]].len();
     if subset.iter().any(|&r| rows.x[r].len() != full) {
         return Err(FerError::Training(
@@ -193,6 +198,7 @@ pub fn fit_reusing(
         classes: rows.classes.len(),
         split: &split,
         layout: &opts.pipeline.features.layout(opts.pipeline.align.size),
+        sets: rows.sets.as_deref(),
     };
     let fitted = fit_kind(opts.kind.learner(), &job, trained, on_epoch)?;
     let seconds = fitted.seconds;
@@ -371,49 +377,6 @@ fn mean_std(x: &[Vec<f32>], rows: &[usize], dim: usize) -> (Vec<f32>, Vec<f32>) 
     (mean.into_iter().map(|m| m as f32).collect(), std)
 }
 
-/// Training and test rows of one evaluation fold.
-pub type Fold = (Vec<usize>, Vec<usize>);
-
-/// Grouped k-fold: each fold tests on its groups' original (not mirrored) rows
-/// and trains on every row of the other groups.
-pub fn cv_folds(rows: &LabelledRows, k: usize) -> Result<Vec<Fold>> {
-    if k < 2 {
-        return Err(FerError::param("cv", "needs at least 2 folds"));
-    }
-    let distinct = rows.groups.iter().collect::<BTreeSet<_>>().len();
-    if distinct < k {
-        return Err(FerError::Training(format!(
-            "{distinct} groups cannot make {k} folds"
-        )));
-    }
-    let fold = group_kfold(&rows.groups, k);
-    Ok((0..k)
-        .map(|f| {
-            let train = (0..rows.x.len()).filter(|&r| fold[r] != f).collect();
-            let test = (0..rows.x.len())
-                .filter(|&r| fold[r] == f && !rows.mirrored[r])
-                .collect();
-            (train, test)
-        })
-        .collect())
-}
-
-/// True and predicted classes of `test` rows under `model`.
-pub fn predict_rows(
-    model: &Model,
-    rows: &LabelledRows,
-    test: &[usize],
-) -> Result<(Vec<usize>, Vec<usize>)> {
-    let test_x: Vec<Vec<f32>> = test
-        .iter()
-        .map(|&r| row_for(model, &rows.x[r]).to_vec())
-        .collect();
-    let probs = model.predict(&test_x)?;
-    let truth = test.iter().map(|&r| rows.y[r] as usize).collect();
-    let pred = probs.iter().map(|p| argmax(p, None)).collect();
-    Ok((truth, pred))
-}
-
 /// How many leading columns of rows `full` long a model trained with `opts`
 /// reads: all of them, unless the rows carry a point part that `opts` leaves out.
 /// That happens in `fer compare`, where one extraction with the point part (for
@@ -432,41 +395,4 @@ fn columns_read(opts: &FitOptions, full: usize) -> usize {
 /// The columns of feature row `x` that `model` reads (see [`columns_read`]).
 pub fn row_for<'a>(model: &Model, x: &'a [f32]) -> &'a [f32] {
     &x[..model.header().feature_dim.min(x.len())]
-}
-
-/// Share of equal entries.
-pub fn accuracy_of(truth: &[usize], pred: &[usize]) -> f64 {
-    truth.iter().zip(pred).filter(|(t, p)| t == p).count() as f64 / truth.len().max(1) as f64
-}
-
-/// Grouped k-fold cross-validation: each fold's model is trained (with its own
-/// grouped validation split for early stopping) on the other folds and predicts
-/// this one; predictions from all folds make one report.
-pub fn cross_validate(
-    rows: &LabelledRows,
-    k: usize,
-    opts: &FitOptions,
-    on_fold: &mut dyn FnMut(usize, f64),
-) -> Result<Report> {
-    let mut truth = Vec::new();
-    let mut pred = Vec::new();
-    let mut fold_accuracy = Vec::new();
-    for (f, (train, test)) in cv_folds(rows, k)?.iter().enumerate() {
-        let model = fit(rows, train, opts, &mut |_, _, _, _| {})?;
-        let (t, p) = predict_rows(&model, rows, test)?;
-        let acc = accuracy_of(&t, &p);
-        truth.extend(t);
-        pred.extend(p);
-        fold_accuracy.push(acc);
-        on_fold(f, acc);
-    }
-    let mut report = Report::new(
-        format!("{k}-fold cross-validation grouped by subject (no subject in two folds); each fold trains its own {} model", opts.kind),
-        rows.classes.clone(),
-        &truth,
-        &pred,
-        rows.skipped,
-    );
-    report.fold_accuracy = fold_accuracy;
-    Ok(report)
 }

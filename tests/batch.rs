@@ -36,6 +36,7 @@ fn tiny_model() -> Model {
         sources: vec![],
         classes: vec!["happy".into(), "sad".into()],
         skipped: 0,
+        sets: None,
     };
     let params = MlpParams {
         epochs: 2,

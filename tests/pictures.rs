@@ -123,6 +123,7 @@ fn comparison_bars_show_each_folds_spread_and_the_whole_protocol() {
         train_seconds: 1.0,
         us_per_face: 10.0,
         size_bytes: 1000,
+        set_accuracy: None,
         report: Report::new("x".into(), c.clone(), &[0, 1], &[0, 1], 0),
     };
     let protocol = "10-fold cross-validation grouped by subject on ../shared/data/ckplus48 ../shared/data/ckplus48-neutral, a protocol long enough to need a second line of caption";

@@ -4,6 +4,7 @@
 
 mod common;
 
+use fer::cross_validation;
 use fer::explain::{drawing, explain};
 use fer::metrics::argmax;
 use fer::model::dndt::Dndt;
@@ -11,7 +12,7 @@ use fer::model::forest::FOREST_TENSOR;
 use fer::model::learner::bytes_tensor;
 use fer::model::{Model, ModelKind, Teacher};
 use fer::rows::{self, LabelledRows};
-use fer::train::{self, fit, FitOptions};
+use fer::train::{fit, FitOptions};
 use fer::PipelineConfig;
 
 /// Geometric features only (210 of them), so that the tree models train quickly.
@@ -350,8 +351,8 @@ fn kinds_without_points_read_the_columns_before_them() {
     let b = fit(&prefix, &rows, &opts, &mut |_, _, _, _| {}).unwrap();
     assert_eq!(a.header().feature_dim, len);
     assert_eq!(
-        train::predict_rows(&a, &with_points, &rows).unwrap(),
-        train::predict_rows(&b, &prefix, &rows).unwrap()
+        cross_validation::predict_rows(&a, &with_points, &rows).unwrap(),
+        cross_validation::predict_rows(&b, &prefix, &rows).unwrap()
     );
     assert_eq!(a.predict(&prefix.x).unwrap(), b.predict(&prefix.x).unwrap());
 }
@@ -369,7 +370,7 @@ fn tree_models_read_ckplus_well_above_chance() {
     let classes = fer::dataset::classes_of(&samples);
     let rows = LabelledRows::new(&samples, feats, classes);
     // 7 classes; the largest (surprise) is about a quarter of CK+48.
-    let folds = train::cv_folds(&rows, 3).unwrap();
+    let folds = cross_validation::cv_folds(&rows, 3).unwrap();
     for kind in [ModelKind::FOREST, ModelKind::SOFT_TREE, ModelKind::DNDT] {
         let mut opts = common::options(kind, cfg);
         opts.params = fer::model::mlp::MlpParams::default().check().unwrap();
@@ -383,7 +384,7 @@ fn tree_models_read_ckplus_well_above_chance() {
         let mut n = 0;
         for (train_rows, test_rows) in &folds {
             let model = fit(&rows, train_rows, &opts, &mut |_, _, _, _| {}).unwrap();
-            let (t, p) = train::predict_rows(&model, &rows, test_rows).unwrap();
+            let (t, p) = cross_validation::predict_rows(&model, &rows, test_rows).unwrap();
             ok += t.iter().zip(&p).filter(|(a, b)| a == b).count();
             n += t.len();
         }

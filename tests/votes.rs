@@ -30,6 +30,7 @@ fn sample(path: &str, label: &str) -> Sample {
         label: label.into(),
         subject: None,
         source: "votes-test".into(),
+        set: None,
     }
 }
 
@@ -176,6 +177,7 @@ fn mislabelled_blobs(
             label: rows.classes[rows.y[i] as usize].clone(),
             subject: None,
             source: "votes-test".into(),
+            set: None,
         });
     }
     let votes = Votes::load(&write(dir.path(), "votes.csv", &csv)).unwrap();

@@ -92,6 +92,8 @@ fn selection(
         datasets: dataset,
         splits: split,
         classes,
+        // Sets of frames (`--set-by`) are not offered from Python yet.
+        set_by: None,
     }
 }
 
@@ -226,7 +228,7 @@ pub fn compare(
         _ => return Err(parameter("cv", "give either cv=K or test=[PATH, ...]")),
     };
     let variants = if models.is_empty() {
-        comparison::all_variants()
+        comparison::all_variants(false)
     } else {
         comparison::variants_named(&models).map_err(to_py)?
     };

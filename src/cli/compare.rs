@@ -55,7 +55,7 @@ pub fn run(args: CompareArgs) -> Result<i32> {
         bail!("fer compare sets distillation per row (soft-tree-distilled learns from the MLP); --distill and --teacher are for train and eval");
     }
     let variants = if args.models.is_empty() {
-        compare::all_variants()
+        compare::all_variants(args.data.set_by.is_some())
     } else {
         compare::variants_named(&args.models)?
     };

@@ -5,6 +5,7 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 use fer::data_selection::DataSelection;
 use fer::dataset::{DataFilter, Sample};
+use fer::sets::SetBy;
 use std::path::PathBuf;
 
 #[derive(Args, Clone)]
@@ -21,6 +22,9 @@ pub struct DataArgs {
     /// Keep only samples of these classes (comma separated); eval also predicts among them only.
     #[arg(long, value_delimiter = ',')]
     pub classes: Vec<String>,
+    /// Frames that form one set: `sequence` (a manifest note's seq=, or a CK+ file name) or any manifest column. Set models (--model set-max, set-mean, set-attention) train on these sets; eval also scores whole sets.
+    #[arg(long, value_name = "COLUMN")]
+    pub set_by: Option<SetBy>,
 }
 
 /// How `--cv` folds are grouped.
@@ -37,6 +41,7 @@ impl DataArgs {
             datasets: self.dataset.clone(),
             splits: self.split.clone(),
             classes: self.classes.clone(),
+            set_by: self.set_by.clone(),
         }
     }
 

@@ -100,7 +100,7 @@ fn cross_validate(args: &EvalArgs, k: usize) -> Result<Report> {
     }
     let (opts, rows) = args.recipe.training_rows(&args.data, args.kind.parse()?)?;
     let pb = progress(k as u64, "folds");
-    let mut report = fer::train::cross_validate(&rows, k, &opts, &mut |f, acc| {
+    let mut report = fer::cross_validation::cross_validate(&rows, k, &opts, &mut |f, acc| {
         pb.set_position(f as u64 + 1);
         pb.set_prefix(format!("fold {} accuracy {:.1}%", f + 1, 100.0 * acc));
     })?;

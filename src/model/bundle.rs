@@ -265,6 +265,23 @@ impl Model {
         Ok(probs)
     }
 
+    /// Class probabilities of one set of feature rows (the frames of one face):
+    /// a set model pools the frames' features, any other model averages their
+    /// probabilities ([`Classify::set_probabilities`]).
+    pub fn predict_set(&self, rows: &[Vec<f32>]) -> Result<Vec<f32>> {
+        let flat = self.standardise(rows)?;
+        let probs =
+            self.classifier
+                .set_probabilities(&flat, rows.len(), self.header.feature_dim)?;
+        if probs.iter().any(|p| !p.is_finite()) {
+            return Err(FerError::Training(
+                "the model gave a probability that is not a finite number (damaged weights?)"
+                    .into(),
+            ));
+        }
+        Ok(probs)
+    }
+
     fn to_bytes(&self, path: &Path) -> Result<Vec<u8>> {
         let header = serde_json::to_string(&self.header)
             .map_err(|e| FerError::model(path, e.to_string()))?;
@@ -435,6 +452,14 @@ impl FaceModel for Model {
     fn classify_faces(&self, _frame: &GrayImage, reading: &ImageReading) -> Result<Vec<Vec<f32>>> {
         let features: Vec<Vec<f32>> = reading.faces.iter().map(|f| f.features.clone()).collect();
         self.predict(&features)
+    }
+
+    fn pools_sets(&self) -> bool {
+        self.classifier.pools_sets()
+    }
+
+    fn set_probabilities(&self, features: &[Vec<f32>]) -> Result<Vec<f32>> {
+        self.predict_set(features)
     }
 
     fn latent_transitions(&self) -> Result<Vec<SourceTransition>> {

@@ -22,6 +22,22 @@ pub trait FaceModel: Send + Sync {
         false
     }
 
+    /// Whether the model reads a set of frames as one, from their features (a set
+    /// model, `--model set-*`); other models' sets are the mean of their frames'
+    /// probabilities.
+    fn pools_sets(&self) -> bool {
+        false
+    }
+
+    /// Class probabilities of one set of frames from their feature rows, for a
+    /// model that [`FaceModel::pools_sets`].
+    fn set_probabilities(&self, _features: &[Vec<f32>]) -> Result<Vec<f32>> {
+        Err(crate::error::FerError::param(
+            "model",
+            "this model does not pool sets of frames (train one with --model set-max, set-mean or set-attention)",
+        ))
+    }
+
     /// Bytes of the model's files on disk (0 when unknown).
     fn bytes_on_disk(&self) -> u64 {
         0

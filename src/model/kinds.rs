@@ -13,13 +13,15 @@ use crate::model::learner::Learner;
 use crate::model::logistic::LogisticKind;
 use crate::model::mlp::MlpKind;
 use crate::model::ndf::NdfKind;
+use crate::model::set_kind::SetKind;
+use crate::model::set_net::SetPool;
 use crate::model::soft_tree::SoftTreeKind;
 use crate::model::svm::SvmKind;
 use std::fmt;
 use std::str::FromStr;
 
 /// Every kind, in the order `fer compare` lists them.
-static REGISTRY: [&dyn Learner; 10] = [
+static REGISTRY: [&dyn Learner; 13] = [
     &MlpKind,
     &ForestKind,
     &BoostKind,
@@ -30,6 +32,9 @@ static REGISTRY: [&dyn Learner; 10] = [
     &LogisticKind,
     &SvmKind,
     &GnnKind,
+    &SetKind(SetPool::Max),
+    &SetKind(SetPool::Mean),
+    &SetKind(SetPool::Attention),
 ];
 
 /// Which classifier a bundle holds: a registered [`Learner`]. Equal when the names are.
@@ -87,6 +92,11 @@ impl ModelKind {
     /// Whether the model reads the point features, which training turns on.
     pub fn reads_points(self) -> bool {
         self.0.reads_points()
+    }
+
+    /// Whether the model learns from sets of frames (`--set-by`).
+    pub fn needs_sets(self) -> bool {
+        self.0.needs_sets()
     }
 
     /// Whether the model is trained with early stopping on a validation split.

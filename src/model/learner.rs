@@ -28,6 +28,20 @@ pub trait Classify: Send + Sync {
     /// Class probabilities `[n][classes]` for row-major `x` `[n, dim]`.
     fn probabilities(&self, x: &[f32], n: usize, dim: usize) -> Result<Vec<Vec<f32>>>;
 
+    /// Class probabilities `[classes]` of one set: the `n` rows of `x` are the
+    /// frames of one face (a sequence, a track). A set model pools their
+    /// features; every other model averages their probabilities.
+    fn set_probabilities(&self, x: &[f32], n: usize, dim: usize) -> Result<Vec<f32>> {
+        mean_probabilities(&self.probabilities(x, n, dim)?)
+            .ok_or_else(|| FerError::param("set", "a set needs at least one frame"))
+    }
+
+    /// Whether [`Classify::set_probabilities`] pools learned features (a set
+    /// model) rather than averaging probabilities.
+    fn pools_sets(&self) -> bool {
+        false
+    }
+
     /// The network, for kinds trained by gradient.
     fn as_net(&self) -> Option<&dyn Net> {
         None
@@ -55,6 +69,11 @@ pub trait Learner: Sync {
     /// Whether it reads the point part of the features (position and HOG block
     /// per fiducial point), which training then turns on.
     fn reads_points(&self) -> bool {
+        false
+    }
+
+    /// Whether it learns from sets of frames (`--set-by`), not single rows.
+    fn needs_sets(&self) -> bool {
         false
     }
 
@@ -99,6 +118,8 @@ pub struct FitJob<'a> {
     pub split: &'a Split,
     /// Where each part of the feature vector lies.
     pub layout: &'a FeatureLayout,
+    /// The set key of every row ([`crate::sets::row_key`]), for the set models.
+    pub sets: Option<&'a [String]>,
 }
 
 /// What a bundle holds for its classifier.
@@ -256,6 +277,17 @@ impl<T: Net + Send + Sync + 'static> Classify for T {
     fn as_any(&self) -> &dyn Any {
         self
     }
+}
+
+/// The element-wise mean of probability rows; none when there are no rows.
+pub fn mean_probabilities(probs: &[Vec<f32>]) -> Option<Vec<f32>> {
+    let first = probs.first()?;
+    let mut sum = vec![0f32; first.len()];
+    for p in probs {
+        sum.iter_mut().zip(p).for_each(|(s, v)| *s += v);
+    }
+    let n = probs.len() as f32;
+    Some(sum.into_iter().map(|s| s / n).collect())
 }
 
 /// A byte string as a `u8` tensor, for the bundle.

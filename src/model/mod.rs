@@ -25,6 +25,8 @@ pub mod onnx;
 pub mod onnx_check;
 pub mod params;
 pub mod reduction;
+pub mod set_kind;
+pub mod set_net;
 pub mod soft_tree;
 pub mod svm;
 pub mod tta;

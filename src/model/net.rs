@@ -427,9 +427,10 @@ fn partial_bce(scores: &Tensor, set: &TrainSet, chunk: &[usize], classes: usize)
 }
 
 /// A copy of every named weight.
-type Snapshot = Vec<(String, Tensor)>;
+pub type Snapshot = Vec<(String, Tensor)>;
 
-fn snapshot(varmap: &VarMap) -> Result<Snapshot> {
+/// Copy every weight of `varmap` (the best epoch so far).
+pub fn snapshot(varmap: &VarMap) -> Result<Snapshot> {
     let data = varmap
         .data()
         .lock()
@@ -439,7 +440,8 @@ fn snapshot(varmap: &VarMap) -> Result<Snapshot> {
         .collect()
 }
 
-fn restore(varmap: &VarMap, weights: &[(String, Tensor)]) -> Result<()> {
+/// Put back the weights of a [`snapshot`].
+pub fn restore(varmap: &VarMap, weights: &[(String, Tensor)]) -> Result<()> {
     let data = varmap
         .data()
         .lock()

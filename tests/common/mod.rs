@@ -10,7 +10,8 @@ use rand::{Rng, SeedableRng};
 use std::path::{Path, PathBuf};
 
 /// Gaussian blobs in the feature dimension of `cfg`: class `c` is shifted by 1.5
-/// on every feature `j` with `j % classes == c`; 20 subjects per class.
+/// on every feature `j` with `j % classes == c`; 20 subjects per class. The
+/// rows of one subject and class form one set of frames (for the set models).
 pub fn blobs(cfg: &PipelineConfig, n_per_class: usize, classes: usize, seed: u64) -> LabelledRows {
     let dim = cfg.features.names(cfg.align.size).len();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
@@ -20,6 +21,7 @@ pub fn blobs(cfg: &PipelineConfig, n_per_class: usize, classes: usize, seed: u64
             .map(|s| s.to_string())
             .collect(),
     );
+    let mut keys = Vec::new();
     for c in 0..classes {
         for i in 0..n_per_class {
             let x: Vec<f32> = (0..dim)
@@ -27,8 +29,10 @@ pub fn blobs(cfg: &PipelineConfig, n_per_class: usize, classes: usize, seed: u64
                 .collect();
             let sample = rows.x.len();
             rows.push(x, c as u32, format!("s{}", i % 20), false, sample);
+            keys.push(format!("c{c}-s{}", i % 20));
         }
     }
+    rows.sets = Some(keys);
     rows
 }
 

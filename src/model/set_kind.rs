@@ -1,0 +1,230 @@
+//! The `set-max`, `set-mean` and `set-attention` kinds ([`SetKind`]): a
+//! [`SetNet`] trained on sets of frames. AdamW on the (by default
+//! class-balanced) cross-entropy of each set's label, with early stopping on
+//! the accuracy over the validation sets, as [`crate::model::net::fit_net`] does
+//! for rows.
+//!
+//! Each mini-batch holds `--batch-size` sets. For each batch one frame count
+//! `m` is drawn between 1 and the longest set's length (at most
+//! [`MAX_DRAWN_FRAMES`]), and `m` frames are drawn from every set (without
+//! replacement where the set has `m`, with replacement where it is shorter, as
+//! GaitSet samples its frames). So the model learns from single frames as well
+//! as whole sets, and its answer does not hinge on a set's size.
+
+use crate::error::{FerError, Result};
+use crate::model::learner::{Classify, FitJob, Fitted, Learner, LoadJob, Trained};
+use crate::model::net::{self, EpochCallback, TrainReport, TrainSet};
+use crate::model::set_net::{SetNet, SetPool};
+use crate::sets;
+use candle_core::{Device, Tensor, D};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use rand::rngs::StdRng;
+use rand::seq::{IndexedRandom, SliceRandom};
+use rand::Rng;
+use std::time::Instant;
+
+/// The most frames drawn from one set for one training step (long sets, such
+/// as a video's, are sampled rather than read whole).
+pub const MAX_DRAWN_FRAMES: usize = 16;
+
+/// The `set-max`, `set-mean` and `set-attention` kinds.
+pub struct SetKind(pub SetPool);
+
+impl Learner for SetKind {
+    fn name(&self) -> &'static str {
+        match self.0 {
+            SetPool::Max => "set-max",
+            SetPool::Mean => "set-mean",
+            SetPool::Attention => "set-attention",
+        }
+    }
+    /// Trained by gradient, but on sets with their own loop: votes, partial
+    /// labels and latent truth (which [`crate::model::net::fit_net`] carries) do not apply.
+    fn is_network(&self) -> bool {
+        false
+    }
+    fn uses_validation(&self) -> bool {
+        true
+    }
+    fn needs_sets(&self) -> bool {
+        true
+    }
+    fn fit(&self, job: &FitJob, _: &mut Trained, on_epoch: &mut EpochCallback) -> Result<Fitted> {
+        fit_set_net(job, self.0, on_epoch)
+    }
+    fn load(&self, job: &LoadJob) -> Result<Box<dyn Classify>> {
+        Ok(Box::new(SetNet::new(
+            job.vars().pp("set"),
+            job.dim,
+            &job.mlp.hidden,
+            job.classes,
+            job.mlp.dropout,
+            self.0,
+        )?))
+    }
+}
+
+/// Train a set model with `pool` on `job`'s sets (its rows grouped by `job.sets`).
+pub fn fit_set_net(job: &FitJob, pool: SetPool, on_epoch: &mut EpochCallback) -> Result<Fitted> {
+    let started = Instant::now();
+    let keys = job.sets.ok_or_else(|| {
+        FerError::Training(
+            "a set model learns from sets of frames: give --set-by sequence (or a manifest column)"
+                .into(),
+        )
+    })?;
+    if job.set.soft.is_some() {
+        return Err(FerError::Training(
+            "set models learn from the labels; --votes and --distill deep are for the other kinds"
+                .into(),
+        ));
+    }
+    let p = job.params;
+    let train = sets::group(keys, &job.split.train);
+    let val = sets::group(keys, &job.split.val);
+    if train.is_empty() {
+        return Err(FerError::Training("no training sets".into()));
+    }
+    let (varmap, mut rng) = net::start(p.seed);
+    let model = SetNet::new(
+        net::builder(&varmap).pp("set"),
+        job.set.dim,
+        &p.hidden,
+        job.classes,
+        p.dropout,
+        pool,
+    )?;
+    net::seeded_init(&varmap, &mut rng)?;
+    let mut opt = AdamW::new(
+        varmap.all_vars(),
+        ParamsAdamW {
+            lr: p.learning_rate,
+            weight_decay: p.weight_decay,
+            ..Default::default()
+        },
+    )?;
+    let label = |s: &[usize]| job.set.y[s[0]];
+    let class_w = class_weights(&train, label, job.classes, p.class_balanced);
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    let mut best: Option<(f32, usize, net::Snapshot)> = None;
+    let mut report = TrainReport::single_pass();
+    report.epochs_run = 0;
+    for epoch in 1..=p.epochs {
+        order.shuffle(&mut rng);
+        let (mut loss_sum, mut batches) = (0f32, 0usize);
+        for chunk in order.chunks(p.batch_size) {
+            let longest = chunk.iter().map(|&s| train[s].len()).max().unwrap_or(1);
+            let m = rng.random_range(1..=longest.min(MAX_DRAWN_FRAMES));
+            let mut frames = Vec::with_capacity(chunk.len() * m);
+            for &s in chunk {
+                frames.extend(draw(&train[s], m, &mut rng));
+            }
+            let x = frames_tensor(job.set, &frames, (chunk.len(), m))?;
+            let y: Vec<u32> = chunk.iter().map(|&s| label(&train[s])).collect();
+            let w: Vec<f32> = y.iter().map(|&c| class_w[c as usize]).collect();
+            let y = Tensor::from_vec(y, chunk.len(), &Device::Cpu)?;
+            let w = Tensor::from_vec(w, chunk.len(), &Device::Cpu)?;
+            let logp = model.set_log_probs(&x, Some(&mut rng))?;
+            let picked = logp.gather(&y.unsqueeze(1)?, 1)?.squeeze(1)?;
+            let loss =
+                ((picked * &w)?.sum_all()?.neg()? / w.sum_all()?.to_scalar::<f32>()? as f64)?;
+            opt.backward_step(&loss)?;
+            loss_sum += loss.to_scalar::<f32>()?;
+            batches += 1;
+        }
+        let train_loss = loss_sum / batches.max(1) as f32;
+        if !train_loss.is_finite() {
+            return Err(FerError::Training(format!(
+                "training diverged at epoch {epoch} (loss {train_loss}): lower the learning rate"
+            )));
+        }
+        let scored = if val.is_empty() { &train } else { &val };
+        let acc = set_accuracy(&model, job.set, scored)?;
+        report.epochs_run = epoch;
+        report.train_loss.push(train_loss);
+        report.val_accuracy_curve.push(acc);
+        on_epoch(epoch, p.epochs, train_loss, acc);
+        if val.is_empty() {
+            continue; // no early stopping: the last epoch is kept
+        }
+        if best.as_ref().is_none_or(|b| acc > b.0) {
+            best = Some((acc, epoch, net::snapshot(&varmap)?));
+        } else if epoch - best.as_ref().map_or(0, |b| b.1) >= p.patience {
+            break;
+        }
+    }
+    match best {
+        Some((acc, epoch, weights)) => {
+            net::restore(&varmap, &weights)?;
+            report.best_epoch = epoch;
+            report.val_accuracy = acc;
+        }
+        None => {
+            report.best_epoch = report.epochs_run;
+            report.val_accuracy = report.val_accuracy_curve.last().copied().unwrap_or(0.0);
+        }
+    }
+    Ok(Fitted::new(model, net::weights(&varmap)?, report, started))
+}
+
+/// `m` frames of `set`: distinct ones when it has `m`, else drawn with replacement.
+fn draw(set: &[usize], m: usize, rng: &mut StdRng) -> Vec<usize> {
+    if m <= set.len() {
+        set.choose_multiple(rng, m).copied().collect()
+    } else {
+        (0..m)
+            .map(|_| set[rng.random_range(0..set.len())])
+            .collect()
+    }
+}
+
+/// The rows `frames` of `set` as a tensor of shape `shape + [dim]`.
+fn frames_tensor(set: &TrainSet, frames: &[usize], shape: (usize, usize)) -> Result<Tensor> {
+    let mut xs = Vec::with_capacity(frames.len() * set.dim);
+    for &r in frames {
+        xs.extend_from_slice(&set.x[r * set.dim..(r + 1) * set.dim]);
+    }
+    Ok(Tensor::from_vec(
+        xs,
+        (shape.0, shape.1, set.dim),
+        &Device::Cpu,
+    )?)
+}
+
+/// Per-class loss weights over sets: `sets / (classes * sets of the class)`
+/// when balanced, else 1.
+fn class_weights(
+    sets: &[Vec<usize>],
+    label: impl Fn(&[usize]) -> u32,
+    classes: usize,
+    balanced: bool,
+) -> Vec<f32> {
+    let mut counts = vec![0usize; classes];
+    for s in sets {
+        counts[label(s) as usize] += 1;
+    }
+    counts
+        .iter()
+        .map(|&c| {
+            if balanced && c > 0 {
+                sets.len() as f32 / (classes as f32 * c as f32)
+            } else {
+                1.0
+            }
+        })
+        .collect()
+}
+
+/// Share of `sets` (each read whole) whose label the model gives.
+fn set_accuracy(model: &SetNet, set: &TrainSet, sets: &[Vec<usize>]) -> Result<f32> {
+    let mut correct = 0usize;
+    for s in sets {
+        let x = frames_tensor(set, s, (1, s.len()))?;
+        let pred = model
+            .set_log_probs(&x, None)?
+            .argmax(D::Minus1)?
+            .to_vec1::<u32>()?;
+        correct += usize::from(pred[0] == set.y[s[0]]);
+    }
+    Ok(correct as f32 / sets.len().max(1) as f32)
+}
