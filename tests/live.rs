@@ -244,3 +244,97 @@ fn the_parquet_timeline_holds_the_jsonl_timeline() {
     let b = fer::timeline::Timeline::load(&parquet).unwrap();
     assert_eq!(a, b);
 }
+
+#[test]
+fn learned_pooling_reads_each_track_with_a_set_model() {
+    let Some(data) = common::shared_data("learned_pooling_reads_each_track_with_a_set_model")
+    else {
+        return;
+    };
+    // A set model of happy and surprised Yale faces, without the two subjects of the video.
+    let filter = fer::dataset::DataFilter {
+        datasets: vec!["yalefaces".into()],
+        classes: vec!["happy".into(), "surprise".into()],
+        set_by: Some(fer::sets::SetBy::Column("subject".into())),
+        ..Default::default()
+    };
+    let mut samples = fer::dataset::load(&[data.join("MANIFEST.csv")], &filter).unwrap();
+    samples.retain(|s| !matches!(s.subject.as_deref(), Some("subject03" | "subject10")));
+    let (model, pool) = shipped_model();
+    let cfg = *pool.config();
+    let rows = fer::rows::labelled_rows(&samples, cfg, true, &|| {}).unwrap();
+    let opts = fer::train::FitOptions::new(
+        "set-mean".parse().unwrap(),
+        cfg,
+        fer::model::mlp::MlpParams::default(),
+        fer::model::TreeParams::default(),
+        0.1,
+        vec!["yalefaces".into()],
+    )
+    .unwrap();
+    let all: Vec<usize> = (0..rows.x.len()).collect();
+    let set_model = fer::train::fit(&rows, &all, &opts, &mut |_, _, _, _| {}).unwrap();
+    // Subjects 3 and 10 side by side: happy for frames 0-19, surprised for 20-39.
+    let yale = |s: &str| common::read_bgr(&data.join("yalefaces").join(s));
+    let happy = side_by_side(
+        &yale("happy/subject03.happy.gif"),
+        &yale("happy/subject10.happy.gif"),
+    );
+    let surprised = side_by_side(
+        &yale("surprised/subject03.surprised.gif"),
+        &yale("surprised/subject10.surprised.gif"),
+    );
+    let frames: Vec<Mat> = (0..40)
+        .map(|i| {
+            if i < 20 {
+                happy.clone()
+            } else {
+                surprised.clone()
+            }
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let (video, jsonl) = (dir.path().join("in.avi"), dir.path().join("t.jsonl"));
+    common::write_video(&video, &frames);
+    let mut cfg = config(&video, Some(&jsonl), None);
+    cfg.tracker.pooling = Pooling::Learned;
+    // A model that does not pool sets is refused, naming what is needed.
+    let err = run(&cfg, &pool, &model, &AtomicBool::new(false), &mut |_| {}).unwrap_err();
+    assert!(err.to_string().contains("set model"), "{err}");
+    let summary = run(
+        &cfg,
+        &pool,
+        &set_model,
+        &AtomicBool::new(false),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(summary.frames, 40);
+    let lines: Vec<FaceRecord> = std::fs::read_to_string(&jsonl)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 80, "two faces in each of 40 frames");
+    // Once the window holds one expression only, the set reads it.
+    for r in &lines {
+        let expect = match r.frame {
+            8..=19 => "happy",
+            28..=39 => "surprise",
+            _ => continue,
+        };
+        assert_eq!(
+            r.pooled_label, expect,
+            "frame {} track {}",
+            r.frame, r.track
+        );
+    }
+    // The set's reading is not the mean of the frames' probabilities.
+    let differs = lines.iter().filter(|r| r.frame >= 20).any(|r| {
+        r.pooled
+            .iter()
+            .zip(&r.raw)
+            .any(|(p, q)| (p - q).abs() > 1e-3)
+    });
+    assert!(differs, "pooled equals raw in every mixed window");
+}

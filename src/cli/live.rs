@@ -22,8 +22,12 @@ const STATUS_LINES_HZ: f64 = 1.0;
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum PoolingArg {
+    /// The mean of the frames' probabilities.
     Mean,
+    /// The element-wise maximum of the frames' probabilities, renormalised.
     Max,
+    /// A set model (fer train --model set-max, set-mean or set-attention) reads the frames' features as one set.
+    Learned,
 }
 
 #[derive(Args)]
@@ -104,6 +108,7 @@ pub fn run(args: LiveArgs) -> Result<i32> {
             pooling: match args.pooling {
                 PoolingArg::Mean => Pooling::Mean,
                 PoolingArg::Max => Pooling::Max,
+                PoolingArg::Learned => Pooling::Learned,
             },
         },
         jsonl: args.jsonl,

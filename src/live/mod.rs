@@ -35,7 +35,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
-use track::{Tracker, TrackerConfig};
+use track::{Pooling, Tracker, TrackerConfig};
 
 /// What `fer live` does.
 #[derive(Debug, Clone)]
@@ -145,6 +145,13 @@ pub fn run(
     stop: &AtomicBool,
     on_frame: &mut dyn FnMut(&FrameReport),
 ) -> Result<LiveSummary> {
+    let learned = cfg.tracker.pooling == Pooling::Learned;
+    if learned && !model.pools_sets() {
+        return Err(FerError::param(
+            "pooling",
+            "learned pooling needs a set model: train one with fer train --model set-max, set-mean or set-attention and --set-by",
+        ));
+    }
     let mut window = if cfg.window {
         Some(window::Window::open()?)
     } else {
@@ -211,7 +218,19 @@ pub fn run(
             let boxes: Vec<[i32; 4]> = reading.faces.iter().map(|f| f.bbox).collect();
             search.observe(frame.index, reading.detected(), full);
             whole_frame_searches += full as u64;
-            let assigned = tracker.update(&boxes, &probs, frame.t);
+            let assigned = if learned {
+                let features: Vec<Vec<f32>> =
+                    reading.faces.iter().map(|f| f.features.clone()).collect();
+                tracker.update(
+                    &boxes,
+                    &probs,
+                    &features,
+                    frame.t,
+                    Some(&|f: &[Vec<f32>]| model.set_probabilities(f)),
+                )?
+            } else {
+                tracker.update(&boxes, &probs, &[], frame.t, None)?
+            };
             let records: Vec<FaceRecord> = assigned
                 .iter()
                 .map(|a| FaceRecord {

@@ -7,9 +7,11 @@
 //! `max_missed` frames is retired and its ID never reused.
 //!
 //! Pooling (the GaitSet idea): a track's readout is a permutation-invariant
-//! function of the set of its last `window` per-frame probability vectors, the
-//! mean or the element-wise max (renormalised), so one odd frame cannot flip it.
+//! function of the set of its last `window` frames: the mean or the element-wise
+//! max (renormalised) of their probabilities, so one odd frame cannot flip it,
+//! or a trained set model's reading of their features ([`Pooling::Learned`]).
 
+use crate::error::Result;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
@@ -19,7 +21,13 @@ use std::collections::VecDeque;
 pub enum Pooling {
     Mean,
     Max,
+    /// A set model (`--model set-*`) reads the frames' features as one set.
+    Learned,
 }
+
+/// Reads a track's recent frames (their feature rows, oldest first) as one set,
+/// for [`Pooling::Learned`]: a set model's class probabilities.
+pub type SetReader<'a> = &'a dyn Fn(&[Vec<f32>]) -> Result<Vec<f32>>;
 
 /// Tracking and pooling parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -60,14 +68,16 @@ pub fn iou(a: [i32; 4], b: [i32; 4]) -> f64 {
     }
 }
 
-/// Pool a set of probability vectors.
+/// Pool a set of probability vectors by their mean or (renormalised) maximum;
+/// [`Pooling::Learned`] reads features instead (see [`Tracker::update`]) and is
+/// the mean here.
 pub fn pool(set: &VecDeque<Vec<f32>>, how: Pooling) -> Vec<f32> {
     let k = set.front().map_or(0, |v| v.len());
     let mut out = vec![0f32; k];
     for v in set {
         for (o, x) in out.iter_mut().zip(v) {
             *o = match how {
-                Pooling::Mean => *o + x,
+                Pooling::Mean | Pooling::Learned => *o + x,
                 Pooling::Max => o.max(*x),
             };
         }
@@ -88,6 +98,8 @@ pub struct Track {
     pub missed: u32,
     /// The last `window` per-frame probabilities.
     pub recent: VecDeque<Vec<f32>>,
+    /// The last `window` per-frame feature rows (kept for [`Pooling::Learned`] only).
+    pub recent_features: VecDeque<Vec<f32>>,
     /// Frames with a face, and per class how many of them had that pooled label.
     pub frames: usize,
     pub label_frames: Vec<usize>,
@@ -136,7 +148,27 @@ impl Tracker {
     }
 
     /// Match this frame's faces (boxes and per-frame probabilities) to tracks.
-    pub fn update(&mut self, boxes: &[[i32; 4]], probs: &[Vec<f32>], t: f64) -> Vec<Assigned> {
+    /// With [`Pooling::Learned`], `features` holds each face's feature row and
+    /// `learned` reads a track's recent rows as one set; otherwise both may be
+    /// empty and `None`.
+    pub fn update(
+        &mut self,
+        boxes: &[[i32; 4]],
+        probs: &[Vec<f32>],
+        features: &[Vec<f32>],
+        t: f64,
+        learned: Option<SetReader>,
+    ) -> Result<Vec<Assigned>> {
+        let learned = match (self.cfg.pooling, learned) {
+            (Pooling::Learned, Some(read)) if features.len() == boxes.len() => Some(read),
+            (Pooling::Learned, _) => {
+                return Err(crate::error::FerError::param(
+                    "pooling",
+                    "learned pooling needs each face's features and a set model",
+                ))
+            }
+            _ => None,
+        };
         let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
         for (ti, track) in self.tracks.iter().enumerate() {
             for (fi, b) in boxes.iter().enumerate() {
@@ -171,6 +203,7 @@ impl Tracker {
                         bbox: *b,
                         missed: 0,
                         recent: VecDeque::new(),
+                        recent_features: VecDeque::new(),
                         frames: 0,
                         label_frames: vec![0; k],
                         first_t: t,
@@ -189,7 +222,16 @@ impl Tracker {
             while track.recent.len() > self.cfg.window.max(1) {
                 track.recent.pop_front();
             }
-            let pooled = pool(&track.recent, self.cfg.pooling);
+            let pooled = match learned {
+                Some(read) => {
+                    track.recent_features.push_back(features[fi].clone());
+                    while track.recent_features.len() > self.cfg.window.max(1) {
+                        track.recent_features.pop_front();
+                    }
+                    read(track.recent_features.make_contiguous())?
+                }
+                None => pool(&track.recent, self.cfg.pooling),
+            };
             if let Some(n) = track
                 .label_frames
                 .get_mut(crate::metrics::argmax(&pooled, None))
@@ -207,7 +249,7 @@ impl Tracker {
             self.tracks.drain(..).partition(|t| t.missed <= max_missed);
         self.tracks = keep;
         self.retired.extend(gone);
-        out
+        Ok(out)
     }
 }
 
@@ -226,36 +268,104 @@ mod tests {
         let happy = vec![0.9f32, 0.1];
         let sad = vec![0.1f32, 0.9];
         // Two faces; the right one moves a little each frame.
-        let a = t.update(
-            &[[0, 0, 50, 50], [100, 0, 50, 50]],
-            &[happy.clone(), sad.clone()],
-            0.0,
-        );
+        let a = t
+            .update(
+                &[[0, 0, 50, 50], [100, 0, 50, 50]],
+                &[happy.clone(), sad.clone()],
+                &[],
+                0.0,
+                None,
+            )
+            .unwrap();
         assert_eq!((a[0].track, a[1].track), (1, 2));
-        let a = t.update(
-            &[[104, 2, 50, 50], [2, 1, 50, 50]],
-            &[sad.clone(), happy.clone()],
-            0.1,
-        );
+        let a = t
+            .update(
+                &[[104, 2, 50, 50], [2, 1, 50, 50]],
+                &[sad.clone(), happy.clone()],
+                &[],
+                0.1,
+                None,
+            )
+            .unwrap();
         assert_eq!(
             (a[0].track, a[1].track),
             (2, 1),
             "matched by overlap, not by order"
         );
         // One odd frame does not flip the pooled label of track 1.
-        let a = t.update(&[[3, 1, 50, 50]], std::slice::from_ref(&sad), 0.2);
+        let a = t
+            .update(
+                &[[3, 1, 50, 50]],
+                std::slice::from_ref(&sad),
+                &[],
+                0.2,
+                None,
+            )
+            .unwrap();
         assert_eq!(a[0].track, 1);
         assert!(a[0].pooled[0] > a[0].pooled[1], "{:?}", a[0].pooled);
         // Track 2 missed 1 frame; after 3 misses it is retired, and a face there is a new track.
-        t.update(&[[3, 1, 50, 50]], std::slice::from_ref(&happy), 0.3);
-        t.update(&[[3, 1, 50, 50]], std::slice::from_ref(&happy), 0.4);
+        t.update(
+            &[[3, 1, 50, 50]],
+            std::slice::from_ref(&happy),
+            &[],
+            0.3,
+            None,
+        )
+        .unwrap();
+        t.update(
+            &[[3, 1, 50, 50]],
+            std::slice::from_ref(&happy),
+            &[],
+            0.4,
+            None,
+        )
+        .unwrap();
         assert_eq!(t.tracks().len(), 1);
-        let a = t.update(&[[104, 2, 50, 50]], std::slice::from_ref(&sad), 0.5);
+        let a = t
+            .update(
+                &[[104, 2, 50, 50]],
+                std::slice::from_ref(&sad),
+                &[],
+                0.5,
+                None,
+            )
+            .unwrap();
         assert_eq!(a[0].track, 3);
         assert_eq!(
             t.all_tracks().iter().map(|t| t.id).collect::<Vec<_>>(),
             [1, 2, 3]
         );
+    }
+
+    #[test]
+    fn learned_pooling_reads_the_tracks_last_window_of_features() {
+        let cfg = TrackerConfig {
+            window: 2,
+            pooling: Pooling::Learned,
+            ..Default::default()
+        };
+        let mut t = Tracker::new(cfg);
+        // A stand-in set model: the share of frames whose first feature is positive.
+        let read = |f: &[Vec<f32>]| -> Result<Vec<f32>> {
+            let up = f.iter().filter(|x| x[0] > 0.0).count() as f32 / f.len() as f32;
+            Ok(vec![up, 1.0 - up])
+        };
+        let b = [[0, 0, 50, 50]];
+        let probs = [vec![0.5f32, 0.5]];
+        let mut pooled = Vec::new();
+        for x in [1.0f32, -1.0, -1.0, 1.0] {
+            let a = t.update(&b, &probs, &[vec![x]], 0.0, Some(&read)).unwrap();
+            pooled.push(a[0].pooled[0]);
+        }
+        assert_eq!(
+            pooled,
+            [1.0, 0.5, 0.0, 0.5],
+            "the last two frames, each time"
+        );
+        assert_eq!(t.tracks()[0].recent_features.len(), 2);
+        let err = t.update(&b, &probs, &[], 0.0, None).unwrap_err();
+        assert!(err.to_string().contains("set model"), "{err}");
     }
 
     #[test]
