@@ -79,12 +79,10 @@ impl SetScore {
             self.pooling
         );
         if !self.fold_accuracy.is_empty() {
-            let folds: Vec<String> = self
-                .fold_accuracy
-                .iter()
-                .map(|a| format!("{:.1}", 100.0 * a))
-                .collect();
-            s += &format!("per-set fold accuracy (%): {}\n", folds.join(" "));
+            s += &format!(
+                "per-set fold accuracy (%): {}\n",
+                percentages(&self.fold_accuracy)
+            );
         }
         s
     }
@@ -203,12 +201,7 @@ impl Report {
             self.macro_f1
         );
         if !self.fold_accuracy.is_empty() {
-            let folds: Vec<String> = self
-                .fold_accuracy
-                .iter()
-                .map(|a| format!("{:.1}", 100.0 * a))
-                .collect();
-            s += &format!("fold accuracy (%): {}\n", folds.join(" "));
+            s += &format!("fold accuracy (%): {}\n", percentages(&self.fold_accuracy));
         }
         if let Some(sets) = &self.per_set {
             s += &sets.to_text();
@@ -231,6 +224,12 @@ impl Report {
         }
         s
     }
+}
+
+/// Shares as percentages with one decimal, space-separated.
+fn percentages(shares: &[f64]) -> String {
+    let v: Vec<String> = shares.iter().map(|a| format!("{:.1}", 100.0 * a)).collect();
+    v.join(" ")
 }
 
 /// A square matrix over `classes` as text: a header of class names (8 characters

@@ -20,6 +20,47 @@ fn side_by_side(a: &Mat, b: &Mat) -> Mat {
     out
 }
 
+/// A 40-frame video of Yale subjects 3 and 10 side by side: happy for frames
+/// 0-19, surprised for 20-39.
+fn happy_then_surprised(data: &Path, video: &Path) {
+    let yale = |s: &str| common::read_bgr(&data.join("yalefaces").join(s));
+    let happy = side_by_side(
+        &yale("happy/subject03.happy.gif"),
+        &yale("happy/subject10.happy.gif"),
+    );
+    let surprised = side_by_side(
+        &yale("surprised/subject03.surprised.gif"),
+        &yale("surprised/subject10.surprised.gif"),
+    );
+    let frames: Vec<Mat> = (0..40)
+        .map(|i| {
+            if i < 20 {
+                happy.clone()
+            } else {
+                surprised.clone()
+            }
+        })
+        .collect();
+    common::write_video(video, &frames);
+}
+
+/// In [`happy_then_surprised`]'s timeline, once the 8-frame window holds one
+/// expression only, every track's pooled label is that expression.
+fn pooled_labels_follow_the_expressions(lines: &[FaceRecord]) {
+    for r in lines {
+        let expect = match r.frame {
+            8..=19 => "happy",
+            28..=39 => "surprise",
+            _ => continue,
+        };
+        assert_eq!(
+            r.pooled_label, expect,
+            "frame {} track {}: {r:?}",
+            r.frame, r.track
+        );
+    }
+}
+
 fn shipped_model() -> (Model, PipelinePool) {
     let model = Model::load(&common::root().join("models/fer-default.safetensors")).unwrap();
     // The shipped model was trained on pre-cropped faces; video frames need detection.
@@ -55,32 +96,13 @@ fn two_faces_keep_their_tracks_and_pooled_labels_follow_the_expressions() {
     else {
         return;
     };
-    let yale = |s: &str| common::read_bgr(&data.join("yalefaces").join(s));
-    // Subjects 3 and 10 side by side: happy for frames 0-19, surprised for 20-39.
-    let happy = side_by_side(
-        &yale("happy/subject03.happy.gif"),
-        &yale("happy/subject10.happy.gif"),
-    );
-    let surprised = side_by_side(
-        &yale("surprised/subject03.surprised.gif"),
-        &yale("surprised/subject10.surprised.gif"),
-    );
-    let frames: Vec<Mat> = (0..40)
-        .map(|i| {
-            if i < 20 {
-                happy.clone()
-            } else {
-                surprised.clone()
-            }
-        })
-        .collect();
     let dir = tempfile::tempdir().unwrap();
     let (video, jsonl, record) = (
         dir.path().join("in.avi"),
         dir.path().join("t.jsonl"),
         dir.path().join("out.avi"),
     );
-    common::write_video(&video, &frames);
+    happy_then_surprised(&data, &video);
     let (model, pool) = shipped_model();
     let summary = run(
         &config(&video, Some(&jsonl), Some(&record)),
@@ -110,17 +132,8 @@ fn two_faces_keep_their_tracks_and_pooled_labels_follow_the_expressions() {
     }
     assert_eq!(summary.tracks.len(), 2);
     // Pooled labels once the window has filled: happy, then surprise.
+    pooled_labels_follow_the_expressions(&lines);
     for r in &lines {
-        let expect = match r.frame {
-            8..=19 => "happy",
-            28..=39 => "surprise",
-            _ => continue,
-        };
-        assert_eq!(
-            r.pooled_label, expect,
-            "frame {} track {}: {r:?}",
-            r.frame, r.track
-        );
         assert!(
             (r.t - r.frame as f64 / 25.0).abs() < 1e-6,
             "timestamps from the frame rate"
@@ -274,28 +287,9 @@ fn learned_pooling_reads_each_track_with_a_set_model() {
     .unwrap();
     let all: Vec<usize> = (0..rows.x.len()).collect();
     let set_model = fer::train::fit(&rows, &all, &opts, &mut |_, _, _, _| {}).unwrap();
-    // Subjects 3 and 10 side by side: happy for frames 0-19, surprised for 20-39.
-    let yale = |s: &str| common::read_bgr(&data.join("yalefaces").join(s));
-    let happy = side_by_side(
-        &yale("happy/subject03.happy.gif"),
-        &yale("happy/subject10.happy.gif"),
-    );
-    let surprised = side_by_side(
-        &yale("surprised/subject03.surprised.gif"),
-        &yale("surprised/subject10.surprised.gif"),
-    );
-    let frames: Vec<Mat> = (0..40)
-        .map(|i| {
-            if i < 20 {
-                happy.clone()
-            } else {
-                surprised.clone()
-            }
-        })
-        .collect();
     let dir = tempfile::tempdir().unwrap();
     let (video, jsonl) = (dir.path().join("in.avi"), dir.path().join("t.jsonl"));
-    common::write_video(&video, &frames);
+    happy_then_surprised(&data, &video);
     let mut cfg = config(&video, Some(&jsonl), None);
     cfg.tracker.pooling = Pooling::Learned;
     // A model that does not pool sets is refused, naming what is needed.
@@ -317,18 +311,7 @@ fn learned_pooling_reads_each_track_with_a_set_model() {
         .collect();
     assert_eq!(lines.len(), 80, "two faces in each of 40 frames");
     // Once the window holds one expression only, the set reads it.
-    for r in &lines {
-        let expect = match r.frame {
-            8..=19 => "happy",
-            28..=39 => "surprise",
-            _ => continue,
-        };
-        assert_eq!(
-            r.pooled_label, expect,
-            "frame {} track {}",
-            r.frame, r.track
-        );
-    }
+    pooled_labels_follow_the_expressions(&lines);
     // The set's reading is not the mean of the frames' probabilities.
     let differs = lines.iter().filter(|r| r.frame >= 20).any(|r| {
         r.pooled

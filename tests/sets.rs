@@ -29,6 +29,16 @@ fn all(rows: &LabelledRows) -> Vec<usize> {
     (0..rows.x.len()).collect()
 }
 
+/// A model of `kind` trained on every row, with the quick test options.
+fn trained(kind: ModelKind, rows: &LabelledRows) -> fer::Result<Model> {
+    fit(
+        rows,
+        &all(rows),
+        &common::options(kind, geometry_only()),
+        &mut |_, _, _, _| {},
+    )
+}
+
 #[test]
 fn the_three_set_kinds_are_registered() {
     let names: Vec<&str> = set_kinds().iter().map(|k| k.name()).collect();
@@ -39,13 +49,7 @@ fn the_three_set_kinds_are_registered() {
 fn a_set_is_read_the_same_in_any_order_and_one_frame_is_a_set_of_one() {
     let rows = common::blobs(&geometry_only(), 60, 3, 21);
     for kind in set_kinds().into_iter().chain([ModelKind::MLP]) {
-        let model = fit(
-            &rows,
-            &all(&rows),
-            &common::options(kind, geometry_only()),
-            &mut |_, _, _, _| {},
-        )
-        .unwrap();
+        let model = trained(kind, &rows).unwrap();
         let frames: Vec<Vec<f32>> = rows.x[..4].to_vec();
         let reversed: Vec<Vec<f32>> = frames.iter().rev().cloned().collect();
         let (a, b) = (
@@ -101,13 +105,7 @@ fn one_telling_frame(sets_per_class: usize, seed: u64) -> LabelledRows {
 fn set_pooling_reads_what_single_frames_lack() {
     let (train_rows, test_rows) = (one_telling_frame(80, 31), one_telling_frame(40, 32));
     let test_sets = fer::sets::group(test_rows.sets.as_ref().unwrap(), &all(&test_rows));
-    let mlp = fit(
-        &train_rows,
-        &all(&train_rows),
-        &common::options(ModelKind::MLP, geometry_only()),
-        &mut |_, _, _, _| {},
-    )
-    .unwrap();
+    let mlp = trained(ModelKind::MLP, &train_rows).unwrap();
     let (t, p) = cross_validation::predict_rows(&mlp, &test_rows, &all(&test_rows)).unwrap();
     let per_frame = cross_validation::accuracy_of(&t, &p);
     assert!(
@@ -115,13 +113,7 @@ fn set_pooling_reads_what_single_frames_lack() {
         "three frames in four cannot be told apart: {per_frame}"
     );
     for kind in set_kinds() {
-        let model = fit(
-            &train_rows,
-            &all(&train_rows),
-            &common::options(kind, geometry_only()),
-            &mut |_, _, _, _| {},
-        )
-        .unwrap();
+        let model = trained(kind, &train_rows).unwrap();
         let (t, p) = cross_validation::predict_sets(&model, &test_rows, &test_sets).unwrap();
         let per_set = cross_validation::accuracy_of(&t, &p);
         eprintln!("{kind}: per-set {per_set:.3}, the MLP per frame {per_frame:.3}");
@@ -172,14 +164,7 @@ fn a_set_model_without_sets_is_refused_and_says_how_to_give_them() {
     let mut rows = common::blobs(&geometry_only(), 20, 3, 51);
     rows.sets = None;
     for kind in set_kinds() {
-        let err = fit(
-            &rows,
-            &all(&rows),
-            &common::options(kind, geometry_only()),
-            &mut |_, _, _, _| {},
-        )
-        .unwrap_err()
-        .to_string();
+        let err = trained(kind, &rows).unwrap_err().to_string();
         assert!(err.contains("--set-by"), "{kind}: {err}");
     }
     // Votes are targets the set models do not learn: refused, not ignored.
@@ -190,14 +175,9 @@ fn a_set_model_without_sets_is_refused_and_says_how_to_give_them() {
             .map(|&y| (0..3).map(|c| if c == y { 1.0 } else { 0.0 }).collect())
             .collect(),
     );
-    let err = fit(
-        &rows,
-        &all(&rows),
-        &common::options("set-max".parse().unwrap(), geometry_only()),
-        &mut |_, _, _, _| {},
-    )
-    .unwrap_err()
-    .to_string();
+    let err = trained("set-max".parse().unwrap(), &rows)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("--votes"), "{err}");
 }
 

@@ -240,15 +240,7 @@ pub fn fit_net(
         None => None,
     };
     let mut order = train_rows.to_vec();
-    // (validation accuracy, epoch, weights) of the best epoch so far.
-    let mut best: Option<(f32, usize, Snapshot)> = None;
-    let mut report = TrainReport {
-        epochs_run: 0,
-        best_epoch: 0,
-        val_accuracy: 0.0,
-        train_loss: vec![],
-        val_accuracy_curve: vec![],
-    };
+    let mut stopping = EarlyStopping::new(varmap, params.patience, !val_rows.is_empty());
     for epoch in 1..=params.epochs {
         order.shuffle(rng);
         let mut loss_sum = 0.0f32;
@@ -289,42 +281,94 @@ pub fn fit_net(
             loss_sum += loss.to_scalar::<f32>()?;
             batches += 1;
         }
-        let train_loss = loss_sum / batches.max(1) as f32;
-        if !train_loss.is_finite() {
-            return Err(FerError::Training(format!(
-                "training diverged at epoch {epoch} (loss {train_loss}): lower the learning rate"
-            )));
-        }
+        let train_loss = finite_loss(epoch, loss_sum / batches.max(1) as f32)?;
         let val_acc = if val_rows.is_empty() {
             accuracy(net, set, train_rows, &dev)?
         } else {
             accuracy(net, set, val_rows, &dev)?
         };
-        report.epochs_run = epoch;
-        report.train_loss.push(train_loss);
-        report.val_accuracy_curve.push(val_acc);
         on_epoch(epoch, params.epochs, train_loss, val_acc);
-        if val_rows.is_empty() {
-            continue; // no early stopping: the last epoch is kept
-        }
-        if best.as_ref().is_none_or(|b| val_acc > b.0) {
-            best = Some((val_acc, epoch, snapshot(varmap)?));
-        } else if epoch - best.as_ref().map_or(0, |b| b.1) >= params.patience {
+        if stopping.epoch_ended(epoch, train_loss, val_acc)? {
             break;
         }
     }
-    match best {
-        Some((acc, epoch, weights)) => {
-            restore(varmap, &weights)?;
-            report.best_epoch = epoch;
-            report.val_accuracy = acc;
-        }
-        None => {
-            report.best_epoch = report.epochs_run;
-            report.val_accuracy = report.val_accuracy_curve.last().copied().unwrap_or(0.0);
+    stopping.finish()
+}
+
+/// An epoch's mean training loss, or the error that training diverged.
+pub fn finite_loss(epoch: usize, loss: f32) -> Result<f32> {
+    if loss.is_finite() {
+        Ok(loss)
+    } else {
+        Err(FerError::Training(format!(
+            "training diverged at epoch {epoch} (loss {loss}): lower the learning rate"
+        )))
+    }
+}
+
+/// The epoch bookkeeping of a training loop: the curves, the best epoch's
+/// weights, when to stop, and the report. With validation the best epoch's
+/// weights are kept and training stops after `patience` epochs without
+/// improvement; without, the last epoch is kept.
+pub struct EarlyStopping<'a> {
+    varmap: &'a VarMap,
+    patience: usize,
+    validating: bool,
+    /// (validation accuracy, epoch, weights) of the best epoch so far.
+    best: Option<(f32, usize, Snapshot)>,
+    report: TrainReport,
+}
+
+impl<'a> EarlyStopping<'a> {
+    /// For the weights in `varmap`; `validating` when there is a validation split.
+    pub fn new(varmap: &'a VarMap, patience: usize, validating: bool) -> Self {
+        EarlyStopping {
+            varmap,
+            patience,
+            validating,
+            best: None,
+            report: TrainReport {
+                epochs_run: 0,
+                best_epoch: 0,
+                val_accuracy: 0.0,
+                train_loss: vec![],
+                val_accuracy_curve: vec![],
+            },
         }
     }
-    Ok(report)
+
+    /// Record epoch `epoch`'s loss and accuracy; true when training should stop.
+    pub fn epoch_ended(&mut self, epoch: usize, loss: f32, accuracy: f32) -> Result<bool> {
+        self.report.epochs_run = epoch;
+        self.report.train_loss.push(loss);
+        self.report.val_accuracy_curve.push(accuracy);
+        if !self.validating {
+            return Ok(false);
+        }
+        if self.best.as_ref().is_none_or(|b| accuracy > b.0) {
+            self.best = Some((accuracy, epoch, snapshot(self.varmap)?));
+            Ok(false)
+        } else {
+            Ok(epoch - self.best.as_ref().map_or(0, |b| b.1) >= self.patience)
+        }
+    }
+
+    /// Put the kept epoch's weights back and report.
+    pub fn finish(self) -> Result<TrainReport> {
+        let mut report = self.report;
+        match self.best {
+            Some((acc, epoch, weights)) => {
+                restore(self.varmap, &weights)?;
+                report.best_epoch = epoch;
+                report.val_accuracy = acc;
+            }
+            None => {
+                report.best_epoch = report.epochs_run;
+                report.val_accuracy = report.val_accuracy_curve.last().copied().unwrap_or(0.0);
+            }
+        }
+        Ok(report)
+    }
 }
 
 /// The variables of `varmap` whose names pass `keep`, in name order.
@@ -427,10 +471,10 @@ fn partial_bce(scores: &Tensor, set: &TrainSet, chunk: &[usize], classes: usize)
 }
 
 /// A copy of every named weight.
-pub type Snapshot = Vec<(String, Tensor)>;
+type Snapshot = Vec<(String, Tensor)>;
 
 /// Copy every weight of `varmap` (the best epoch so far).
-pub fn snapshot(varmap: &VarMap) -> Result<Snapshot> {
+fn snapshot(varmap: &VarMap) -> Result<Snapshot> {
     let data = varmap
         .data()
         .lock()
@@ -441,7 +485,7 @@ pub fn snapshot(varmap: &VarMap) -> Result<Snapshot> {
 }
 
 /// Put back the weights of a [`snapshot`].
-pub fn restore(varmap: &VarMap, weights: &[(String, Tensor)]) -> Result<()> {
+fn restore(varmap: &VarMap, weights: &[(String, Tensor)]) -> Result<()> {
     let data = varmap
         .data()
         .lock()

@@ -1,7 +1,8 @@
 //! The `set-max`, `set-mean` and `set-attention` kinds ([`SetKind`]): a
 //! [`SetNet`] trained on sets of frames. AdamW on the (by default
 //! class-balanced) cross-entropy of each set's label, with early stopping on
-//! the accuracy over the validation sets, as [`crate::model::net::fit_net`] does
+//! the validation sets (the mean of their accuracy read whole and frame by
+//! frame), as [`crate::model::net::fit_net`] does
 //! for rows.
 //!
 //! Each mini-batch holds `--batch-size` sets. For each batch one frame count
@@ -13,7 +14,7 @@
 
 use crate::error::{FerError, Result};
 use crate::model::learner::{Classify, FitJob, Fitted, Learner, LoadJob, Trained};
-use crate::model::net::{self, EpochCallback, TrainReport, TrainSet};
+use crate::model::net::{self, EpochCallback, TrainSet};
 use crate::model::set_net::{SetNet, SetPool};
 use crate::sets;
 use candle_core::{Device, Tensor, D};
@@ -106,9 +107,7 @@ pub fn fit_set_net(job: &FitJob, pool: SetPool, on_epoch: &mut EpochCallback) ->
     let label = |s: &[usize]| job.set.y[s[0]];
     let class_w = class_weights(&train, label, job.classes, p.class_balanced);
     let mut order: Vec<usize> = (0..train.len()).collect();
-    let mut best: Option<(f32, usize, net::Snapshot)> = None;
-    let mut report = TrainReport::single_pass();
-    report.epochs_run = 0;
+    let mut stopping = net::EarlyStopping::new(&varmap, p.patience, !val.is_empty());
     for epoch in 1..=p.epochs {
         order.shuffle(&mut rng);
         let (mut loss_sum, mut batches) = (0f32, 0usize);
@@ -132,38 +131,15 @@ pub fn fit_set_net(job: &FitJob, pool: SetPool, on_epoch: &mut EpochCallback) ->
             loss_sum += loss.to_scalar::<f32>()?;
             batches += 1;
         }
-        let train_loss = loss_sum / batches.max(1) as f32;
-        if !train_loss.is_finite() {
-            return Err(FerError::Training(format!(
-                "training diverged at epoch {epoch} (loss {train_loss}): lower the learning rate"
-            )));
-        }
+        let train_loss = net::finite_loss(epoch, loss_sum / batches.max(1) as f32)?;
         let scored = if val.is_empty() { &train } else { &val };
         let acc = set_accuracy(&model, job.set, scored)?;
-        report.epochs_run = epoch;
-        report.train_loss.push(train_loss);
-        report.val_accuracy_curve.push(acc);
         on_epoch(epoch, p.epochs, train_loss, acc);
-        if val.is_empty() {
-            continue; // no early stopping: the last epoch is kept
-        }
-        if best.as_ref().is_none_or(|b| acc > b.0) {
-            best = Some((acc, epoch, net::snapshot(&varmap)?));
-        } else if epoch - best.as_ref().map_or(0, |b| b.1) >= p.patience {
+        if stopping.epoch_ended(epoch, train_loss, acc)? {
             break;
         }
     }
-    match best {
-        Some((acc, epoch, weights)) => {
-            net::restore(&varmap, &weights)?;
-            report.best_epoch = epoch;
-            report.val_accuracy = acc;
-        }
-        None => {
-            report.best_epoch = report.epochs_run;
-            report.val_accuracy = report.val_accuracy_curve.last().copied().unwrap_or(0.0);
-        }
-    }
+    let report = stopping.finish()?;
     Ok(Fitted::new(model, net::weights(&varmap)?, report, started))
 }
 
@@ -215,16 +191,25 @@ fn class_weights(
         .collect()
 }
 
-/// Share of `sets` (each read whole) whose label the model gives.
+/// The validation score: the mean of the share of `sets` read right whole and
+/// the share of their frames read right one at a time. A set model serves both
+/// (a track's frames in `fer live`, single images in `fer batch`), and scoring
+/// sets alone let it stop while single frames were still being learnt.
 fn set_accuracy(model: &SetNet, set: &TrainSet, sets: &[Vec<usize>]) -> Result<f32> {
-    let mut correct = 0usize;
-    for s in sets {
-        let x = frames_tensor(set, s, (1, s.len()))?;
-        let pred = model
-            .set_log_probs(&x, None)?
+    let (mut whole, mut frames, mut n_frames) = (0usize, 0usize, 0usize);
+    let predict = |x: &Tensor| -> Result<Vec<u32>> {
+        Ok(model
+            .set_log_probs(x, None)?
             .argmax(D::Minus1)?
-            .to_vec1::<u32>()?;
-        correct += usize::from(pred[0] == set.y[s[0]]);
+            .to_vec1::<u32>()?)
+    };
+    for s in sets {
+        let label = set.y[s[0]];
+        whole += usize::from(predict(&frames_tensor(set, s, (1, s.len()))?)?[0] == label);
+        let singles = predict(&frames_tensor(set, s, (s.len(), 1))?)?;
+        frames += singles.iter().filter(|&&p| p == label).count();
+        n_frames += s.len();
     }
-    Ok(correct as f32 / sets.len().max(1) as f32)
+    let share = |k: usize, n: usize| k as f32 / n.max(1) as f32;
+    Ok((share(whole, sets.len()) + share(frames, n_frames)) / 2.0)
 }
