@@ -4,7 +4,7 @@
 # sequence (--set-by sequence: the frames of a CK+ sequence, from the file names).
 # Needs ../shared/data. Run from the repository root:
 #   models/make-sets.sh
-# Takes about 6 minutes on 2 cores.
+# Takes about 25 minutes on 2 cores (the --batch-size 16 run takes three quarters of it).
 . models/lib.sh
 
 $FER compare --cv 10 --group-by subject --no-detect --set-by sequence \
