@@ -254,14 +254,7 @@ impl Model {
         let probs = self
             .classifier
             .probabilities(&flat, rows.len(), self.header.feature_dim)?;
-        // Finite weights can still overflow (a damaged file's huge values): an error,
-        // never a NaN probability in someone's results.
-        if probs.iter().flatten().any(|p| !p.is_finite()) {
-            return Err(FerError::Training(
-                "the model gave a probability that is not a finite number (damaged weights?)"
-                    .into(),
-            ));
-        }
+        check_finite(probs.iter().flatten())?;
         Ok(probs)
     }
 
@@ -273,12 +266,7 @@ impl Model {
         let probs =
             self.classifier
                 .set_probabilities(&flat, rows.len(), self.header.feature_dim)?;
-        if probs.iter().any(|p| !p.is_finite()) {
-            return Err(FerError::Training(
-                "the model gave a probability that is not a finite number (damaged weights?)"
-                    .into(),
-            ));
-        }
+        check_finite(probs.iter())?;
         Ok(probs)
     }
 
@@ -429,6 +417,17 @@ fn check_weights(tensors: &HashMap<String, Tensor>) -> Result<()> {
                 "tensor {name} holds NaN or infinite values"
             )));
         }
+    }
+    Ok(())
+}
+
+/// Finite weights can still overflow (a damaged file's huge values): an error,
+/// never a NaN probability in someone's results.
+fn check_finite<'a>(probs: impl IntoIterator<Item = &'a f32>) -> Result<()> {
+    if probs.into_iter().any(|p| !p.is_finite()) {
+        return Err(FerError::Training(
+            "the model gave a probability that is not a finite number (damaged weights?)".into(),
+        ));
     }
     Ok(())
 }

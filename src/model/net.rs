@@ -189,20 +189,11 @@ pub fn fit_net(
         return Err(FerError::Training("no training samples".into()));
     }
     let dev = Device::Cpu;
-    let mut counts = vec![0usize; classes];
-    for &r in train_rows {
-        counts[set.y[r] as usize] += 1;
-    }
-    let weights: Vec<f32> = counts
-        .iter()
-        .map(|&c| {
-            if params.class_balanced && c > 0 {
-                train_rows.len() as f32 / (classes as f32 * c as f32)
-            } else {
-                1.0
-            }
-        })
-        .collect();
+    let weights = class_weights(
+        train_rows.iter().map(|&r| set.y[r]),
+        classes,
+        params.class_balanced,
+    );
     let class_w = Tensor::from_vec(weights, classes, &dev)?;
     let latent = match (params.objective, set.sources) {
         (Objective::LatentTruth, Some((_, n))) => Some(latent_parameters(varmap, n, classes)?),
@@ -293,6 +284,32 @@ pub fn fit_net(
         }
     }
     stopping.finish()
+}
+
+/// Per-class loss weights for examples with `labels`: `examples / (classes *
+/// examples of the class)` when `balanced` (each class weighs the same in
+/// total), else 1.
+pub fn class_weights(
+    labels: impl Iterator<Item = u32>,
+    classes: usize,
+    balanced: bool,
+) -> Vec<f32> {
+    let mut counts = vec![0usize; classes];
+    let mut total = 0usize;
+    for y in labels {
+        counts[y as usize] += 1;
+        total += 1;
+    }
+    counts
+        .iter()
+        .map(|&c| {
+            if balanced && c > 0 {
+                total as f32 / (classes as f32 * c as f32)
+            } else {
+                1.0
+            }
+        })
+        .collect()
 }
 
 /// An epoch's mean training loss, or the error that training diverged.

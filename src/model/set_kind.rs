@@ -105,7 +105,11 @@ pub fn fit_set_net(job: &FitJob, pool: SetPool, on_epoch: &mut EpochCallback) ->
         },
     )?;
     let label = |s: &[usize]| job.set.y[s[0]];
-    let class_w = class_weights(&train, label, job.classes, p.class_balanced);
+    let class_w = net::class_weights(
+        train.iter().map(|s| label(s)),
+        job.classes,
+        p.class_balanced,
+    );
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut stopping = net::EarlyStopping::new(&varmap, p.patience, !val.is_empty());
     for epoch in 1..=p.epochs {
@@ -165,30 +169,6 @@ fn frames_tensor(set: &TrainSet, frames: &[usize], shape: (usize, usize)) -> Res
         (shape.0, shape.1, set.dim),
         &Device::Cpu,
     )?)
-}
-
-/// Per-class loss weights over sets: `sets / (classes * sets of the class)`
-/// when balanced, else 1.
-fn class_weights(
-    sets: &[Vec<usize>],
-    label: impl Fn(&[usize]) -> u32,
-    classes: usize,
-    balanced: bool,
-) -> Vec<f32> {
-    let mut counts = vec![0usize; classes];
-    for s in sets {
-        counts[label(s) as usize] += 1;
-    }
-    counts
-        .iter()
-        .map(|&c| {
-            if balanced && c > 0 {
-                sets.len() as f32 / (classes as f32 * c as f32)
-            } else {
-                1.0
-            }
-        })
-        .collect()
 }
 
 /// The validation score: the mean of the share of `sets` read right whole and
