@@ -73,8 +73,8 @@ fn accuracy(model: &CnnModel, set: &CropSet) -> f32 {
 }
 
 fn model_of(set: &CropSet, classes: usize, params: &ValidCnnParams) -> CnnModel {
-    let (net, varmap, loss, train_accuracy) =
-        fit_cnn(set, classes, params, &mut |_, _, _, _| {}).unwrap();
+    let (net, varmap, curves) = fit_cnn(set, classes, params, &mut |_, _, _, _| {}).unwrap();
+    let loss = curves.loss;
     assert!(
         loss.last().unwrap() < loss.first().unwrap(),
         "loss did not fall: {loss:?}"
@@ -94,7 +94,10 @@ fn model_of(set: &CropSet, classes: usize, params: &ValidCnnParams) -> CnnModel 
             skipped: 0,
             sources: vec![],
             loss,
-            train_accuracy,
+            train_accuracy: curves.train_accuracy,
+            validation_accuracy: vec![],
+            validation_sources: vec![],
+            validation_samples: 0,
         },
     };
     CnnModel::new(header, net, varmap)
@@ -281,8 +284,8 @@ fn a_run_resumed_from_any_epoch_ends_with_the_weights_of_an_uninterrupted_one() 
         resume_from: None,
     };
     // The uninterrupted run, keeping a copy of each epoch's checkpoint.
-    let (_, whole, loss, acc) =
-        fit_cnn_with_checkpoints(&data, 3, &params, &save_only, &mut |e, _, _, _| {
+    let (_, whole, curves) =
+        fit_cnn_with_checkpoints(&data, None, 3, &params, &save_only, &mut |e, _, _, _| {
             std::fs::copy(&ckpt, dir.path().join(format!("after-{e}"))).unwrap();
         })
         .unwrap();
@@ -293,8 +296,8 @@ fn a_run_resumed_from_any_epoch_ends_with_the_weights_of_an_uninterrupted_one() 
             resume_from: Some(dir.path().join(format!("after-{stopped_after}"))),
         };
         let mut epochs_run = vec![];
-        let (_, resumed, loss2, acc2) =
-            fit_cnn_with_checkpoints(&data, 3, &params, &resume, &mut |e, _, _, _| {
+        let (_, resumed, curves2) =
+            fit_cnn_with_checkpoints(&data, None, 3, &params, &resume, &mut |e, _, _, _| {
                 epochs_run.push(e)
             })
             .unwrap();
@@ -304,11 +307,137 @@ fn a_run_resumed_from_any_epoch_ends_with_the_weights_of_an_uninterrupted_one() 
             expected,
             "resumed after epoch {stopped_after}"
         );
-        assert_eq!((loss2, acc2), (loss.clone(), acc.clone()));
+        assert_eq!(curves2, curves);
     }
     // Without checkpoints the same run gives the same weights (saving changes nothing).
-    let (_, plain, _, _) = fit_cnn(&data, 3, &params, &mut |_, _, _, _| {}).unwrap();
+    let (_, plain, _) = fit_cnn(&data, 3, &params, &mut |_, _, _, _| {}).unwrap();
     assert_eq!(weights_of(&plain), expected);
+}
+
+#[test]
+fn validation_crops_are_scored_every_epoch_and_change_no_weight() {
+    let params = tiny(16, 4);
+    let data = patterns(12, 7);
+    let validation = patterns(8, 99);
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("run.checkpoint");
+    let save_only = Checkpoints {
+        save_to: Some(ckpt.clone()),
+        resume_from: None,
+    };
+    let (net, varmap, curves) = fit_cnn_with_checkpoints(
+        &data,
+        Some(&validation),
+        3,
+        &params,
+        &save_only,
+        &mut |e, _, _, _| {
+            std::fs::copy(&ckpt, dir.path().join(format!("after-{e}"))).unwrap();
+        },
+    )
+    .unwrap();
+    let (_, plain, plain_curves) = fit_cnn(&data, 3, &params, &mut |_, _, _, _| {}).unwrap();
+    assert_eq!(
+        weights_of(&varmap),
+        weights_of(&plain),
+        "validation only looks"
+    );
+    assert_eq!(curves.loss, plain_curves.loss);
+    assert!(plain_curves.validation_accuracy.is_empty());
+    assert_eq!(curves.validation_accuracy.len(), 4);
+    // The last figure is the final network's accuracy on those crops.
+    let mut model = model_of(&data, 3, &params);
+    model = CnnModel::new(model.header().clone(), net, varmap);
+    let last = *curves.validation_accuracy.last().unwrap();
+    assert_eq!(last, accuracy(&model, &validation));
+    assert!(last > 0.6, "the patterns are learnt: {last}");
+
+    // Resumed, the validation curve goes on where it stopped.
+    let resume = Checkpoints {
+        save_to: None,
+        resume_from: Some(dir.path().join("after-2")),
+    };
+    let (_, _, resumed) = fit_cnn_with_checkpoints(
+        &data,
+        Some(&validation),
+        3,
+        &params,
+        &resume,
+        &mut |_, _, _, _| {},
+    )
+    .unwrap();
+    assert_eq!(resumed, curves);
+    // A validated run's checkpoint is not continued without (or with other) validation crops.
+    for other in [None, Some(&data)] {
+        let err = fit_cnn_with_checkpoints(&data, other, 3, &params, &resume, &mut |_, _, _, _| {})
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(err.contains("other settings or data"), "{err}");
+    }
+    // Validation crops of a class the network does not have are refused.
+    let mut four = patterns(2, 5);
+    four.labels[0] = 3;
+    let err = fit_cnn_with_checkpoints(
+        &data,
+        Some(&four),
+        3,
+        &params,
+        &Checkpoints::default(),
+        &mut |_, _, _, _| {},
+    )
+    .err()
+    .expect("refused")
+    .to_string();
+    assert!(err.contains("validation labels"), "{err}");
+}
+
+#[test]
+fn train_cnn_validation_split_records_a_curve_and_needs_a_training_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = patterns(30, 12);
+    let mut manifest =
+        String::from("dataset,path,label_original,label_canonical,subject,split,note\n");
+    for (i, (crop, &label)) in set.pixels.chunks(256).zip(&set.labels).enumerate() {
+        let name = format!("{i:03}.png");
+        image::GrayImage::from_raw(16, 16, crop.to_vec())
+            .unwrap()
+            .save(dir.path().join(&name))
+            .unwrap();
+        let class = ["angry", "happy", "sad"][label as usize];
+        let split = if i % 5 == 0 { "val" } else { "train" };
+        manifest += &format!("toy,{name},{class},{class},s{i},{split},\n");
+    }
+    let csv = dir.path().join("manifest.csv");
+    std::fs::write(&csv, manifest).unwrap();
+    let out = dir.path().join("cnn.safetensors");
+    let run = |extra: &[&str]| {
+        let mut c = train_cnn_command(&csv, &out);
+        c.args(extra).stderr(std::process::Stdio::piped());
+        let o = c.output().unwrap();
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (ok, err) = run(&["--validation-split", "val"]);
+    assert!(!ok && err.contains("needs --split"), "{err}");
+    let (ok, err) = run(&["--split", "train", "--validation-split", "train"]);
+    assert!(!ok && err.contains("also a training --split"), "{err}");
+    let (ok, err) = run(&["--split", "train", "--validation-split", "nowhere"]);
+    assert!(!ok && err.contains("manifest.csv: no labelled images"), "{err}");
+    let (ok, err) = run(&["--split", "train", "--validation-split", "val"]);
+    assert!(ok, "{err}");
+    assert!(err.contains("18 validation crops"), "{err}");
+    let t = CnnModel::load(&out).unwrap().header().training.clone();
+    assert_eq!(t.samples, 72);
+    assert_eq!(t.validation_samples, 18);
+    assert_eq!(t.validation_accuracy.len(), t.loss.len());
+    assert!(
+        t.validation_sources.iter().any(|s| s.contains("val")),
+        "{:?}",
+        t.validation_sources
+    );
 }
 
 /// `fer train-cnn` on `data` (a folder of class folders of 16x16 crops), writing `out`.
@@ -394,13 +523,13 @@ fn a_checkpoint_of_another_run_or_a_damaged_one_is_refused_naming_the_file() {
         save_to: Some(ckpt.clone()),
         resume_from: None,
     };
-    fit_cnn_with_checkpoints(&data, 3, &params, &save, &mut |_, _, _, _| {}).unwrap();
+    fit_cnn_with_checkpoints(&data, None, 3, &params, &save, &mut |_, _, _, _| {}).unwrap();
     let resume = |from: &std::path::Path, params: &ValidCnnParams, data: &CropSet| {
         let c = Checkpoints {
             save_to: None,
             resume_from: Some(from.to_path_buf()),
         };
-        fit_cnn_with_checkpoints(data, 3, params, &c, &mut |_, _, _, _| {})
+        fit_cnn_with_checkpoints(data, None, 3, params, &c, &mut |_, _, _, _| {})
             .err()
             .expect("refused")
             .to_string()

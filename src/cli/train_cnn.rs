@@ -7,7 +7,9 @@ use anyhow::{bail, Result};
 use clap::Args;
 use fer::model::cnn::CnnArch;
 use fer::model::cnn_checkpoint::Checkpoints;
-use fer::model::cnn_train::{self, CnnParams, CropOrigin, GitLoss, ValidCnnParams};
+use fer::model::cnn_train::{
+    self, CnnParams, CropOrigin, GitLoss, ValidCnnParams, ValidationCrops,
+};
 use fer::pipeline::PipelineConfig;
 use std::path::PathBuf;
 
@@ -15,6 +17,11 @@ use std::path::PathBuf;
 pub struct TrainCnnArgs {
     #[command(flatten)]
     data: DataArgs,
+    /// Manifest rows of these splits (comma separated; the same --data and filters
+    /// otherwise) are validation crops: their accuracy is measured after every epoch,
+    /// logged and kept in the CNN's curves (`fer plot`). It never steers training.
+    #[arg(long, value_delimiter = ',', value_name = "SPLIT")]
+    validation_split: Vec<String>,
     /// Where to write the CNN (.safetensors).
     #[arg(long)]
     out: PathBuf,
@@ -153,6 +160,7 @@ pub fn run(args: TrainCnnArgs) -> Result<i32> {
         crops.len(),
         classes.len()
     );
+    let validation = validation_crops(&args, &classes, &pipeline, params.arch.input_size)?;
     let pb = progress(params.epochs as u64, "training");
     let origin = CropOrigin {
         classes,
@@ -163,6 +171,7 @@ pub fn run(args: TrainCnnArgs) -> Result<i32> {
     let model = cnn_train::train(
         &crops,
         origin,
+        validation.as_ref(),
         &params,
         &checkpoints,
         &mut |epoch, _, loss, acc| {
@@ -181,6 +190,53 @@ pub fn run(args: TrainCnnArgs) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// The crops of `--validation-split`: the same data and filters, other splits.
+fn validation_crops(
+    args: &TrainCnnArgs,
+    classes: &[String],
+    pipeline: &PipelineConfig,
+    side: usize,
+) -> Result<Option<ValidationCrops>> {
+    if args.validation_split.is_empty() {
+        return Ok(None);
+    }
+    if args.data.split.is_empty() {
+        bail!("--validation-split needs --split for the training rows, or the validation rows would be trained on too");
+    }
+    if let Some(both) = args
+        .validation_split
+        .iter()
+        .find(|s| args.data.split.contains(s))
+    {
+        bail!("--validation-split {both} is also a training --split: validate on other rows");
+    }
+    let data = DataArgs {
+        split: args.validation_split.clone(),
+        ..args.data.clone()
+    };
+    let samples = data.samples()?;
+    let pb = progress(samples.len() as u64, "cropping validation faces");
+    let (crops, skipped) =
+        cnn_train::crops_from_samples(&samples, classes, pipeline, side, &|| pb.inc(1))?;
+    pb.finish_and_clear();
+    if crops.is_empty() {
+        bail!(
+            "--validation-split {}: no validation crops of the classes {} in {}",
+            args.validation_split.join(","),
+            classes.join(","),
+            data.describe().join(" ")
+        );
+    }
+    eprintln!(
+        "{} validation crops ({skipped} images skipped: unreadable, no face, or a class not trained)",
+        crops.len()
+    );
+    Ok(Some(ValidationCrops {
+        crops,
+        sources: data.describe(),
+    }))
 }
 
 /// The variable that, set to 1, leaves glibc's allocator settings alone.

@@ -54,6 +54,10 @@ pub struct CheckpointHeader {
     /// Per-epoch loss and training accuracy so far.
     pub losses: Vec<f32>,
     pub accuracies: Vec<f32>,
+    /// Per-epoch validation accuracy so far; empty for a run without validation
+    /// crops (whose fingerprint says so).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub validation_accuracies: Vec<f32>,
 }
 
 /// A checkpoint read back: its header, the weights by name and the optimiser state.
@@ -127,6 +131,8 @@ impl Checkpoint {
         }
         if header.losses.len() != header.epochs_done
             || header.accuracies.len() != header.epochs_done
+            || !(header.validation_accuracies.is_empty()
+                || header.validation_accuracies.len() == header.epochs_done)
         {
             return Err(FerError::model(
                 path,

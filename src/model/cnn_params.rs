@@ -194,4 +194,24 @@ pub struct CnnTrainingSummary {
     pub loss: Vec<f32>,
     /// Accuracy on the (mixed, flipped) training batches per epoch, against the dominant label.
     pub train_accuracy: Vec<f32>,
+    /// Accuracy on the validation crops (`train-cnn --validation-split`) per epoch;
+    /// empty when the run had none. Validation never steers training.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub validation_accuracy: Vec<f32>,
+    /// Where the validation crops came from, and how many there were.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub validation_sources: Vec<String>,
+    #[serde(default)]
+    pub validation_samples: usize,
+}
+
+/// A run's per-epoch curves.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CnnCurves {
+    /// Mean training loss.
+    pub loss: Vec<f32>,
+    /// Accuracy on the (mixed, flipped) training batches.
+    pub train_accuracy: Vec<f32>,
+    /// Accuracy on the validation crops; empty without them.
+    pub validation_accuracy: Vec<f32>,
 }

@@ -18,7 +18,7 @@ use crate::model::cnn_checkpoint::{
 };
 pub use crate::model::cnn_crops::{classes_to_learn, crops_from_samples, CropOrigin, CropSet};
 pub use crate::model::cnn_params::{
-    CnnParams, CnnTrainingSummary, GitLoss, ValidCnnParams, LR_REFERENCE_BATCH,
+    CnnCurves, CnnParams, CnnTrainingSummary, GitLoss, ValidCnnParams, LR_REFERENCE_BATCH,
 };
 use candle_core::Var;
 use candle_core::{DType, Device, Tensor, D};
@@ -119,39 +119,59 @@ fn standard_normal(rng: &mut ChaCha12Rng) -> f32 {
 pub type CnnEpochCallback<'a> = dyn FnMut(usize, usize, f32, f32) + 'a;
 
 /// Train a CNN from scratch on `data` for `classes` classes. Returns the network, its
-/// weights, and the per-epoch loss and training accuracy.
+/// weights, and the per-epoch curves.
 pub fn fit_cnn(
     data: &CropSet,
     classes: usize,
     params: &ValidCnnParams,
     on_epoch: &mut CnnEpochCallback,
-) -> Result<(Cnn, VarMap, Vec<f32>, Vec<f32>)> {
-    fit_cnn_with_checkpoints(data, classes, params, &Checkpoints::default(), on_epoch)
+) -> Result<(Cnn, VarMap, CnnCurves)> {
+    fit_cnn_with_checkpoints(
+        data,
+        None,
+        classes,
+        params,
+        &Checkpoints::default(),
+        on_epoch,
+    )
 }
+
+/// Crops per forward pass when scoring validation crops (no gradients are kept, so
+/// the batch only bounds the activations' memory).
+const VALIDATION_BATCH: usize = 256;
 
 /// [`fit_cnn`], writing a checkpoint at the end of every epoch to
 /// `checkpoints.save_to` and, with `checkpoints.resume_from`, going on from one. A
-/// run killed and resumed ends with the same weights as one never stopped.
+/// run killed and resumed ends with the same weights as one never stopped. With
+/// `validation`, the accuracy on those crops is measured after every epoch and kept
+/// in the curves; it is only recorded, never used to steer training.
 pub fn fit_cnn_with_checkpoints(
     data: &CropSet,
+    validation: Option<&CropSet>,
     classes: usize,
     params: &ValidCnnParams,
     checkpoints: &Checkpoints,
     on_epoch: &mut CnnEpochCallback,
-) -> Result<(Cnn, VarMap, Vec<f32>, Vec<f32>)> {
+) -> Result<(Cnn, VarMap, CnnCurves)> {
     if data.is_empty() {
         return Err(FerError::Training("no training crops".into()));
     }
-    if classes < 2 || data.labels.iter().any(|&y| y as usize >= classes) {
-        return Err(FerError::Training(format!(
-            "labels must be below {classes} classes, and there must be at least 2"
-        )));
+    for (set, what) in [(Some(data), "training"), (validation, "validation")] {
+        let Some(set) = set else { continue };
+        if classes < 2 || set.labels.iter().any(|&y| y as usize >= classes) {
+            return Err(FerError::Training(format!(
+                "{what} labels must be below {classes} classes, and there must be at least 2"
+            )));
+        }
+        if set.side != params.arch.input_size {
+            return Err(FerError::Training(format!(
+                "{what} crops are {} px, the network takes {}",
+                set.side, params.arch.input_size
+            )));
+        }
     }
-    if data.side != params.arch.input_size {
-        return Err(FerError::Training(format!(
-            "crops are {} px, the network takes {}",
-            data.side, params.arch.input_size
-        )));
+    if validation.is_some_and(|v| v.is_empty()) {
+        return Err(FerError::Training("no validation crops".into()));
     }
     let dev = Device::Cpu;
     let mut rng = ChaCha12Rng::seed_from_u64(params.seed);
@@ -179,9 +199,9 @@ pub fn fit_cnn_with_checkpoints(
     let (total, warmup) = (per_epoch * params.epochs, per_epoch * params.warmup_epochs);
     let side = data.side;
     let mut order: Vec<usize> = (0..data.len()).collect();
-    let (mut losses, mut accs) = (Vec::new(), Vec::new());
+    let mut curves = CnnCurves::default();
     let mut step = 0;
-    let fingerprint = run_fingerprint(params, classes, data);
+    let fingerprint = run_fingerprint(params, classes, data, validation);
     if let Some(path) = &checkpoints.resume_from {
         let ckpt = Checkpoint::load(path, &fingerprint)?;
         resume_from(
@@ -195,16 +215,19 @@ pub fn fit_cnn_with_checkpoints(
         rng.set_word_pos(ckpt.rng_word_pos);
         order = ckpt.header.order.iter().map(|&i| i as usize).collect();
         step = ckpt.header.steps;
-        losses = ckpt.header.losses;
-        accs = ckpt.header.accuracies;
+        curves = CnnCurves {
+            loss: ckpt.header.losses,
+            train_accuracy: ckpt.header.accuracies,
+            validation_accuracy: ckpt.header.validation_accuracies,
+        };
         tracing::info!(
             "resuming from {} after epoch {} of {}",
             path.display(),
-            losses.len(),
+            curves.loss.len(),
             params.epochs
         );
     }
-    for epoch in losses.len()..params.epochs {
+    for epoch in curves.loss.len()..params.epochs {
         order.shuffle(&mut rng);
         let (mut loss_sum, mut correct) = (0.0f64, 0usize);
         for batch in order.chunks(params.batch_size) {
@@ -271,8 +294,19 @@ pub fn fit_cnn_with_checkpoints(
                 epoch + 1
             )));
         }
-        losses.push(loss);
-        accs.push(acc);
+        curves.loss.push(loss);
+        curves.train_accuracy.push(acc);
+        let mut line = format!(
+            "epoch {}: loss {loss:.4}, training accuracy {:.2}%",
+            epoch + 1,
+            100.0 * acc
+        );
+        if let Some(v) = validation {
+            let accuracy = crop_accuracy(&net, v)?;
+            line += &format!(", validation accuracy {:.2}%", 100.0 * accuracy);
+            curves.validation_accuracy.push(accuracy);
+        }
+        tracing::info!("{line}");
         if let Some(path) = &checkpoints.save_to {
             let header = CheckpointHeader {
                 format: CHECKPOINT_FORMAT.into(),
@@ -282,8 +316,9 @@ pub fn fit_cnn_with_checkpoints(
                 steps: step,
                 rng_word_pos: rng.get_word_pos().to_string(),
                 order: order.iter().map(|&i| i as u32).collect(),
-                losses: losses.clone(),
-                accuracies: accs.clone(),
+                losses: curves.loss.clone(),
+                accuracies: curves.train_accuracy.clone(),
+                validation_accuracies: curves.validation_accuracy.clone(),
             };
             let weights: Vec<(String, Tensor)> = named_vars
                 .iter()
@@ -293,21 +328,47 @@ pub fn fit_cnn_with_checkpoints(
         }
         on_epoch(epoch + 1, params.epochs, loss, acc);
     }
-    Ok((net, varmap, losses, accs))
+    Ok((net, varmap, curves))
+}
+
+/// The share of `crops` whose most probable class under `net` is their label.
+fn crop_accuracy(net: &Cnn, crops: &CropSet) -> Result<f32> {
+    let side = crops.side * crops.side;
+    let mut right = 0usize;
+    for (b, labels) in crops.labels.chunks(VALIDATION_BATCH).enumerate() {
+        let start = b * VALIDATION_BATCH * side;
+        let pixels = &crops.pixels[start..start + labels.len() * side];
+        let x = to_input(pixels, labels.len(), crops.side, &Device::Cpu)?;
+        let scores = net.logits(&net.embed(&x)?)?.to_vec2::<f32>()?;
+        right += scores
+            .iter()
+            .zip(labels)
+            .filter(|(s, &y)| argmax(s, None) == y as usize)
+            .count();
+    }
+    Ok(right as f32 / crops.len().max(1) as f32)
 }
 
 /// A hash of what a run's result depends on: its settings, the number of classes and
-/// every crop and label, in order.
-pub fn run_fingerprint(params: &ValidCnnParams, classes: usize, data: &CropSet) -> String {
+/// every crop and label, in order, and the validation crops when there are some
+/// (their curve is part of the result).
+pub fn run_fingerprint(
+    params: &ValidCnnParams,
+    classes: usize,
+    data: &CropSet,
+    validation: Option<&CropSet>,
+) -> String {
     let mut h = Fnv::new();
     let settings = serde_json::to_string(&**params).unwrap_or_default();
     h.write(settings.as_bytes());
     h.write(&(classes as u64).to_le_bytes());
-    h.write(&(data.side as u64).to_le_bytes());
-    for label in &data.labels {
-        h.write(&label.to_le_bytes());
+    for set in std::iter::once(data).chain(validation) {
+        h.write(&(set.side as u64).to_le_bytes());
+        for label in &set.labels {
+            h.write(&label.to_le_bytes());
+        }
+        h.write(&set.pixels);
     }
-    h.write(&data.pixels);
     format!("{:016x}", h.finish())
 }
 
@@ -375,12 +436,19 @@ fn resume_from(
     opt.restore(ckpt.header.steps, &ckpt.moments).map_err(bad)
 }
 
+/// Validation crops for [`train`], and where they came from (for the header).
+pub struct ValidationCrops {
+    pub crops: CropSet,
+    pub sources: Vec<String>,
+}
+
 /// Train a CNN on `crops` (from `origin`) and return it with its header: the
-/// settings, the crops' origin, and the per-epoch loss and training accuracy (each
-/// epoch is also logged), checkpointed as `checkpoints` says.
+/// settings, the crops' origin, and the per-epoch curves (each epoch is also
+/// logged), checkpointed as `checkpoints` says.
 pub fn train(
     crops: &CropSet,
     origin: CropOrigin,
+    validation: Option<&ValidationCrops>,
     params: &ValidCnnParams,
     checkpoints: &Checkpoints,
     on_epoch: &mut CnnEpochCallback,
@@ -391,18 +459,13 @@ pub fn train(
         sources,
         skipped,
     } = origin;
-    let (net, varmap, loss, train_accuracy) = fit_cnn_with_checkpoints(
+    let (net, varmap, curves) = fit_cnn_with_checkpoints(
         crops,
+        validation.map(|v| &v.crops),
         classes.len(),
         params,
         checkpoints,
-        &mut |epoch, epochs, loss, acc| {
-            tracing::info!(
-                "epoch {epoch}: loss {loss:.4}, training accuracy {:.2}%",
-                100.0 * acc
-            );
-            on_epoch(epoch, epochs, loss, acc);
-        },
+        on_epoch,
     )?;
     let header = CnnHeader {
         format: CNN_FORMAT.into(),
@@ -415,8 +478,11 @@ pub fn train(
             samples: crops.len(),
             skipped,
             sources,
-            loss,
-            train_accuracy,
+            loss: curves.loss,
+            train_accuracy: curves.train_accuracy,
+            validation_accuracy: curves.validation_accuracy,
+            validation_sources: validation.map(|v| v.sources.clone()).unwrap_or_default(),
+            validation_samples: validation.map_or(0, |v| v.crops.len()),
         },
     };
     Ok(CnnModel::new(header, net, varmap))

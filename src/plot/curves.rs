@@ -1,6 +1,7 @@
 //! Training curves: the loss (left axis) and an accuracy (right axis) per epoch,
 //! with the kept epoch marked. Bundles store them in their header
-//! (`training.report`), CNN files in theirs (`training.loss`, `train_accuracy`).
+//! (`training.report`), CNN files in theirs (`training.loss`, `validation_accuracy` or
+//! `train_accuracy`).
 
 use super::canvas::{colour, save, text_style, DrawResult, Picture, FONT};
 use crate::error::{FerError, Result};
@@ -49,15 +50,32 @@ impl Curves {
         }
     }
 
-    /// The curves of a CNN from `fer train-cnn`: loss and accuracy on its training
-    /// batches per epoch (it keeps its last epoch).
+    /// The curves of a CNN from `fer train-cnn`: loss on its training batches per
+    /// epoch, and accuracy on its validation crops (on its training batches when it
+    /// had none). It keeps its last epoch.
     pub fn of_cnn(cnn: &CnnModel, name: &str) -> Self {
         let t = &cnn.header().training;
+        let validated = !t.validation_accuracy.is_empty();
         Curves {
-            title: format!("{name}: CNN, {} crops", t.samples),
+            title: if validated {
+                format!(
+                    "{name}: CNN, {} crops, {} validation",
+                    t.samples, t.validation_samples
+                )
+            } else {
+                format!("{name}: CNN, {} crops", t.samples)
+            },
             loss: t.loss.clone(),
-            accuracy: t.train_accuracy.clone(),
-            accuracy_name: "training accuracy".into(),
+            accuracy: if validated {
+                t.validation_accuracy.clone()
+            } else {
+                t.train_accuracy.clone()
+            },
+            accuracy_name: if validated {
+                "validation accuracy".into()
+            } else {
+                "training accuracy".into()
+            },
             kept_epoch: None,
         }
     }
