@@ -4,14 +4,19 @@
 //! module's `compare` both build a [`CompareJob`] and [`CompareJob::run`] it.
 
 use crate::compare::{self, Comparison, Variant};
+use crate::compare_cnn;
 use crate::cross_validation;
 use crate::data_selection::DataSelection;
 use crate::error::{FerError, Result};
+use crate::model::cnn_train::ValidCnnParams;
 use crate::model::FaceModel;
 use crate::rows;
 use crate::train::FitOptions;
 use crate::votes::Votes;
 use crate::workers::PipelinePool;
+
+/// The name of the CNN's row.
+pub const CNN_ROW: &str = "cnn";
 
 /// How the rows are split into training and test.
 #[derive(Debug, Clone)]
@@ -55,6 +60,8 @@ pub struct CompareJob {
     /// Crowd votes the networks learn instead of labels.
     pub votes: Option<Votes>,
     pub deep: Vec<DeepEntrant>,
+    /// Our CNN, trained from scratch on every fold with these settings (`--cnn`).
+    pub cnn: Option<ValidCnnParams>,
 }
 
 impl CompareJob {
@@ -95,7 +102,7 @@ impl CompareJob {
         if folds.is_empty() {
             return Err(FerError::param("cv", "no folds"));
         }
-        progress.fits(folds.len() * self.variants.len());
+        progress.fits(folds.len() * (self.variants.len() + usize::from(self.cnn.is_some())));
         let mut cmp = compare::run(
             &rows,
             &folds,
@@ -104,6 +111,18 @@ impl CompareJob {
             protocol.clone(),
             &mut |f, name, acc| progress.fit_done(f, name, acc),
         )?;
+        if let Some(params) = &self.cnn {
+            cmp.rows.push(compare_cnn::cnn_row(
+                CNN_ROW,
+                params,
+                &samples,
+                &rows,
+                &folds,
+                &self.options.pipeline,
+                &protocol,
+                &mut |f, acc| progress.fit_done(f, CNN_ROW, acc),
+            )?);
+        }
         for d in &self.deep {
             cmp.rows.push(compare::deep_row(
                 &d.label,

@@ -9,6 +9,7 @@
 pub mod batch;
 pub mod bench;
 pub mod compare;
+pub mod compare_cnn;
 pub mod compare_job;
 pub mod cross_validation;
 pub mod data_selection;

@@ -291,6 +291,11 @@ fn compare_trains_every_kind_on_the_same_folds_and_explain_reads_a_soft_tree_and
         "20",
         "--deep",
         "mini-xception",
+        "--cnn",
+        "--cnn-epochs",
+        "4",
+        "--cnn-channels",
+        "8,16",
         "--json",
         json.to_str().unwrap(),
         "--plot",
@@ -315,6 +320,7 @@ fn compare_trains_every_kind_on_the_same_folds_and_explain_reads_a_soft_tree_and
             "logistic",
             "svm",
             "gnn",
+            "cnn",
             "mini-xception"
         ]
     );

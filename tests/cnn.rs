@@ -425,7 +425,10 @@ fn train_cnn_validation_split_records_a_curve_and_needs_a_training_split() {
     let (ok, err) = run(&["--split", "train", "--validation-split", "train"]);
     assert!(!ok && err.contains("also a training --split"), "{err}");
     let (ok, err) = run(&["--split", "train", "--validation-split", "nowhere"]);
-    assert!(!ok && err.contains("manifest.csv: no labelled images"), "{err}");
+    assert!(
+        !ok && err.contains("manifest.csv: no labelled images"),
+        "{err}"
+    );
     let (ok, err) = run(&["--split", "train", "--validation-split", "val"]);
     assert!(ok, "{err}");
     assert!(err.contains("18 validation crops"), "{err}");
@@ -438,6 +441,94 @@ fn train_cnn_validation_split_records_a_curve_and_needs_a_training_split() {
         "{:?}",
         t.validation_sources
     );
+}
+
+#[test]
+fn a_cnn_row_trains_on_each_folds_training_images_and_scores_its_test_images() {
+    use fer::compare_cnn::cnn_row;
+    use fer::rows::LabelledRows;
+    let dir = tempfile::tempdir().unwrap();
+    let set = patterns(20, 21);
+    let classes: Vec<String> = ["angry", "happy", "sad"].map(String::from).to_vec();
+    let mut samples = vec![];
+    for (i, (crop, &label)) in set.pixels.chunks(256).zip(&set.labels).enumerate() {
+        let path = dir.path().join(format!("{i:03}.png"));
+        image::GrayImage::from_raw(16, 16, crop.to_vec())
+            .unwrap()
+            .save(&path)
+            .unwrap();
+        samples.push(dataset::Sample {
+            path,
+            label: classes[label as usize].clone(),
+            subject: Some(format!("s{}", i % 10)),
+            source: "toy".into(),
+            set: None,
+        });
+    }
+    // One unreadable image: skipped and counted, not fatal.
+    let broken = dir.path().join("broken.png");
+    std::fs::write(&broken, b"not a png").unwrap();
+    samples.push(dataset::Sample {
+        path: broken,
+        label: "sad".into(),
+        subject: Some("s0".into()),
+        source: "toy".into(),
+        set: None,
+    });
+    let n = samples.len();
+    // A mirrored row of each image too, as fer compare makes them: the CNN must not
+    // train on them twice (it flips crops itself) nor score them.
+    let rows = LabelledRows {
+        x: vec![vec![0.0]; 2 * n],
+        y: samples
+            .iter()
+            .chain(&samples)
+            .map(|s| classes.iter().position(|c| *c == s.label).unwrap() as u32)
+            .collect(),
+        groups: samples
+            .iter()
+            .chain(&samples)
+            .map(|s| s.subject.clone().unwrap())
+            .collect(),
+        mirrored: (0..2 * n).map(|r| r >= n).collect(),
+        sample: (0..2 * n).map(|r| r % n).collect(),
+        teacher: None,
+        votes: None,
+        source: vec![0; 2 * n],
+        sources: vec![],
+        classes: classes.clone(),
+        skipped: 0,
+        sets: None,
+    };
+    let folds = fer::cross_validation::cv_folds(&rows, 3).unwrap();
+    let mut pipeline = PipelineConfig::default();
+    pipeline.detect.whole_image = true;
+    let mut seen = vec![];
+    let row = cnn_row(
+        "cnn",
+        &tiny(16, 8),
+        &samples,
+        &rows,
+        &folds,
+        &pipeline,
+        "3 folds",
+        &mut |f, acc| seen.push((f, acc)),
+    )
+    .unwrap();
+    assert_eq!(seen.len(), 3);
+    assert_eq!(
+        row.fold_accuracy,
+        seen.iter().map(|s| s.1).collect::<Vec<_>>()
+    );
+    assert_eq!(row.report.samples, 60, "every readable image scored once");
+    assert_eq!(row.report.skipped, 1, "the broken image");
+    assert!(
+        row.accuracy > 0.8,
+        "the patterns are learnt: {}",
+        row.accuracy
+    );
+    assert!(row.train_seconds > 0.0 && row.us_per_face > 0.0 && row.size_bytes > 1000);
+    assert_eq!(row.kind, "cnn");
 }
 
 /// `fer train-cnn` on `data` (a folder of class folders of 16x16 crops), writing `out`.

@@ -255,6 +255,7 @@ pub fn compare(
             mirror: recipe.mirror,
             votes: recipe.votes()?,
             deep: entrants,
+            cnn: None,
         };
         job.run(&Counters(p))
     })?;

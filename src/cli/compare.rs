@@ -9,6 +9,8 @@ use clap::Args;
 use fer::compare;
 use fer::compare_job::{CompareJob, CompareProgress, DeepEntrant, Protocol};
 use fer::data_selection::DataSelection;
+use fer::model::cnn::CnnArch;
+use fer::model::cnn_train::{CnnParams, ValidCnnParams};
 use fer::model::ModelKind;
 use std::path::PathBuf;
 
@@ -34,6 +36,21 @@ pub struct CompareArgs {
     /// Pre-trained deep models to add as rows, run on the same test images: ONNX or ensemble sidecars, shipped names (mini-xception, faceapi-expression, deep-ensemble), or weighted ensembles A@0.9+B@0.1.
     #[arg(long, num_args = 1..)]
     deep: Vec<PathBuf>,
+    /// Add a row for our CNN (`fer train-cnn`'s network and schedule), trained from
+    /// scratch on every fold's training images and tested on its test images.
+    #[arg(long)]
+    cnn: bool,
+    /// Epochs of the --cnn row's training (train-cnn's default: 60).
+    #[arg(long, value_name = "N", requires = "cnn", default_value_t = CnnParams::default().epochs)]
+    cnn_epochs: usize,
+    /// Channels of the --cnn row's stages (comma separated).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        requires = "cnn",
+        default_value = "16,32,64"
+    )]
+    cnn_channels: Vec<usize>,
     #[command(flatten)]
     device: DeviceArgs,
     /// Write the table as JSON here.
@@ -44,6 +61,32 @@ pub struct CompareArgs {
     plot: PathBuf,
     #[command(flatten)]
     recipe: RecipeArgs,
+}
+
+impl CompareArgs {
+    /// The --cnn row's settings: train-cnn's defaults, with --cnn-epochs (the warmup
+    /// shortened to fit), --cnn-channels and --no-mirror; train-cnn's seed.
+    fn cnn_params(&self) -> Result<Option<ValidCnnParams>> {
+        if !self.cnn {
+            return Ok(None);
+        }
+        let defaults = CnnParams::default();
+        Ok(Some(
+            CnnParams {
+                arch: CnnArch {
+                    channels: self.cnn_channels.clone(),
+                    ..defaults.arch.clone()
+                },
+                epochs: self.cnn_epochs,
+                warmup_epochs: defaults
+                    .warmup_epochs
+                    .min(self.cnn_epochs.saturating_sub(1)),
+                mirror: !self.recipe.mlp.no_mirror,
+                ..defaults
+            }
+            .check()?,
+        ))
+    }
 }
 
 pub fn run(args: CompareArgs) -> Result<i32> {
@@ -79,6 +122,7 @@ pub fn run(args: CompareArgs) -> Result<i32> {
             pool,
         });
     }
+    let cnn = args.cnn_params()?;
     let job = CompareJob {
         data: args.data.selection(),
         protocol,
@@ -87,6 +131,7 @@ pub fn run(args: CompareArgs) -> Result<i32> {
         mirror: !args.recipe.mlp.no_mirror,
         votes: args.recipe.votes()?,
         deep,
+        cnn,
     };
     let bars = Bars {
         features: progress(0, "features"),

@@ -183,8 +183,13 @@ impl CnnModel {
 
     /// Write the weights and header atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let header = serde_json::to_string(&self.header)
-            .map_err(|e| FerError::model(path, e.to_string()))?;
+        write_atomic(path, &self.to_bytes()?)
+    }
+
+    /// The file [`CnnModel::save`] writes, as bytes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let unwritable = |e: String| FerError::Training(format!("CNN not serialisable: {e}"));
+        let header = serde_json::to_string(&self.header).map_err(|e| unwritable(e.to_string()))?;
         let data = self
             .varmap
             .data()
@@ -196,12 +201,11 @@ impl CnnModel {
             .iter()
             .map(|n| (n.as_str(), data[*n].as_tensor()))
             .collect();
-        let bytes = safetensors::serialize(
+        safetensors::serialize(
             tensors,
             Some(HashMap::from([(HEADER_KEY.to_string(), header)])),
         )
-        .map_err(|e| FerError::model(path, e.to_string()))?;
-        write_atomic(path, &bytes)
+        .map_err(|e| unwritable(e.to_string()))
     }
 
     /// Read and validate a CNN file.

@@ -55,28 +55,27 @@ fn sample_crop(
     Ok(Some(box_pixels(&frame, bbox, side)?))
 }
 
-/// Crops of `samples` for training, in parallel, labelled by their index in
-/// `classes`. Files that cannot be read or show no face are logged and counted, not fatal.
-pub fn crops_from_samples(
-    samples: &[Sample],
-    classes: &[String],
+/// The crop of each of `samples` (its largest face, or the whole image with
+/// `detect.whole_image`), in parallel, in order; `None` where the file cannot be read
+/// or shows no face (logged, not fatal).
+pub fn crop_each(
+    samples: &[&Sample],
     pipeline: &PipelineConfig,
     side: usize,
     progress: &(dyn Fn() + Sync),
-) -> Result<(CropSet, usize)> {
+) -> Result<Vec<Option<Vec<u8>>>> {
     pipeline.check()?;
     let detectors = WorkerPool::<Detector>::default();
-    let crops: Vec<Option<(Vec<u8>, u32)>> = samples
+    Ok(samples
         .par_iter()
         .map(|s| {
-            let label = classes.iter().position(|c| *c == s.label)? as u32;
             let crop = detectors.with(
                 || Detector::new(pipeline.detect),
                 |d| sample_crop(d, pipeline, &s.path, side),
             );
             progress();
             match crop {
-                Ok(Ok(Some(c))) => Some((c, label)),
+                Ok(Ok(Some(c))) => Some(c),
                 Ok(Ok(None)) => {
                     tracing::debug!("{}: no face found", s.path.display());
                     None
@@ -87,17 +86,36 @@ pub fn crops_from_samples(
                 }
             }
         })
+        .collect())
+}
+
+/// Crops of `samples` for training, labelled by their index in `classes`, and how
+/// many samples gave none (unreadable, no face, or a class not in `classes`).
+pub fn crops_from_samples(
+    samples: &[Sample],
+    classes: &[String],
+    pipeline: &PipelineConfig,
+    side: usize,
+    progress: &(dyn Fn() + Sync),
+) -> Result<(CropSet, usize)> {
+    let labelled: Vec<(&Sample, u32)> = samples
+        .iter()
+        .filter_map(|s| Some((s, classes.iter().position(|c| *c == s.label)? as u32)))
         .collect();
-    let skipped = crops.iter().filter(|c| c.is_none()).count();
+    let of: Vec<&Sample> = labelled.iter().map(|(s, _)| *s).collect();
+    let crops = crop_each(&of, pipeline, side, progress)?;
     let mut set = CropSet {
         pixels: Vec::new(),
         labels: Vec::new(),
         side,
     };
-    for (pixels, label) in crops.into_iter().flatten() {
-        set.pixels.extend(pixels);
-        set.labels.push(label);
+    for (crop, (_, label)) in crops.into_iter().zip(&labelled) {
+        if let Some(pixels) = crop {
+            set.pixels.extend(pixels);
+            set.labels.push(*label);
+        }
     }
+    let skipped = samples.len() - set.len();
     Ok((set, skipped))
 }
 
