@@ -13,14 +13,32 @@ use crate::cross_validation::{accuracy_of, Fold};
 use crate::dataset::Sample;
 use crate::error::Result;
 use crate::metrics::{argmax, Report};
+use crate::model::cnn::CnnArch;
 use crate::model::cnn::CnnModel;
 use crate::model::cnn_checkpoint::Checkpoints;
 use crate::model::cnn_crops::crop_each;
-use crate::model::cnn_train::{self, CropOrigin, CropSet, ValidCnnParams};
+use crate::model::cnn_train::{self, CnnParams, CropOrigin, CropSet, ValidCnnParams};
 use crate::model::learner::mean_probabilities;
 use crate::pipeline::PipelineConfig;
 use crate::rows::LabelledRows;
 use std::time::Instant;
+
+/// The CNN row's settings: `fer train-cnn`'s defaults with `epochs` (the warmup
+/// shortened to fit), the stages' `channels`, and random flips unless `mirror` is off.
+pub fn row_params(epochs: usize, channels: Vec<usize>, mirror: bool) -> Result<ValidCnnParams> {
+    let defaults = CnnParams::default();
+    CnnParams {
+        arch: CnnArch {
+            channels,
+            ..defaults.arch.clone()
+        },
+        epochs,
+        warmup_epochs: defaults.warmup_epochs.min(epochs.saturating_sub(1)),
+        mirror,
+        ..defaults
+    }
+    .check()
+}
 
 /// The CNN's row: trained and tested on every fold of `rows` (made from `samples`).
 /// `on_fold(fold, accuracy)` reports progress.

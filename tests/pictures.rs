@@ -146,6 +146,16 @@ fn comparison_bars_show_each_folds_spread_and_the_whole_protocol() {
         (900, 234),
         &["soft-tree-distilled", "85.0%", "caption"],
     );
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        !text.contains("whole sets") && !text.contains("sets "),
+        "no sets, no tick"
+    );
+    // Whole sets scored (--set-by): a tick and its figure on the rows that have one.
+    let mut with_sets = cmp.clone();
+    with_sets.rows[0].set_accuracy = Some(0.925);
+    plot::comparison(&with_sets, &svg).unwrap();
+    assert_svg(&svg, (900, 234), &["tick: whole sets", "sets 92.5%"]);
 }
 
 #[test]

@@ -436,11 +436,13 @@ def compare(
     threads: int | None = None,
     progress: bool = True,
     output: str = "pandas",
+    cnn_epochs: int | None = None,
     **options: Any,
 ):
     """Model kinds side by side on the same folds (``fer compare``): ``cv=K``
     folds grouped by subject, or trained on ``data`` and tested on ``test``.
-    ``deep`` adds pre-trained models as rows. Returns a DataFrame with one row
+    ``deep`` adds pre-trained models as rows; ``cnn_epochs=N`` adds our CNN
+    (``fer compare --cnn``), trained from scratch on every fold for N epochs. Returns a DataFrame with one row
     per model (name, kind, accuracy, macro_f1, fold_accuracy, train_seconds,
     us_per_face, size_bytes); its ``attrs`` hold the protocol and the full
     reports (pandas only)."""
@@ -459,6 +461,7 @@ def compare(
             tta,
             _threads(threads),
             bar.callback(),
+            cnn_epochs,
         )
     report = json.loads(text)
     rows = [{k: v for k, v in r.items() if k != "report"} for r in report["rows"]]

@@ -6,8 +6,10 @@ use crate::detached::{self, Progress};
 use crate::errors::{parameter, to_py};
 use crate::options;
 use fer::compare as comparison;
+use fer::compare_cnn;
 use fer::compare_job::{CompareJob, CompareProgress, DeepEntrant, Protocol};
 use fer::data_selection::DataSelection;
+use fer::model::cnn_train::CnnParams;
 use fer::model::load::load_face_model;
 use fer::model::mlp::MlpParams;
 use fer::model::{ModelKind, TreeParams};
@@ -199,7 +201,7 @@ impl CompareProgress for Counters<'_> {
 /// Model kinds (and deep models) side by side on the same folds (`fer
 /// compare`), trained with `recipe` (a [`RecipeSpec`]), as JSON.
 #[pyfunction]
-#[pyo3(signature = (recipe, cv=None, test=vec![], test_split=vec![], models=vec![], deep=vec![], detect=None, device="auto", fp16=false, tta=None, threads=0, progress=None))]
+#[pyo3(signature = (recipe, cv=None, test=vec![], test_split=vec![], models=vec![], deep=vec![], detect=None, device="auto", fp16=false, tta=None, threads=0, progress=None, cnn_epochs=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn compare(
     py: Python<'_>,
@@ -215,9 +217,16 @@ pub fn compare(
     tta: Option<&str>,
     threads: usize,
     progress: Option<PyObject>,
+    cnn_epochs: Option<usize>,
 ) -> PyResult<String> {
     let recipe = RecipeSpec::parse(recipe)?;
     let data = recipe.selection();
+    let cnn = cnn_epochs
+        .map(|epochs| {
+            compare_cnn::row_params(epochs, CnnParams::default().arch.channels, recipe.mirror)
+        })
+        .transpose()
+        .map_err(to_py)?;
     let protocol = match (cv, test.is_empty()) {
         (Some(k), true) => Protocol::CrossValidate(k),
         (None, false) => Protocol::HeldOut(DataSelection {
@@ -255,7 +264,7 @@ pub fn compare(
             mirror: recipe.mirror,
             votes: recipe.votes()?,
             deep: entrants,
-            cnn: None,
+            cnn,
         };
         job.run(&Counters(p))
     })?;

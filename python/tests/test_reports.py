@@ -39,6 +39,15 @@ def test_compare_gives_one_row_per_model(shared):
     assert set(df.attrs["reports"]) == {"mlp", "logistic"}
 
 
+def test_compare_trains_our_cnn_on_every_fold_when_asked(shared):
+    df = fer_rs.compare(shared / "ckplus48", cv=2, models=["mlp"], classes=CLASSES, no_detect=True, epochs=4, cnn_epochs=2, progress=False)
+    assert list(df["name"]) == ["mlp", "cnn"]
+    cnn = df.set_index("name").loc["cnn"]
+    assert cnn["kind"] == "cnn" and len(cnn["fold_accuracy"]) == 2
+    assert cnn["train_seconds"] > 0 and cnn["size_bytes"] > 0
+    assert df.attrs["reports"]["cnn"]["samples"] == df.attrs["reports"]["mlp"]["samples"]
+
+
 def test_one_class_is_a_training_error(shared, tmp_path):
     with pytest.raises(fer_rs.TrainingError):
         fer_rs.train(shared / "ckplus48", tmp_path / "m.safetensors", classes=["happy"], no_detect=True, epochs=1, progress=False)

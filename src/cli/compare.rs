@@ -7,9 +7,9 @@ use super::{load_face_model, pool_for, progress, set_threads};
 use anyhow::{bail, Result};
 use clap::Args;
 use fer::compare;
+use fer::compare_cnn;
 use fer::compare_job::{CompareJob, CompareProgress, DeepEntrant, Protocol};
 use fer::data_selection::DataSelection;
-use fer::model::cnn::CnnArch;
 use fer::model::cnn_train::{CnnParams, ValidCnnParams};
 use fer::model::ModelKind;
 use std::path::PathBuf;
@@ -64,28 +64,16 @@ pub struct CompareArgs {
 }
 
 impl CompareArgs {
-    /// The --cnn row's settings: train-cnn's defaults, with --cnn-epochs (the warmup
-    /// shortened to fit), --cnn-channels and --no-mirror; train-cnn's seed.
+    /// The --cnn row's settings (train-cnn's, with --cnn-epochs, --cnn-channels and --no-mirror).
     fn cnn_params(&self) -> Result<Option<ValidCnnParams>> {
         if !self.cnn {
             return Ok(None);
         }
-        let defaults = CnnParams::default();
-        Ok(Some(
-            CnnParams {
-                arch: CnnArch {
-                    channels: self.cnn_channels.clone(),
-                    ..defaults.arch.clone()
-                },
-                epochs: self.cnn_epochs,
-                warmup_epochs: defaults
-                    .warmup_epochs
-                    .min(self.cnn_epochs.saturating_sub(1)),
-                mirror: !self.recipe.mlp.no_mirror,
-                ..defaults
-            }
-            .check()?,
-        ))
+        Ok(Some(compare_cnn::row_params(
+            self.cnn_epochs,
+            self.cnn_channels.clone(),
+            !self.recipe.mlp.no_mirror,
+        )?))
     }
 }
 

@@ -1,6 +1,7 @@
 //! The comparison chart of `fer compare`: one row per model, a bar for its
 //! accuracy with a whisker from its worst to its best fold, and a thinner bar for
-//! its macro-F1; the protocol is written in full underneath.
+//! its macro-F1, and where whole sets of frames were scored (`--set-by`) a tick at
+//! the per-set accuracy; the protocol is written in full underneath.
 
 use super::canvas::{colour, save, text_style, wrap, DrawResult, Picture, FONT};
 use crate::compare::Comparison;
@@ -56,9 +57,14 @@ impl Picture for Bars<'_> {
         // Rows sit at whole numbers, the first at the top; the range's half-row
         // margins put the axis's whole-number key points on the rows' centres.
         let top = n as f64 - 0.5;
+        let sets = self.cmp.rows.iter().any(|r| r.set_accuracy.is_some());
         let mut chart = ChartBuilder::on(&chart_area)
             .caption(
-                "accuracy (bar; whisker: worst to best fold) and macro-F1",
+                if sets {
+                    "accuracy (bar; whisker: worst to best fold; tick: whole sets) and macro-F1"
+                } else {
+                    "accuracy (bar; whisker: worst to best fold) and macro-F1"
+                },
                 (FONT, 18),
             )
             .margin(10)
@@ -116,6 +122,21 @@ impl Picture for Bars<'_> {
                     hi,
                     BLACK.stroke_width(2),
                     8,
+                )))?;
+            }
+            if let Some(set) = r.set_accuracy {
+                // Each set of frames read whole (--set-by): a tick across both bars,
+                // its figure beside the macro-F1's.
+                let x = 100.0 * set;
+                let tick = colour(3);
+                chart.draw_series(std::iter::once(PathElement::new(
+                    vec![(x, y - 0.38), (x, y + 0.4)],
+                    tick.stroke_width(3),
+                )))?;
+                chart.draw_series(std::iter::once(Text::new(
+                    format!("sets {x:.1}%"),
+                    (f1.min(80.0) + 9.0, y - 0.1),
+                    text_style(11, &tick, HPos::Left, VPos::Top),
                 )))?;
             }
             chart.draw_series(std::iter::once(Text::new(
