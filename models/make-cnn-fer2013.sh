@@ -6,12 +6,12 @@
 #   models/make-cnn-fer2013.sh
 # About 7 minutes an epoch on 2 cores, so about 7 hours in all: the run checkpoints
 # after every epoch into WORK (kept, default ~/.cache/fer/cnn-fer2013), and running
-# the script again goes on from the last finished epoch. NICE=19 runs it at low priority.
+# the script again goes on from the last finished epoch.
 WORK=${WORK:-$HOME/.cache/fer/cnn-fer2013}
 mkdir -p "$WORK"
 . models/lib.sh
 
-nice -n "${NICE:-0}" $FER train-cnn --no-detect --data "$D/MANIFEST.csv" --dataset fer2013 \
+$FER train-cnn --no-detect --data "$D/MANIFEST.csv" --dataset fer2013 \
     --split Training --validation-split PublicTest \
     --out "$WORK/cnn.safetensors" --checkpoint "$WORK/cnn.checkpoint" --resume
 $FER eval --no-detect --model "$WORK/cnn.safetensors" --data "$D/MANIFEST.csv" --dataset fer2013 \

@@ -367,6 +367,14 @@ fn validation_crops_are_scored_every_epoch_and_change_no_weight() {
     )
     .unwrap();
     assert_eq!(resumed, curves);
+    // fer plot reads a checkpoint's curves so far.
+    let so_far = fer::plot::Curves::of_model_file(&dir.path().join("after-2")).unwrap();
+    assert_eq!(so_far.loss, curves.loss[..2]);
+    assert_eq!(so_far.accuracy, curves.validation_accuracy[..2]);
+    assert!(so_far.title.contains("after epoch 2"), "{}", so_far.title);
+    let png = dir.path().join("so-far.png");
+    fer::plot::training_curves(&so_far, &png).unwrap();
+    assert!(image::open(&png).is_ok());
     // A validated run's checkpoint is not continued without (or with other) validation crops.
     for other in [None, Some(&data)] {
         let err = fit_cnn_with_checkpoints(&data, other, 3, &params, &resume, &mut |_, _, _, _| {})

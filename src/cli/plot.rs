@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 #[derive(Args)]
 pub struct PlotArgs {
     /// A model (bundle or CNN, .safetensors; or a shipped name): its training curves.
+    /// A train-cnn checkpoint (.checkpoint): the curves of the run so far.
     /// A timeline (fer live --jsonl) or fer batch rows of a video (.csv or .jsonl):
     /// each face's expressions over time. A fer compare JSON: its bar chart.
     input: PathBuf,
@@ -34,11 +35,11 @@ fn kind_of(path: &Path) -> Result<Input> {
     Ok(match ext.as_str() {
         "jsonl" | "csv" => Input::Timeline,
         "json" => Input::Comparison,
-        "safetensors" => Input::Model,
+        "safetensors" | "checkpoint" => Input::Model,
         // A shipped model's name.
         _ if fer::model::load::resolve_model(path) != path => Input::Model,
         _ => bail!(
-            "{}: give a model (.safetensors or a shipped name), a timeline or batch rows (.jsonl, .csv), or a fer compare JSON (.json)",
+            "{}: give a model (.safetensors or a shipped name), a train-cnn checkpoint (.checkpoint), a timeline or batch rows (.jsonl, .csv), or a fer compare JSON (.json)",
             path.display()
         ),
     })

@@ -137,33 +137,29 @@ pub struct CnnModel {
 /// The most bytes of safetensors JSON header [`is_cnn_file`] reads.
 const MAX_HEADER_BYTES: u64 = 16 << 20;
 
-/// Whether `path` is a safetensors file whose `fer` header is of the CNN format. Reads
-/// only the file's JSON header (its length comes first, as 8 little-endian bytes), so
-/// asking is cheap for any file.
-pub fn is_cnn_file(path: &Path) -> bool {
+/// The `format` field of the JSON kept under `key` in the safetensors metadata of
+/// `path`, if it has one. Reads only the file's JSON header (its length comes first,
+/// as 8 little-endian bytes), so asking is cheap for any file.
+pub(crate) fn metadata_format(path: &Path, key: &str) -> Option<String> {
     use std::io::Read;
-    let read_header = || -> Option<serde_json::Value> {
-        let mut file = std::fs::File::open(path).ok()?;
-        let mut len = [0u8; 8];
-        file.read_exact(&mut len).ok()?;
-        let len = u64::from_le_bytes(len);
-        if len > MAX_HEADER_BYTES {
-            return None;
-        }
-        let mut json = vec![0u8; len as usize];
-        file.read_exact(&mut json).ok()?;
-        serde_json::from_slice(&json).ok()
-    };
-    let Some(header) = read_header() else {
-        return false;
-    };
-    header
-        .get("__metadata__")
-        .and_then(|m| m.get(HEADER_KEY))
-        .and_then(|h| h.as_str())
-        .and_then(|h| serde_json::from_str::<serde_json::Value>(h).ok())
-        .and_then(|v| v.get("format")?.as_str().map(|f| f == CNN_FORMAT))
-        .unwrap_or(false)
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len).ok()?;
+    let len = u64::from_le_bytes(len);
+    if len > MAX_HEADER_BYTES {
+        return None;
+    }
+    let mut json = vec![0u8; len as usize];
+    file.read_exact(&mut json).ok()?;
+    let header: serde_json::Value = serde_json::from_slice(&json).ok()?;
+    let ours = header.get("__metadata__")?.get(key)?.as_str()?;
+    let ours: serde_json::Value = serde_json::from_str(ours).ok()?;
+    Some(ours.get("format")?.as_str()?.to_string())
+}
+
+/// Whether `path` is a safetensors file whose `fer` header is of the CNN format.
+pub fn is_cnn_file(path: &Path) -> bool {
+    metadata_format(path, HEADER_KEY).is_some_and(|f| f == CNN_FORMAT)
 }
 
 impl CnnModel {

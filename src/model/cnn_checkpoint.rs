@@ -70,6 +70,12 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
+    /// The header of the checkpoint at `path` (for its curves: `fer plot`), checked
+    /// for format and version but not for which run it belongs to.
+    pub fn read_header(path: &Path) -> Result<CheckpointHeader> {
+        header_of(&read_capped(path, MAX_CHECKPOINT_BYTES)?, path)
+    }
+
     /// Write `header`, the `weights` and the optimiser's `moments` to `path` atomically.
     pub fn save(
         path: &Path,
@@ -99,26 +105,7 @@ impl Checkpoint {
     /// that its header is whole; shapes are checked when it is applied.
     pub fn load(path: &Path, fingerprint: &str) -> Result<Checkpoint> {
         let bytes = read_capped(path, MAX_CHECKPOINT_BYTES)?;
-        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
-            .map_err(|e| FerError::model(path, format!("not a valid safetensors file ({e})")))?;
-        let json = meta
-            .metadata()
-            .as_ref()
-            .and_then(|m| m.get(CHECKPOINT_KEY))
-            .ok_or_else(|| {
-                FerError::model(path, "no checkpoint header: not a train-cnn checkpoint")
-            })?;
-        let header: CheckpointHeader = serde_json::from_str(json)
-            .map_err(|e| FerError::model(path, format!("checkpoint header unreadable ({e})")))?;
-        if header.format != CHECKPOINT_FORMAT || header.version != CHECKPOINT_VERSION {
-            return Err(FerError::model(
-                path,
-                format!(
-                    "header is {} version {}, expected {CHECKPOINT_FORMAT} version {CHECKPOINT_VERSION}",
-                    header.format, header.version
-                ),
-            ));
-        }
+        let header = header_of(&bytes, path)?;
         if header.fingerprint != fingerprint {
             return Err(FerError::model(
                 path,
@@ -127,16 +114,6 @@ impl Checkpoint {
                      give the same options and data, or start afresh without --resume",
                     header.fingerprint
                 ),
-            ));
-        }
-        if header.losses.len() != header.epochs_done
-            || header.accuracies.len() != header.epochs_done
-            || !(header.validation_accuracies.is_empty()
-                || header.validation_accuracies.len() == header.epochs_done)
-        {
-            return Err(FerError::model(
-                path,
-                "the curves do not match the epochs done",
             ));
         }
         let rng_word_pos = header
@@ -184,4 +161,43 @@ impl Checkpoint {
             rng_word_pos,
         })
     }
+}
+
+/// The header of checkpoint `bytes` (read from `path`), checked for format, version
+/// and curves as long as the epochs done.
+fn header_of(bytes: &[u8], path: &Path) -> Result<CheckpointHeader> {
+    let (_, meta) = safetensors::SafeTensors::read_metadata(bytes)
+        .map_err(|e| FerError::model(path, format!("not a valid safetensors file ({e})")))?;
+    let json = meta
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get(CHECKPOINT_KEY))
+        .ok_or_else(|| FerError::model(path, "no checkpoint header: not a train-cnn checkpoint"))?;
+    let header: CheckpointHeader = serde_json::from_str(json)
+        .map_err(|e| FerError::model(path, format!("checkpoint header unreadable ({e})")))?;
+    if header.format != CHECKPOINT_FORMAT || header.version != CHECKPOINT_VERSION {
+        return Err(FerError::model(
+            path,
+            format!(
+                "header is {} version {}, expected {CHECKPOINT_FORMAT} version {CHECKPOINT_VERSION}",
+                header.format, header.version
+            ),
+        ));
+    }
+    if header.losses.len() != header.epochs_done
+        || header.accuracies.len() != header.epochs_done
+        || !(header.validation_accuracies.is_empty()
+            || header.validation_accuracies.len() == header.epochs_done)
+    {
+        return Err(FerError::model(
+            path,
+            "the curves do not match the epochs done",
+        ));
+    }
+    Ok(header)
+}
+
+/// Whether `path` is a `train-cnn` checkpoint (reads only its JSON header).
+pub fn is_checkpoint_file(path: &Path) -> bool {
+    crate::model::cnn::metadata_format(path, CHECKPOINT_KEY).is_some_and(|f| f == CHECKPOINT_FORMAT)
 }

@@ -6,12 +6,16 @@
 use super::canvas::{colour, save, text_style, DrawResult, Picture, FONT};
 use crate::error::{FerError, Result};
 use crate::model::cnn::{is_cnn_file, CnnModel};
+use crate::model::cnn_checkpoint::{is_checkpoint_file, Checkpoint, CheckpointHeader};
 use crate::model::load::resolve_model;
 use crate::model::Model;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 use std::path::Path;
+
+/// Up to this many epochs, each is marked with a dot.
+const FEW_EPOCHS: usize = 20;
 
 /// What a model's training recorded.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,14 +84,43 @@ impl Curves {
         }
     }
 
-    /// The curves of the model file at `path` (a bundle or a CNN; a shipped name works too).
+    /// The curves so far of a `train-cnn` run, from its checkpoint.
+    pub fn of_checkpoint(header: &CheckpointHeader, name: &str) -> Self {
+        let validated = !header.validation_accuracies.is_empty();
+        Curves {
+            title: format!(
+                "{name}: CNN training checkpoint after epoch {}",
+                header.epochs_done
+            ),
+            loss: header.losses.clone(),
+            accuracy: if validated {
+                header.validation_accuracies.clone()
+            } else {
+                header.accuracies.clone()
+            },
+            accuracy_name: if validated {
+                "validation accuracy".into()
+            } else {
+                "training accuracy".into()
+            },
+            kept_epoch: None,
+        }
+    }
+
+    /// The curves of the model file at `path` (a bundle, a CNN, or a `train-cnn`
+    /// checkpoint: the run so far; a shipped name works too).
     pub fn of_model_file(path: &Path) -> Result<Self> {
         let file = resolve_model(path);
         let name = file.file_name().map_or_else(
             || file.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
-        if is_cnn_file(&file) {
+        if is_checkpoint_file(&file) {
+            Ok(Curves::of_checkpoint(
+                &Checkpoint::read_header(&file)?,
+                &name,
+            ))
+        } else if is_cnn_file(&file) {
             Ok(Curves::of_cnn(&CnnModel::load(&file)?, &name))
         } else {
             Ok(Curves::of_bundle(&Model::load(&file)?, &name))
@@ -118,6 +151,7 @@ impl Picture for Curves {
             .configure_mesh()
             .light_line_style(TRANSPARENT)
             .x_desc("epoch")
+            .x_labels(epochs.clamp(2, 12))
             .x_label_formatter(&|v| format!("{v:.0}"))
             .y_desc("training loss")
             .label_style((FONT, 13))
@@ -153,6 +187,15 @@ impl Picture for Curves {
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 20, y)], acc_c.stroke_width(2))
             });
+        // Few epochs (a run just begun): mark each one, so that a single epoch shows.
+        if epochs <= FEW_EPOCHS {
+            chart.draw_series(self.loss.iter().enumerate().map(|(e, &l)| {
+                Circle::new(((e + 1) as f64, l as f64), 3, loss_c.filled())
+            }))?;
+            chart.draw_secondary_series(self.accuracy.iter().enumerate().map(|(e, &a)| {
+                Circle::new(((e + 1) as f64, 100.0 * a as f64), 3, acc_c.filled())
+            }))?;
+        }
         if let Some(kept) = self.kept_epoch {
             let x = kept as f64;
             chart.draw_secondary_series(std::iter::once(PathElement::new(
