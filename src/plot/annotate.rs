@@ -4,7 +4,7 @@
 //! by the file's extension.
 
 use crate::error::{FerError, Result};
-use crate::model::bundle::write_atomic;
+use crate::model::bundle::write_atomic_unsynced;
 use opencv::core::{Mat, Point, Rect, Scalar, Vector};
 use opencv::imgcodecs;
 use opencv::imgproc::{self, FONT_HERSHEY_SIMPLEX, LINE_AA};
@@ -33,7 +33,7 @@ fn write_image(img: &Mat, path: &Path) -> Result<()> {
             format!("{}: cannot encode .{ext}", path.display()),
         ));
     }
-    write_atomic(path, buf.as_slice())
+    write_atomic_unsynced(path, buf.as_slice())
 }
 
 /// One face to draw.

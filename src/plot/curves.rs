@@ -189,9 +189,12 @@ impl Picture for Curves {
             });
         // Few epochs (a run just begun): mark each one, so that a single epoch shows.
         if epochs <= FEW_EPOCHS {
-            chart.draw_series(self.loss.iter().enumerate().map(|(e, &l)| {
-                Circle::new(((e + 1) as f64, l as f64), 3, loss_c.filled())
-            }))?;
+            chart.draw_series(
+                self.loss
+                    .iter()
+                    .enumerate()
+                    .map(|(e, &l)| Circle::new(((e + 1) as f64, l as f64), 3, loss_c.filled())),
+            )?;
             chart.draw_secondary_series(self.accuracy.iter().enumerate().map(|(e, &a)| {
                 Circle::new(((e + 1) as f64, 100.0 * a as f64), 3, acc_c.filled())
             }))?;
