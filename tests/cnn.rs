@@ -271,6 +271,36 @@ fn weights_of(varmap: &candle_nn::VarMap) -> Vec<(String, Vec<f32>)> {
     w
 }
 
+/// An uninterrupted run of 3 classes, keeping a copy of each epoch's checkpoint as
+/// `dir/after-EPOCH`.
+fn run_keeping_each_checkpoint(
+    data: &CropSet,
+    validation: Option<&CropSet>,
+    params: &ValidCnnParams,
+    dir: &std::path::Path,
+) -> (
+    fer::model::cnn::Cnn,
+    candle_nn::VarMap,
+    fer::model::cnn_train::CnnCurves,
+) {
+    let ckpt = dir.join("run.checkpoint");
+    let save_only = Checkpoints {
+        save_to: Some(ckpt.clone()),
+        resume_from: None,
+    };
+    fit_cnn_with_checkpoints(
+        data,
+        validation,
+        3,
+        params,
+        &save_only,
+        &mut |e, _, _, _| {
+            std::fs::copy(&ckpt, dir.join(format!("after-{e}"))).unwrap();
+        },
+    )
+    .unwrap()
+}
+
 #[test]
 fn a_run_resumed_from_any_epoch_ends_with_the_weights_of_an_uninterrupted_one() {
     // Git loss on, so its centres (outside the saved CNN) must come back too; mixup and
@@ -278,17 +308,7 @@ fn a_run_resumed_from_any_epoch_ends_with_the_weights_of_an_uninterrupted_one() 
     let params = tiny(16, 5);
     let data = patterns(12, 7);
     let dir = tempfile::tempdir().unwrap();
-    let ckpt = dir.path().join("run.checkpoint");
-    let save_only = Checkpoints {
-        save_to: Some(ckpt.clone()),
-        resume_from: None,
-    };
-    // The uninterrupted run, keeping a copy of each epoch's checkpoint.
-    let (_, whole, curves) =
-        fit_cnn_with_checkpoints(&data, None, 3, &params, &save_only, &mut |e, _, _, _| {
-            std::fs::copy(&ckpt, dir.path().join(format!("after-{e}"))).unwrap();
-        })
-        .unwrap();
+    let (_, whole, curves) = run_keeping_each_checkpoint(&data, None, &params, dir.path());
     let expected = weights_of(&whole);
     for stopped_after in 1..=4 {
         let resume = Checkpoints {
@@ -320,22 +340,8 @@ fn validation_crops_are_scored_every_epoch_and_change_no_weight() {
     let data = patterns(12, 7);
     let validation = patterns(8, 99);
     let dir = tempfile::tempdir().unwrap();
-    let ckpt = dir.path().join("run.checkpoint");
-    let save_only = Checkpoints {
-        save_to: Some(ckpt.clone()),
-        resume_from: None,
-    };
-    let (net, varmap, curves) = fit_cnn_with_checkpoints(
-        &data,
-        Some(&validation),
-        3,
-        &params,
-        &save_only,
-        &mut |e, _, _, _| {
-            std::fs::copy(&ckpt, dir.path().join(format!("after-{e}"))).unwrap();
-        },
-    )
-    .unwrap();
+    let (net, varmap, curves) =
+        run_keeping_each_checkpoint(&data, Some(&validation), &params, dir.path());
     let (_, plain, plain_curves) = fit_cnn(&data, 3, &params, &mut |_, _, _, _| {}).unwrap();
     assert_eq!(
         weights_of(&varmap),

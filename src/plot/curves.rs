@@ -59,50 +59,43 @@ impl Curves {
     /// had none). It keeps its last epoch.
     pub fn of_cnn(cnn: &CnnModel, name: &str) -> Self {
         let t = &cnn.header().training;
-        let validated = !t.validation_accuracy.is_empty();
-        Curves {
-            title: if validated {
-                format!(
-                    "{name}: CNN, {} crops, {} validation",
-                    t.samples, t.validation_samples
-                )
-            } else {
-                format!("{name}: CNN, {} crops", t.samples)
-            },
-            loss: t.loss.clone(),
-            accuracy: if validated {
-                t.validation_accuracy.clone()
-            } else {
-                t.train_accuracy.clone()
-            },
-            accuracy_name: if validated {
-                "validation accuracy".into()
-            } else {
-                "training accuracy".into()
-            },
-            kept_epoch: None,
-        }
+        let title = if t.validation_accuracy.is_empty() {
+            format!("{name}: CNN, {} crops", t.samples)
+        } else {
+            format!(
+                "{name}: CNN, {} crops, {} validation",
+                t.samples, t.validation_samples
+            )
+        };
+        Curves::of_cnn_run(title, &t.loss, &t.train_accuracy, &t.validation_accuracy)
     }
 
     /// The curves so far of a `train-cnn` run, from its checkpoint.
     pub fn of_checkpoint(header: &CheckpointHeader, name: &str) -> Self {
-        let validated = !header.validation_accuracies.is_empty();
-        Curves {
-            title: format!(
+        Curves::of_cnn_run(
+            format!(
                 "{name}: CNN training checkpoint after epoch {}",
                 header.epochs_done
             ),
-            loss: header.losses.clone(),
-            accuracy: if validated {
-                header.validation_accuracies.clone()
-            } else {
-                header.accuracies.clone()
-            },
-            accuracy_name: if validated {
-                "validation accuracy".into()
-            } else {
-                "training accuracy".into()
-            },
+            &header.losses,
+            &header.accuracies,
+            &header.validation_accuracies,
+        )
+    }
+
+    /// A CNN run's loss, and its validation accuracy, or its training accuracy
+    /// when it had no validation crops.
+    fn of_cnn_run(title: String, loss: &[f32], train: &[f32], validation: &[f32]) -> Self {
+        let (accuracy, accuracy_name) = if validation.is_empty() {
+            (train, "training accuracy")
+        } else {
+            (validation, "validation accuracy")
+        };
+        Curves {
+            title,
+            loss: loss.to_vec(),
+            accuracy: accuracy.to_vec(),
+            accuracy_name: accuracy_name.into(),
             kept_epoch: None,
         }
     }
