@@ -95,6 +95,20 @@ impl FitOptions {
     }
 }
 
+/// Sets of frames (`--set-by`) are for the set models: refuse them with a per-frame
+/// `kind`, which would learn exactly what it learns without them.
+pub fn check_set_by(kind: ModelKind, set_by: bool) -> Result<()> {
+    if set_by && !kind.needs_sets() {
+        return Err(FerError::param(
+            "set-by",
+            format!(
+                "sets of frames train the set models (set-max, set-mean or set-attention); a {kind} model learns frame by frame (fer eval --set-by scores any model on whole sets)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Train a bundle of `opts.kind` on `rows` (restricted to `subset`).
 pub fn fit(
     rows: &LabelledRows,

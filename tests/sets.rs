@@ -237,7 +237,7 @@ fn sets_come_from_the_sequence_or_a_manifest_column() {
 }
 
 #[test]
-fn the_command_line_refuses_a_set_model_without_sets() {
+fn the_command_line_refuses_a_set_model_without_sets_and_sets_without_a_set_model() {
     let dir = tempfile::tempdir().unwrap();
     for (class, image) in [("happy", "justin.jpg"), ("sad", "messi5.jpg")] {
         std::fs::create_dir_all(dir.path().join("faces").join(class)).unwrap();
@@ -262,6 +262,16 @@ fn the_command_line_refuses_a_set_model_without_sets() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("--set-by sequence"), "{stderr}");
+    assert!(!dir.path().join("m.safetensors").exists());
+    // Nor sets for a per-frame kind, which would learn the same without them.
+    let out = common::fer_in(dir.path())
+        .args(["train", "--model", "mlp", "--no-detect", "--data", "faces"])
+        .args(["--set-by", "sequence", "--out", "m.safetensors"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("frame by frame"), "{stderr}");
     assert!(!dir.path().join("m.safetensors").exists());
 }
 

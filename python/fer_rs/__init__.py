@@ -197,7 +197,7 @@ def _split_options(options: dict, parts: Sequence[str]) -> dict[str, dict]:
     return out
 
 
-def _recipe(data, dataset, split, classes, mirror, val_fraction, votes, stages, options):
+def _recipe(data, dataset, split, classes, mirror, val_fraction, votes, stages, options, set_by=None):
     """What train and compare share, as the native side reads it: the recipe
     (JSON) and the detection options (a dict)."""
     parts = _split_options(options, ["detect", "network", "trees"])
@@ -212,6 +212,7 @@ def _recipe(data, dataset, split, classes, mirror, val_fraction, votes, stages, 
         "mirror": mirror,
         "val_fraction": val_fraction,
         "votes": os.fspath(votes) if votes is not None else None,
+        "set_by": set_by,
     }
     return json.dumps(recipe), parts["detect"]
 
@@ -363,12 +364,14 @@ def evaluate(
     device: str = "auto",
     fp16: bool = False,
     tta: str | None = None,
+    set_by: str | None = None,
     **detect: Any,
 ) -> dict:
     """A model's accuracy on labelled data (``fer eval --json``): folders of
     class folders or manifest CSVs, filtered by ``dataset``, ``split`` and
     ``classes``. Detection options as for ``Reader``. Returns the report as a dict
-    (accuracy, macro_f1, confusion, per_class, ...)."""
+    (accuracy, macro_f1, confusion, per_class, ...). ``set_by="sequence"`` (or a
+    manifest column) also scores whole sets of frames, under ``per_set``."""
     detect = _split_options(detect, ["detect"])["detect"]
     with _Progress(progress, "evaluate") as bar:
         text = _native.evaluate(
@@ -383,6 +386,7 @@ def evaluate(
             tta,
             _threads(threads),
             bar.callback(),
+            set_by,
         )
     return json.loads(text)
 
@@ -401,6 +405,7 @@ def train(
     stages: dict | None = None,
     threads: int | None = None,
     progress: bool = True,
+    set_by: str | None = None,
     **options: Any,
 ) -> dict:
     """Train a model of kind ``model`` (see ``model_kinds``) and save its bundle
@@ -408,8 +413,10 @@ def train(
     ``Reader``), network options (``hidden``, ``dropout``, ``learning_rate``,
     ``epochs``, ...) and tree options (``forest_trees``, ``depth``, ...);
     ``stages`` changes the pipeline, e.g. ``{"denoise": {"kernel": 5}}``.
+    ``set_by="sequence"`` (or a manifest column) gives the set models
+    (``set-max``, ``set-mean``, ``set-attention``) their sets of frames.
     Returns the bundle's header: kind, classes, pipeline and training record."""
-    recipe, detect = _recipe(data, dataset, split, classes, mirror, val_fraction, votes, stages, options)
+    recipe, detect = _recipe(data, dataset, split, classes, mirror, val_fraction, votes, stages, options, set_by)
     with _Progress(progress, "train") as bar:
         text = _native.train(os.fspath(out), model, recipe, detect, _threads(threads), bar.callback())
     return json.loads(text)
@@ -437,16 +444,18 @@ def compare(
     progress: bool = True,
     output: str = "pandas",
     cnn_epochs: int | None = None,
+    set_by: str | None = None,
     **options: Any,
 ):
     """Model kinds side by side on the same folds (``fer compare``): ``cv=K``
     folds grouped by subject, or trained on ``data`` and tested on ``test``.
     ``deep`` adds pre-trained models as rows; ``cnn_epochs=N`` adds our CNN
-    (``fer compare --cnn``), trained from scratch on every fold for N epochs. Returns a DataFrame with one row
+    (``fer compare --cnn``), trained from scratch on every fold for N epochs.
+    ``set_by="sequence"`` adds the set models and a ``set_accuracy`` column. Returns a DataFrame with one row
     per model (name, kind, accuracy, macro_f1, fold_accuracy, train_seconds,
     us_per_face, size_bytes); its ``attrs`` hold the protocol and the full
     reports (pandas only)."""
-    recipe, detect = _recipe(data, dataset, split, classes, mirror, val_fraction, votes, stages, options)
+    recipe, detect = _recipe(data, dataset, split, classes, mirror, val_fraction, votes, stages, options, set_by)
     with _Progress(progress, "compare") as bar:
         text = _native.compare(
             recipe,

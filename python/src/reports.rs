@@ -15,6 +15,7 @@ use fer::model::mlp::MlpParams;
 use fer::model::{ModelKind, TreeParams};
 use fer::pipeline::PipelineConfig;
 use fer::run_options::DetectOptions;
+use fer::sets::SetBy;
 use fer::train::FitOptions;
 use fer::votes::Votes;
 use fer::workers::PipelinePool;
@@ -46,6 +47,9 @@ struct RecipeSpec {
     mirror: bool,
     val_fraction: f32,
     votes: Option<PathBuf>,
+    /// Frames that form one set (`--set-by`): `sequence` or a manifest column.
+    #[serde(default)]
+    set_by: Option<String>,
 }
 
 impl RecipeSpec {
@@ -53,12 +57,13 @@ impl RecipeSpec {
         serde_json::from_str(text).map_err(|e| parameter("recipe", e))
     }
 
-    fn selection(&self) -> DataSelection {
+    fn selection(&self) -> PyResult<DataSelection> {
         selection(
             self.data.clone(),
             self.dataset.clone(),
             self.split.clone(),
             self.classes.clone(),
+            self.set_by.as_deref(),
         )
     }
 
@@ -70,7 +75,7 @@ impl RecipeSpec {
         let params: MlpParams = options::overlay(MlpParams::default(), &self.network, "network")?;
         let trees: TreeParams = options::overlay(TreeParams::default(), &self.trees, "tree")?;
         let sources = self
-            .selection()
+            .selection()?
             .describe()
             .into_iter()
             .chain(self.votes.iter().map(|v| format!("votes={}", v.display())))
@@ -88,20 +93,20 @@ fn selection(
     dataset: Vec<String>,
     split: Vec<String>,
     classes: Vec<String>,
-) -> DataSelection {
-    DataSelection {
+    set_by: Option<&str>,
+) -> PyResult<DataSelection> {
+    Ok(DataSelection {
         data,
         datasets: dataset,
         splits: split,
         classes,
-        // Sets of frames (`--set-by`) are not offered from Python yet.
-        set_by: None,
-    }
+        set_by: set_by.map(str::parse::<SetBy>).transpose().map_err(to_py)?,
+    })
 }
 
 /// A model's report on labelled data (`fer eval --json`), as JSON.
 #[pyfunction]
-#[pyo3(signature = (data, model, dataset=vec![], split=vec![], classes=vec![], detect=None, device="auto", fp16=false, tta=None, threads=0, progress=None))]
+#[pyo3(signature = (data, model, dataset=vec![], split=vec![], classes=vec![], detect=None, device="auto", fp16=false, tta=None, threads=0, progress=None, set_by=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate(
     py: Python<'_>,
@@ -116,12 +121,13 @@ pub fn evaluate(
     tta: Option<&str>,
     threads: usize,
     progress: Option<PyObject>,
+    set_by: Option<&str>,
 ) -> PyResult<String> {
     let loaded = load_face_model(model, &options::load(device, fp16, tta)?).map_err(to_py)?;
     let mut cfg = loaded.pipeline();
     options::detect(detect)?.apply(&mut cfg).map_err(to_py)?;
     let pool = PipelinePool::new(cfg).map_err(to_py)?;
-    let data = selection(data, dataset, split, classes);
+    let data = selection(data, dataset, split, classes, set_by)?;
     let report = detached::run(py, threads, progress.as_ref(), |p| {
         let samples = data.samples()?;
         p.set_total(samples.len());
@@ -153,8 +159,9 @@ pub fn train(
 ) -> PyResult<String> {
     let kind: ModelKind = kind.parse().map_err(to_py)?;
     let recipe = RecipeSpec::parse(recipe)?;
+    fer::train::check_set_by(kind, recipe.set_by.is_some()).map_err(to_py)?;
     let opts = recipe.options(kind, &options::detect(detect)?)?;
-    let data = recipe.selection();
+    let data = recipe.selection()?;
     let header = detached::run(py, threads, progress.as_ref(), |p| {
         let votes = recipe.votes()?;
         let samples = data.samples()?;
@@ -220,7 +227,7 @@ pub fn compare(
     cnn_epochs: Option<usize>,
 ) -> PyResult<String> {
     let recipe = RecipeSpec::parse(recipe)?;
-    let data = recipe.selection();
+    let data = recipe.selection()?;
     let cnn = cnn_epochs
         .map(|epochs| {
             compare_cnn::row_params(epochs, CnnParams::default().arch.channels, recipe.mirror)
@@ -237,7 +244,7 @@ pub fn compare(
         _ => return Err(parameter("cv", "give either cv=K or test=[PATH, ...]")),
     };
     let variants = if models.is_empty() {
-        comparison::all_variants(false)
+        comparison::all_variants(data.set_by.is_some())
     } else {
         comparison::variants_named(&models).map_err(to_py)?
     };

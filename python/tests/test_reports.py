@@ -48,6 +48,21 @@ def test_compare_trains_our_cnn_on_every_fold_when_asked(shared):
     assert df.attrs["reports"]["cnn"]["samples"] == df.attrs["reports"]["mlp"]["samples"]
 
 
+def test_set_models_learn_and_are_scored_on_whole_sets(shared, tmp_path):
+    out = tmp_path / "sets.safetensors"
+    header = fer_rs.train(shared / "ckplus48", out, "set-mean", classes=CLASSES, no_detect=True, epochs=4, set_by="sequence", progress=False)
+    assert header["kind"] == "set-mean"
+    report = fer_rs.evaluate(shared / "ckplus48", out, classes=CLASSES, no_detect=True, set_by="sequence", progress=False)
+    per_set = report["per_set"]
+    # CK+48 keeps the last frames of each sequence: far fewer sets than frames.
+    assert 0 < per_set["sets"] < report["samples"] / 2
+    assert "learned pooling" in per_set["pooling"] and per_set["accuracy"] > 0.7
+    assert "per_set" not in fer_rs.evaluate(shared / "ckplus48", out, classes=CLASSES, no_detect=True, progress=False)
+    # A per-frame kind would learn the same without sets: refused, with the reason.
+    with pytest.raises(fer_rs.ParameterError, match="frame by frame"):
+        fer_rs.train(shared / "ckplus48", tmp_path / "m.safetensors", "mlp", classes=CLASSES, no_detect=True, set_by="sequence", progress=False)
+
+
 def test_one_class_is_a_training_error(shared, tmp_path):
     with pytest.raises(fer_rs.TrainingError):
         fer_rs.train(shared / "ckplus48", tmp_path / "m.safetensors", classes=["happy"], no_detect=True, epochs=1, progress=False)

@@ -28,9 +28,7 @@ pub struct TrainArgs {
 pub fn run(args: TrainArgs) -> Result<i32> {
     set_threads(0)?;
     let kind: ModelKind = args.kind.parse()?;
-    if args.data.set_by.is_some() && !kind.needs_sets() {
-        bail!("--set-by trains the set models (--model set-max, set-mean or set-attention); a {kind} model learns frame by frame (fer eval --set-by scores any model on whole sets)");
-    }
+    fer::train::check_set_by(kind, args.data.set_by.is_some())?;
     if args.plot.is_some() && !kind.uses_validation() {
         bail!("--plot draws training curves; a {kind} model is trained in one pass and has none");
     }
