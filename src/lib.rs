@@ -6,6 +6,7 @@
 //! tree, neural decision forest, neural decision tree, or an ensemble).
 //! See `README.md` for the commands and `models/` for the shipped model.
 
+pub mod atomic_file;
 pub mod batch;
 pub mod bench;
 pub mod compare;

@@ -82,6 +82,6 @@ impl RunRecord {
     pub fn write(&self, path: &Path) -> Result<()> {
         let text = serde_json::to_string_pretty(self)
             .map_err(|e| FerError::param("record", e.to_string()))?;
-        crate::model::bundle::write_atomic(path, (text + "\n").as_bytes())
+        crate::atomic_file::write_atomic(path, (text + "\n").as_bytes())
     }
 }

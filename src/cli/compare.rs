@@ -127,7 +127,7 @@ pub fn run(args: CompareArgs) -> Result<i32> {
     };
     let cmp = job.run(&bars)?;
     bars.fits.finish_and_clear();
-    fer::model::bundle::write_atomic(&args.json, serde_json::to_string_pretty(&cmp)?.as_bytes())?;
+    fer::atomic_file::write_atomic(&args.json, serde_json::to_string_pretty(&cmp)?.as_bytes())?;
     fer::plot::comparison(&cmp, &args.plot)?;
     print!("{}", cmp.to_text());
     eprintln!(

@@ -6,8 +6,8 @@
 //! that is renamed to FILE when the run ends.
 
 use super::record::FaceRecord;
+use crate::atomic_file::tmp_path;
 use crate::error::{FerError, Result};
-use crate::model::bundle::tmp_path;
 use crate::parquet_io::{
     box_columns, close_writer, create_writer, numbers, open_reader, parquet_error as perr, texts,
     OpenParquet, CLASSES_KEY,

@@ -15,11 +15,11 @@ pub mod window;
 
 pub use record::FaceRecord;
 
+use crate::atomic_file::tmp_path;
 use crate::batch::classify;
 use crate::bench::percentile;
 use crate::error::{FerError, Result};
 use crate::metrics::argmax;
-use crate::model::bundle::tmp_path;
 use crate::model::FaceModel;
 use crate::pipeline::StageTimes;
 use crate::tracked::TrackedSearch;

@@ -6,6 +6,7 @@
 //! summary. A bundle of another schema, or
 //! a corrupt or truncated file, is refused with an error naming the file.
 
+use crate::atomic_file::write_atomic;
 use crate::error::{FerError, Result};
 use crate::gray::GrayImage;
 use crate::metrics::SourceTransition;
@@ -21,7 +22,7 @@ use crate::stages::features::FEATURE_SCHEMA_VERSION;
 use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The `format` field of every bundle header.
 pub const MODEL_FORMAT: &str = "fer-model";
@@ -390,47 +391,6 @@ pub fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| FerError::model(path, e.to_string()))
 }
 
-/// Write `bytes` to `path` atomically and durably: to [`tmp_path`] first, flushed to
-/// the disk, then renamed (and the rename flushed where the system allows). Without
-/// the flush, a crash soon after could leave `path` renamed but empty.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_via_tmp(path, bytes, true)
-}
-
-/// [`write_atomic`] without the flushes (about 2 ms a file here): for outputs made
-/// by the thousand that a rerun makes again, such as `fer batch --annotate` pictures.
-/// Other programs never see a half-written file; only a crash can lose it.
-pub fn write_atomic_unsynced(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_via_tmp(path, bytes, false)
-}
-
-fn write_via_tmp(path: &Path, bytes: &[u8], sync: bool) -> Result<()> {
-    use std::io::Write;
-    let tmp = tmp_path(path);
-    let written = std::fs::File::create(&tmp).and_then(|mut f| {
-        f.write_all(bytes)?;
-        if sync {
-            f.sync_all()?;
-        }
-        Ok(())
-    });
-    if let Err(e) = written {
-        // Half written, it is of no use, and on a full disk it holds space.
-        let _ = std::fs::remove_file(&tmp);
-        return Err(FerError::io(&tmp, e));
-    }
-    std::fs::rename(&tmp, path).map_err(|e| FerError::io(path, e))?;
-    if sync {
-        // The rename lives in the folder; not every system can sync a folder
-        // (and the file is whole either way), so a failure here is not an error.
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-        if let Ok(d) = std::fs::File::open(dir.unwrap_or(Path::new("."))) {
-            let _ = d.sync_all();
-        }
-    }
-    Ok(())
-}
-
 /// Every float tensor holds only finite numbers: a NaN or infinite weight (a damaged
 /// file) would turn every probability into NaN, so it is refused at load instead.
 fn check_weights(tensors: &HashMap<String, Tensor>) -> Result<()> {
@@ -460,13 +420,6 @@ fn check_finite<'a>(probs: impl IntoIterator<Item = &'a f32>) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// `path` with `.partial` appended, in the same folder (so a rename is atomic).
-pub fn tmp_path(path: &Path) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(".partial");
-    PathBuf::from(s)
 }
 
 impl FaceModel for Model {

@@ -11,9 +11,10 @@
 //! [`crate::model::cnn_train`]. The network runs on the CPU: this build has no
 //! candle `cuda` feature.
 
+use crate::atomic_file::write_atomic;
 use crate::error::{FerError, Result};
 use crate::gray::GrayImage;
-use crate::model::bundle::{read_capped, write_atomic};
+use crate::model::bundle::read_capped;
 pub use crate::model::cnn_params::{CnnArch, CnnTrainingSummary};
 use crate::model::onnx::{crop_box, resize_square};
 use crate::model::FaceModel;

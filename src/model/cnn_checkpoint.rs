@@ -8,9 +8,10 @@
 //! fingerprint hashes the training settings, the classes and every crop, so a
 //! checkpoint of another run is refused instead of being continued on other data.
 
+use crate::atomic_file::write_atomic;
 use crate::error::{FerError, Result};
 use crate::model::adamw::Moments;
-use crate::model::bundle::{read_capped, write_atomic};
+use crate::model::bundle::read_capped;
 use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

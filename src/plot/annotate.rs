@@ -3,8 +3,8 @@
 //! OpenCV images already, and its Hershey fonts need no font files), and encoded
 //! by the file's extension.
 
+use crate::atomic_file::write_atomic_unsynced;
 use crate::error::{FerError, Result};
-use crate::model::bundle::write_atomic_unsynced;
 use opencv::core::{Mat, Point, Rect, Scalar, Vector};
 use opencv::imgcodecs;
 use opencv::imgproc::{self, FONT_HERSHEY_SIMPLEX, LINE_AA};

@@ -4,8 +4,8 @@
 //! writes the file atomically. Text is set in the system's sans-serif font
 //! (fontconfig; DejaVu Sans from `.ci/install-deps`).
 
+use crate::atomic_file::write_atomic;
 use crate::error::{FerError, Result};
-use crate::model::bundle::write_atomic;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
