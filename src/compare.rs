@@ -158,6 +158,42 @@ pub struct CompareRow {
     pub report: Report,
 }
 
+/// What a row's model cost, summed over the folds: training seconds, microseconds
+/// per face, bytes on disk.
+#[derive(Debug, Clone, Default)]
+pub struct FoldCosts {
+    pub seconds: f64,
+    pub micros: f64,
+    pub bytes: u64,
+}
+
+impl CompareRow {
+    /// A row scored by `report` (its accuracy and macro-F1 are the report's), with
+    /// the costs averaged over its folds.
+    pub fn averaged(
+        name: &str,
+        kind: &str,
+        report: Report,
+        fold_accuracy: Vec<f64>,
+        costs: &FoldCosts,
+        set_accuracy: Option<f64>,
+    ) -> Self {
+        let k = fold_accuracy.len().max(1) as f64;
+        CompareRow {
+            name: name.to_string(),
+            kind: kind.to_string(),
+            accuracy: report.accuracy,
+            macro_f1: report.macro_f1,
+            fold_accuracy,
+            train_seconds: costs.seconds / k,
+            us_per_face: costs.micros / k,
+            size_bytes: (costs.bytes as f64 / k).round() as u64,
+            set_accuracy,
+            report,
+        }
+    }
+}
+
 /// The comparison table.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Comparison {
@@ -186,9 +222,7 @@ pub fn run(
         set_truth: Vec<usize>,
         set_pred: Vec<usize>,
         folds: Vec<f64>,
-        seconds: f64,
-        micros: f64,
-        bytes: u64,
+        costs: FoldCosts,
     }
     let mut acc: Vec<Acc> = variants
         .iter()
@@ -198,9 +232,7 @@ pub fn run(
             set_truth: vec![],
             set_pred: vec![],
             folds: vec![],
-            seconds: 0.0,
-            micros: 0.0,
-            bytes: 0,
+            costs: FoldCosts::default(),
         })
         .collect();
     for (f, (train, test)) in folds.iter().enumerate() {
@@ -227,13 +259,12 @@ pub fn run(
                 a.set_pred.extend(p);
             }
             a.folds.push(fold_acc);
-            a.seconds += seconds;
-            a.micros += micros_per_face(&model, rows, test)?;
-            a.bytes += model.size_on_disk()?;
+            a.costs.seconds += seconds;
+            a.costs.micros += micros_per_face(&model, rows, test)?;
+            a.costs.bytes += model.size_on_disk()?;
             on_step(f, &v.name, fold_acc);
         }
     }
-    let k = folds.len() as f64;
     let rows_out = variants
         .iter()
         .zip(acc)
@@ -245,21 +276,18 @@ pub fn run(
                 &a.pred,
                 rows.skipped,
             );
-            CompareRow {
-                name: v.name.clone(),
-                kind: v.kind.name().to_string(),
-                accuracy: report.accuracy,
-                macro_f1: report.macro_f1,
-                fold_accuracy: a.folds,
-                train_seconds: a.seconds / k,
-                us_per_face: a.micros / k,
-                size_bytes: (a.bytes as f64 / k).round() as u64,
-                set_accuracy: rows
-                    .sets
-                    .is_some()
-                    .then(|| accuracy_of(&a.set_truth, &a.set_pred)),
+            let set_accuracy = rows
+                .sets
+                .is_some()
+                .then(|| accuracy_of(&a.set_truth, &a.set_pred));
+            CompareRow::averaged(
+                &v.name,
+                v.kind.name(),
                 report,
-            }
+                a.folds,
+                &a.costs,
+                set_accuracy,
+            )
         })
         .collect();
     Ok(Comparison {

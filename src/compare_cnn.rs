@@ -8,7 +8,7 @@
 //! rows: the CNN flips crops itself) and is scored on its test images'. An image
 //! without a crop is skipped and counted, as a deep row's are.
 
-use crate::compare::{CompareRow, TIMED_FACES};
+use crate::compare::{CompareRow, FoldCosts, TIMED_FACES};
 use crate::cross_validation::{accuracy_of, Fold};
 use crate::dataset::Sample;
 use crate::error::Result;
@@ -58,7 +58,7 @@ pub fn cnn_row(
     let crops = crop_each(&all, pipeline, side, &|| {})?;
     let (mut truth, mut pred, mut set_truth, mut set_pred) = (vec![], vec![], vec![], vec![]);
     let (mut fold_accuracy, mut skipped) = (Vec::new(), 0usize);
-    let (mut seconds, mut micros, mut bytes) = (0.0, 0.0, 0u64);
+    let mut costs = FoldCosts::default();
     for (f, (train, test)) in folds.iter().enumerate() {
         let (train_crops, train_skipped) = crop_set(rows, train, &crops, side);
         let started = Instant::now();
@@ -75,7 +75,7 @@ pub fn cnn_row(
             &Checkpoints::default(),
             &mut |_, _, _, _| {},
         )?;
-        seconds += started.elapsed().as_secs_f64();
+        costs.seconds += started.elapsed().as_secs_f64();
         // Each test row's probabilities, or None where its image gave no crop.
         let test_crops: Vec<Option<&[u8]>> = test
             .iter()
@@ -126,10 +126,9 @@ pub fn cnn_row(
         fold_accuracy.push(acc);
         truth.extend(t);
         pred.extend(p);
-        micros += micros_per_crop(&cnn, test_crops.iter().flatten().copied())?;
-        bytes += cnn.to_bytes()?.len() as u64;
+        costs.micros += micros_per_crop(&cnn, test_crops.iter().flatten().copied())?;
+        costs.bytes += cnn.to_bytes()?.len() as u64;
     }
-    let k = folds.len().max(1) as f64;
     let report = Report::new(
         format!("{protocol}; our CNN trained from scratch on each fold ({name})"),
         rows.classes.clone(),
@@ -137,21 +136,18 @@ pub fn cnn_row(
         &pred,
         rows.skipped + skipped,
     );
-    Ok(CompareRow {
-        name: name.to_string(),
-        kind: "cnn".into(),
-        accuracy: report.accuracy,
-        macro_f1: report.macro_f1,
-        fold_accuracy,
-        train_seconds: seconds / k,
-        us_per_face: micros / k,
-        size_bytes: (bytes as f64 / k).round() as u64,
-        set_accuracy: rows
-            .sets
-            .is_some()
-            .then(|| accuracy_of(&set_truth, &set_pred)),
+    let set_accuracy = rows
+        .sets
+        .is_some()
+        .then(|| accuracy_of(&set_truth, &set_pred));
+    Ok(CompareRow::averaged(
+        name,
+        "cnn",
         report,
-    })
+        fold_accuracy,
+        &costs,
+        set_accuracy,
+    ))
 }
 
 /// The crops of the original (not mirrored) rows `of`, labelled by class index, and
