@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# CPU training speed of `fer train-cnn` (BENCHMARKS.md, "Training the CNN"): the
-# same short run with the allocator settings train-cnn makes (see keep_freed_memory
-# in src/cli/train_cnn.rs) and with glibc's defaults (FER_GLIBC_MALLOC_DEFAULTS=1),
-# in PAIRS pairs of alternating order; wall, user and system seconds, peak memory,
-# training images per second, and whether the two CNNs are the same bytes.
+# CPU training speed of `fer train-cnn` (BENCHMARKS.md, "Training the CNN"), whole
+# process, three ways in PAIRS rounds of rotating order:
+#   ours       what train-cnn does now: our convolution and GroupNorm ops
+#              (src/model/conv3x3.rs, src/model/group_norm.rs) and the allocator
+#              settings of keep_freed_memory (src/cli/train_cnn.rs);
+#   candle     candle's own conv2d and GroupNorm (FER_CNN_CANDLE_OPS=1);
+#   candle-glibc  candle's ops and glibc's allocator defaults
+#              (FER_GLIBC_MALLOC_DEFAULTS=1 too): how train-cnn ran at first.
+# Prints wall, user and system seconds, peak memory, training images per second and
+# the last epoch's loss, and whether candle's two runs wrote the same bytes.
 #
 #   benches/train_cnn.sh [EPOCHS] [PAIRS]
 #
@@ -29,19 +34,22 @@ run() { # NAME, then env assignments
         "$FER" train-cnn --no-detect --data "$WORK/split.csv" --split train \
         --epochs "$EPOCHS" --warmup-epochs 1 --out "$WORK/$name.safetensors" 2> "$WORK/$name.log"
     read -r wall user sys kb < "$WORK/$name.time"
-    awk -v n="$name" -v w="$wall" -v u="$user" -v s="$sys" -v kb="$kb" -v c="$CROPS" -v e="$EPOCHS" \
-        'BEGIN { printf "%-9s %7.2f s wall %7.2f s user %6.2f s sys %5d MB peak %6.1f images/s\n", n, w, u, s, kb / 1024, c * e / w }'
+    loss=$(grep -o 'loss [0-9.]*' "$WORK/$name.log" | tail -1)
+    awk -v n="$name" -v w="$wall" -v u="$user" -v s="$sys" -v kb="$kb" -v c="$CROPS" -v e="$EPOCHS" -v l="$loss" \
+        'BEGIN { printf "%-15s %7.2f s wall %7.2f s user %6.2f s sys %5d MB peak %6.1f images/s  last %s\n", n, w, u, s, kb / 1024, c * e / w, l }'
 }
+
+ours() { run "ours$1" FER_CNN_CANDLE_OPS=0 FER_GLIBC_MALLOC_DEFAULTS=0; }
+candle() { run "candle$1" FER_CNN_CANDLE_OPS=1 FER_GLIBC_MALLOC_DEFAULTS=0; }
+candle_glibc() { run "candle-glibc$1" FER_CNN_CANDLE_OPS=1 FER_GLIBC_MALLOC_DEFAULTS=1; }
 
 echo "train-cnn, $EPOCHS epochs over $CROPS CK+48 crops ($(nproc) cores)"
 for i in $(seq "$PAIRS"); do
-    if [ $((i % 2)) -eq 1 ]; then
-        run "tuned$i" FER_GLIBC_MALLOC_DEFAULTS=0
-        run "default$i" FER_GLIBC_MALLOC_DEFAULTS=1
-    else
-        run "default$i" FER_GLIBC_MALLOC_DEFAULTS=1
-        run "tuned$i" FER_GLIBC_MALLOC_DEFAULTS=0
-    fi
-    cmp -s "$WORK/tuned$i.safetensors" "$WORK/default$i.safetensors" &&
-        echo "pair $i: the two CNNs are the same bytes" || echo "pair $i: the CNNs DIFFER"
+    case $((i % 3)) in
+    1) ours "$i"; candle "$i"; candle_glibc "$i" ;;
+    2) candle_glibc "$i"; ours "$i"; candle "$i" ;;
+    0) candle "$i"; candle_glibc "$i"; ours "$i" ;;
+    esac
+    cmp -s "$WORK/candle$i.safetensors" "$WORK/candle-glibc$i.safetensors" &&
+        echo "round $i: candle's two CNNs are the same bytes" || echo "round $i: candle's two CNNs DIFFER"
 done

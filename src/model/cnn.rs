@@ -4,7 +4,9 @@
 //! ImageNet Pre-training", recommend for training from scratch) and ReLU, then 2x2
 //! max pooling; global average pooling gives the embedding, and one linear layer the
 //! class scores. Weights start from He (Kaiming normal, fan-in) initialisation,
-//! drawn from the run's seed.
+//! drawn from the run's seed. On the CPU the convolutions and GroupNorm are our own
+//! candle ops ([`crate::model::conv3x3`], [`crate::model::group_norm`]): the same
+//! arithmetic as candle's, trained 2.4 times as fast (`BENCHMARKS.md`).
 //!
 //! Like the ONNX stage it reads the face *box* of the decoded grey frame, resized
 //! bilinearly to the input side, scaled to `x / 127.5 - 1`. Training is in
@@ -16,11 +18,13 @@ use crate::error::{FerError, Result};
 use crate::gray::GrayImage;
 use crate::model::bundle::read_capped;
 pub use crate::model::cnn_params::{CnnArch, CnnTrainingSummary};
+use crate::model::conv3x3::Conv3x3;
+use crate::model::group_norm::GroupNorm;
 use crate::model::onnx::{crop_box, resize_square};
 use crate::model::FaceModel;
 use crate::pipeline::{ImageReading, PipelineConfig};
 use candle_core::{DType, Device, Module, Tensor, D};
-use candle_nn::{Conv2d, Conv2dConfig, GroupNorm, Linear, VarBuilder, VarMap};
+use candle_nn::{Linear, VarBuilder, VarMap};
 use opencv::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -41,19 +45,14 @@ pub const PIXEL_HALF: f32 = 127.5;
 
 /// One stage: two convolutions with GroupNorm and ReLU, then 2x2 max pooling.
 struct Stage {
-    convs: [(Conv2d, GroupNorm); 2],
+    convs: [(Conv3x3, GroupNorm); 2],
 }
 
 impl Stage {
     fn new(c_in: usize, c_out: usize, groups: usize, vb: VarBuilder) -> Result<Self> {
-        let cfg = Conv2dConfig {
-            padding: 1,
-            ..Default::default()
-        };
-        let layer = |i: usize, c_in: usize| -> Result<(Conv2d, GroupNorm)> {
-            let conv = candle_nn::conv2d_no_bias(c_in, c_out, 3, cfg, vb.pp(format!("conv{i}")))?;
-            let norm =
-                candle_nn::group_norm(groups, c_out, GROUP_NORM_EPS, vb.pp(format!("norm{i}")))?;
+        let layer = |i: usize, c_in: usize| -> Result<(Conv3x3, GroupNorm)> {
+            let conv = Conv3x3::new(c_in, c_out, vb.pp(format!("conv{i}")))?;
+            let norm = GroupNorm::new(groups, c_out, GROUP_NORM_EPS, vb.pp(format!("norm{i}")))?;
             Ok((conv, norm))
         };
         Ok(Stage {
