@@ -253,6 +253,24 @@ fn learns_patterns_from_scratch_and_gives_the_same_answers_after_save_and_load()
         .probabilities(&held_out.pixels, held_out.len())
         .unwrap();
     assert_eq!(a, b);
+
+    // More crops than one forward pass takes: each crop reads as it does alone.
+    let many = patterns(100, 3);
+    assert!(many.len() > fer::model::cnn::INFERENCE_BATCH);
+    let all = model.probabilities(&many.pixels, many.len()).unwrap();
+    assert_eq!(all.len(), many.len());
+    let side2 = many.side * many.side;
+    for i in [0, 255, 256, many.len() - 1] {
+        let alone = model
+            .probabilities(&many.pixels[i * side2..(i + 1) * side2], 1)
+            .unwrap();
+        for (x, y) in all[i].iter().zip(&alone[0]) {
+            assert!((x - y).abs() < 1e-5, "crop {i}: {x} alone {y}");
+        }
+    }
+    // A byte count that is not whole crops is an error, not a panic.
+    let err = model.probabilities(&many.pixels[1..], many.len()).unwrap_err();
+    assert!(err.to_string().contains("crops of 16x16"), "{err}");
 }
 
 /// Every weight of a trained network, by name.

@@ -134,6 +134,10 @@ pub struct CnnModel {
     varmap: VarMap,
 }
 
+/// Crops per forward pass when reading many (a fold's test crops in `fer compare
+/// --cnn`): bounds the activations to a few tens of megabytes, whatever the count.
+pub const INFERENCE_BATCH: usize = 256;
+
 /// The most bytes of safetensors JSON header [`is_cnn_file`] reads.
 const MAX_HEADER_BYTES: u64 = 16 << 20;
 
@@ -275,14 +279,23 @@ impl CnnModel {
         })
     }
 
-    /// Class probabilities of grey crops already resized to the input side, row-major.
+    /// Class probabilities of `n` grey crops already resized to the input side,
+    /// row-major, run through the network [`INFERENCE_BATCH`] at a time.
     pub fn probabilities(&self, pixels: &[u8], n: usize) -> Result<Vec<Vec<f32>>> {
-        if n == 0 {
-            return Ok(Vec::new());
+        let side = self.header.arch.input_size;
+        if pixels.len() != n * side * side {
+            return Err(FerError::param(
+                "crops",
+                format!("{} bytes are not {n} crops of {side}x{side}", pixels.len()),
+            ));
         }
-        let x = to_input(pixels, n, self.header.arch.input_size, &Device::Cpu)?;
-        let p = candle_nn::ops::softmax_last_dim(&self.net.logits(&self.net.embed(&x)?)?)?;
-        Ok(p.to_vec2::<f32>()?)
+        let mut out = Vec::with_capacity(n);
+        for chunk in pixels.chunks(INFERENCE_BATCH * side * side) {
+            let x = to_input(chunk, chunk.len() / (side * side), side, &Device::Cpu)?;
+            let p = candle_nn::ops::softmax_last_dim(&self.net.logits(&self.net.embed(&x)?)?)?;
+            out.extend(p.to_vec2::<f32>()?);
+        }
+        Ok(out)
     }
 }
 
