@@ -63,6 +63,10 @@ pub struct TrainCnnArgs {
     /// Do not flip crops left to right at random.
     #[arg(long)]
     no_mirror: bool,
+    /// Class-balanced loss: each crop weighs crops / (classes x crops of its class), so
+    /// that small classes count as much as large ones (off by default).
+    #[arg(long)]
+    class_balance: bool,
     /// Seed of the initial weights, batch order, flips and mixup draws.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -100,6 +104,7 @@ impl TrainCnnArgs {
             git_loss,
             mirror: !self.no_mirror,
             seed: self.seed,
+            class_balanced: self.class_balance,
         }
         .check()?)
     }

@@ -100,6 +100,17 @@ pub struct CnnParams {
     /// Flip half the crops of each batch left to right.
     pub mirror: bool,
     pub seed: u64,
+    /// Weigh each crop's loss by `crops / (classes * crops of its class)`, so that every
+    /// class weighs the same in total (as `fer train` does by default). Off by default
+    /// here, and left out of the settings' JSON when off, so that the fingerprints of
+    /// checkpoints written before it existed still match.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub class_balanced: bool,
+}
+
+/// For `skip_serializing_if`.
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Default for CnnParams {
@@ -116,6 +127,7 @@ impl Default for CnnParams {
             git_loss: None,
             mirror: true,
             seed: 42,
+            class_balanced: false,
         }
     }
 }

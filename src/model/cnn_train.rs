@@ -6,7 +6,10 @@
 //! away from the other centres; centres learned with the network). The optimiser is
 //! AdamW (candle-nn's update, in [`crate::model::adamw`] so that checkpoints can hold
 //! its state), not the papers' SGD with momentum. Random horizontal flips augment the
-//! crops. The crops themselves are cut in [`crate::model::cnn_crops`].
+//! crops. Optionally the loss is class-balanced (`class_balanced`: each crop weighted
+//! by [`crate::model::net::class_weights`] of its mixed classes, the weights summing to
+//! one per batch), as `fer train`'s networks are by default. The crops themselves are
+//! cut in [`crate::model::cnn_crops`].
 
 use crate::error::{FerError, Result};
 use crate::fingerprint::Fnv;
@@ -20,6 +23,7 @@ pub use crate::model::cnn_crops::{classes_to_learn, crops_from_samples, CropOrig
 pub use crate::model::cnn_params::{
     CnnCurves, CnnParams, CnnTrainingSummary, GitLoss, ValidCnnParams, LR_REFERENCE_BATCH,
 };
+use crate::model::net::class_weights;
 use candle_core::Var;
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{Optimizer, ParamsAdamW, VarBuilder, VarMap};
@@ -195,6 +199,12 @@ pub fn fit_cnn_with_checkpoints(
             ..Default::default()
         },
     )?;
+    let class_w = if params.class_balanced {
+        let weights = class_weights(data.labels.iter().copied(), classes, true);
+        Some(Tensor::from_vec(weights, classes, &dev)?)
+    } else {
+        None
+    };
     let per_epoch = data.len().div_ceil(params.batch_size);
     let (total, warmup) = (per_epoch * params.epochs, per_epoch * params.warmup_epochs);
     let side = data.side;
@@ -267,7 +277,17 @@ pub fn fit_cnn_with_checkpoints(
             let embedding = net.embed(&x)?;
             let logits = net.logits(&embedding)?;
             let log_p = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-            let mut loss = (log_p.mul(&t)?.sum(1)?.mean_all()? * -1.0)?;
+            let per_crop = log_p.mul(&t)?.sum(1)?;
+            let mut loss = match &class_w {
+                // Each crop weighted by its (mixed) classes' weights, normalised by the
+                // batch's total weight as `fer train`'s networks do.
+                Some(cw) => {
+                    let sw = w.matmul(&cw.unsqueeze(1)?)?.squeeze(1)?;
+                    let total = sw.sum_all()?.to_scalar::<f32>()? as f64;
+                    (per_crop.mul(&sw)?.sum_all()? * (-1.0 / total.max(f64::MIN_POSITIVE)))?
+                }
+                None => (per_crop.mean_all()? * -1.0)?,
+            };
             if let (Some(g), Some(c)) = (params.git_loss, &centres) {
                 let (center, push) = git_terms(&embedding, &w, c)?;
                 loss = ((loss + (center * g.center)?)? + (push * g.push)?)?;
