@@ -69,6 +69,7 @@ pub fn cnn_row(
                 pipeline: *pipeline,
                 sources: vec![format!("fold {} of {protocol}", f + 1)],
                 skipped: train_skipped,
+                votes: None,
             },
             None,
             params,
@@ -162,6 +163,7 @@ fn crop_set(
         pixels: Vec::new(),
         labels: Vec::new(),
         side,
+        targets: None,
     };
     let mut skipped = 0;
     for &r in of.iter().filter(|&&r| !rows.mirrored[r]) {

@@ -42,6 +42,7 @@ fn patterns(n: usize, seed: u64) -> CropSet {
         pixels: vec![],
         labels: vec![],
         side,
+        targets: None,
     };
     for i in 0..3 * n {
         let class = (i % 3) as u32;
@@ -98,6 +99,7 @@ fn model_of(set: &CropSet, classes: usize, params: &ValidCnnParams) -> CnnModel 
             validation_accuracy: vec![],
             validation_sources: vec![],
             validation_samples: 0,
+            votes: None,
         },
     };
     CnnModel::new(header, net, varmap)
@@ -223,12 +225,14 @@ fn invalid_settings_are_refused_before_training() {
         pixels: vec![],
         labels: vec![],
         side: 16,
+        targets: None,
     };
     assert!(fit_cnn(&empty, 3, &params, &mut |_, _, _, _| {}).is_err());
     let wrong_side = CropSet {
         pixels: vec![0; 64],
         labels: vec![0],
         side: 8,
+        targets: None,
     };
     assert!(fit_cnn(&wrong_side, 3, &params, &mut |_, _, _, _| {}).is_err());
 }
@@ -282,6 +286,7 @@ fn thinned(set: &CropSet, rare: u32, keep: usize) -> CropSet {
         pixels: vec![],
         labels: vec![],
         side: set.side,
+        targets: None,
     };
     let mut kept = 0;
     for (i, &y) in set.labels.iter().enumerate() {
@@ -292,7 +297,8 @@ fn thinned(set: &CropSet, rare: u32, keep: usize) -> CropSet {
             kept += 1;
         }
         out.labels.push(y);
-        out.pixels.extend_from_slice(&set.pixels[i * side2..(i + 1) * side2]);
+        out.pixels
+            .extend_from_slice(&set.pixels[i * side2..(i + 1) * side2]);
     }
     out
 }
@@ -300,13 +306,17 @@ fn thinned(set: &CropSet, rare: u32, keep: usize) -> CropSet {
 /// Recall of class `c` on `set`.
 fn recall(model: &CnnModel, set: &CropSet, c: u32) -> f32 {
     let probs = model.probabilities(&set.pixels, set.len()).unwrap();
-    let (hit, all) = probs
-        .iter()
-        .zip(&set.labels)
-        .filter(|(_, &y)| y == c)
-        .fold((0, 0), |(h, a), (p, _)| {
-            (h + (fer::metrics::argmax(p, None) == c as usize) as usize, a + 1)
-        });
+    let (hit, all) =
+        probs
+            .iter()
+            .zip(&set.labels)
+            .filter(|(_, &y)| y == c)
+            .fold((0, 0), |(h, a), (p, _)| {
+                (
+                    h + (fer::metrics::argmax(p, None) == c as usize) as usize,
+                    a + 1,
+                )
+            });
     hit as f32 / all as f32
 }
 
@@ -653,6 +663,100 @@ fn train_cnn_command(data: &std::path::Path, out: &std::path::Path) -> std::proc
 }
 
 #[test]
+fn vote_targets_teach_a_class_that_the_labels_never_name() {
+    // Every crop of class 1 is labelled 0, but its votes say 1.
+    let mut train = patterns(40, 21);
+    let truth = train.labels.clone();
+    train.targets = Some(smoothed_targets(&truth, 3, 0.0));
+    for y in train.labels.iter_mut().filter(|y| **y == 1) {
+        *y = 0;
+    }
+    let held_out = patterns(20, 22);
+    let params = tiny(16, 8);
+    let voted = model_of(&train, 3, &params);
+    train.targets = None;
+    let labelled = model_of(&train, 3, &params);
+    let (r_voted, r_labelled) = (
+        recall(&voted, &held_out, 1),
+        recall(&labelled, &held_out, 1),
+    );
+    assert!(
+        r_voted > 0.8 && r_labelled < 0.2,
+        "class-1 recall: votes {r_voted}, labels {r_labelled}"
+    );
+    // Targets that do not match the crops are refused.
+    train.targets = Some(vec![0.5; 7]);
+    let err = fit_cnn(&train, 3, &params, &mut |_, _, _, _| {})
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("7 targets for 120 crops"), "{err}");
+}
+
+#[test]
+fn train_cnn_votes_learns_each_listed_images_votes_and_refuses_a_file_listing_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = patterns(10, 31);
+    let mut manifest =
+        String::from("dataset,path,label_original,label_canonical,subject,split,note\n");
+    let mut votes = String::from("path,anger,happiness,sadness\n");
+    for (i, (crop, &label)) in set.pixels.chunks(256).zip(&set.labels).enumerate() {
+        let name = format!("{i:03}.png");
+        image::GrayImage::from_raw(16, 16, crop.to_vec())
+            .unwrap()
+            .save(dir.path().join(&name))
+            .unwrap();
+        let class = ["angry", "happy", "sad"][label as usize];
+        manifest += &format!("toy,{name},{class},{class},s{i},train,\n");
+        if i % 2 == 0 {
+            let mut counts = [0; 3];
+            counts[label as usize] = 8;
+            counts[(label as usize + 1) % 3] = 2;
+            votes += &format!("{name},{},{},{}\n", counts[0], counts[1], counts[2]);
+        }
+    }
+    let csv = dir.path().join("manifest.csv");
+    std::fs::write(&csv, manifest).unwrap();
+    let votes_csv = dir.path().join("votes.csv");
+    std::fs::write(&votes_csv, votes).unwrap();
+    let out = dir.path().join("cnn.safetensors");
+    let run = |votes: &std::path::Path| {
+        let mut c = train_cnn_command(&csv, &out);
+        c.arg("--votes")
+            .arg(votes)
+            .stderr(std::process::Stdio::piped());
+        let o = c.output().unwrap();
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (ok, err) = run(&votes_csv);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("15 crops learn their vote distribution, 15 keep their label"),
+        "{err}"
+    );
+    let t = CnnModel::load(&out).unwrap().header().training.clone();
+    assert_eq!(
+        t.votes.as_deref(),
+        Some(votes_csv.display().to_string().as_str())
+    );
+    // A vote file that lists none of the images.
+    let elsewhere = dir.path().join("elsewhere.csv");
+    std::fs::write(
+        &elsewhere,
+        "path,anger,happiness,sadness\nother/x.png,1,0,0\n",
+    )
+    .unwrap();
+    let (ok, err) = run(&elsewhere);
+    assert!(
+        !ok && err.contains("none of the 30 training images has a vote"),
+        "{err}"
+    );
+    assert!(err.contains("elsewhere.csv"), "{err}");
+}
+
+#[test]
 fn train_cnn_killed_mid_run_and_resumed_writes_the_same_file_as_an_uninterrupted_run() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("crops");
@@ -827,9 +931,9 @@ fn reads_held_out_ck_subjects_well_above_chance() {
     };
     let side = 32;
     let (train_set, skipped) =
-        crops_from_samples(&train, &classes, &pipeline, side, &|| {}).unwrap();
+        crops_from_samples(&train, &classes, &pipeline, side, None, &|| {}).unwrap();
     assert_eq!(skipped, 0);
-    let (test_set, _) = crops_from_samples(&test, &classes, &pipeline, side, &|| {}).unwrap();
+    let (test_set, _) = crops_from_samples(&test, &classes, &pipeline, side, None, &|| {}).unwrap();
     let params = CnnParams {
         arch: CnnArch {
             input_size: side,

@@ -11,6 +11,7 @@ use fer::model::cnn_train::{
     self, CnnParams, CropOrigin, GitLoss, ValidCnnParams, ValidationCrops,
 };
 use fer::pipeline::PipelineConfig;
+use fer::votes::Votes;
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -63,6 +64,12 @@ pub struct TrainCnnArgs {
     /// Do not flip crops left to right at random.
     #[arg(long)]
     no_mirror: bool,
+    /// Crowd votes per image (CSV: `path` and one count column per class, like
+    /// ../shared/data/ferplus/votes.csv): each crop learns its image's vote
+    /// distribution (label smoothing and mixup apply to it) instead of its label;
+    /// images without votes keep their label.
+    #[arg(long, value_name = "FILE")]
+    votes: Option<PathBuf>,
     /// Class-balanced loss: each crop weighs crops / (classes x crops of its class), so
     /// that small classes count as much as large ones (off by default).
     #[arg(long)]
@@ -149,6 +156,8 @@ pub fn run(args: TrainCnnArgs) -> Result<i32> {
     let checkpoints = args.checkpoints()?;
     let mut pipeline = PipelineConfig::default();
     args.detect.apply(&mut pipeline)?;
+    // Read (and checked) before any image is.
+    let votes = args.votes.as_deref().map(Votes::load).transpose()?;
     let samples = args.data.samples()?;
     let classes = cnn_train::classes_to_learn(&samples)?;
     let pb = progress(samples.len() as u64, "cropping faces");
@@ -157,6 +166,7 @@ pub fn run(args: TrainCnnArgs) -> Result<i32> {
         &classes,
         &pipeline,
         params.arch.input_size,
+        votes.as_ref(),
         &|| pb.inc(1),
     )?;
     pb.finish_and_clear();
@@ -172,6 +182,7 @@ pub fn run(args: TrainCnnArgs) -> Result<i32> {
         pipeline,
         sources: args.data.describe(),
         skipped,
+        votes: args.votes.as_ref().map(|v| v.display().to_string()),
     };
     let model = cnn_train::train(
         &crops,
@@ -224,7 +235,7 @@ fn validation_crops(
     let samples = data.samples()?;
     let pb = progress(samples.len() as u64, "cropping validation faces");
     let (crops, skipped) =
-        cnn_train::crops_from_samples(&samples, classes, pipeline, side, &|| pb.inc(1))?;
+        cnn_train::crops_from_samples(&samples, classes, pipeline, side, None, &|| pb.inc(1))?;
     pb.finish_and_clear();
     if crops.is_empty() {
         bail!(

@@ -9,6 +9,7 @@ use crate::pipeline::PipelineConfig;
 use crate::stages::decode::decode_file;
 use crate::stages::denoise::denoise;
 use crate::stages::detect::Detector;
+use crate::votes::{VoteCoverage, Votes};
 use crate::workers::WorkerPool;
 use rayon::prelude::*;
 
@@ -18,6 +19,9 @@ pub struct CropSet {
     pub pixels: Vec<u8>,
     pub labels: Vec<u32>,
     pub side: usize,
+    /// `n * classes` training targets, each crop's vote distribution (`train-cnn
+    /// --votes`); `None`: a one-hot on each label.
+    pub targets: Option<Vec<f32>>,
 }
 
 impl CropSet {
@@ -35,6 +39,29 @@ impl CropSet {
     pub(crate) fn crop(&self, i: usize) -> &[u8] {
         let n = self.side * self.side;
         &self.pixels[i * n..(i + 1) * n]
+    }
+
+    /// An error unless the pixels, labels and targets agree in count.
+    pub(crate) fn check(&self, classes: usize) -> Result<()> {
+        let bad = |what: String| Err(FerError::Training(format!("inconsistent crops: {what}")));
+        if self.pixels.len() != self.len() * self.side * self.side {
+            return bad(format!(
+                "{} bytes for {} crops of side {}",
+                self.pixels.len(),
+                self.len(),
+                self.side
+            ));
+        }
+        if let Some(t) = &self.targets {
+            if t.len() != self.len() * classes {
+                return bad(format!(
+                    "{} targets for {} crops of {classes} classes",
+                    t.len(),
+                    self.len()
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -96,6 +123,7 @@ pub fn crops_from_samples(
     classes: &[String],
     pipeline: &PipelineConfig,
     side: usize,
+    votes: Option<&Votes>,
     progress: &(dyn Fn() + Sync),
 ) -> Result<(CropSet, usize)> {
     let labelled: Vec<(&Sample, u32)> = samples
@@ -108,12 +136,30 @@ pub fn crops_from_samples(
         pixels: Vec::new(),
         labels: Vec::new(),
         side,
+        targets: votes.map(|_| Vec::new()),
     };
-    for (crop, (_, label)) in crops.into_iter().zip(&labelled) {
+    let mut coverage = VoteCoverage::default();
+    for (crop, (sample, label)) in crops.into_iter().zip(&labelled) {
         if let Some(pixels) = crop {
             set.pixels.extend(pixels);
             set.labels.push(*label);
+            if let (Some(v), Some(t)) = (votes, set.targets.as_mut()) {
+                t.extend(v.target(sample, classes, &mut coverage));
+            }
         }
+    }
+    if let Some(v) = votes {
+        if coverage.voted == 0 {
+            return Err(v.no_votes_error(coverage, classes));
+        }
+        tracing::info!(
+            "votes from {}: {} crops learn their vote distribution, {} keep their label ({} not listed, {} without a vote on these classes)",
+            v.file().display(),
+            coverage.voted,
+            coverage.unlisted + coverage.empty,
+            coverage.unlisted,
+            coverage.empty
+        );
     }
     let skipped = samples.len() - set.len();
     Ok((set, skipped))
@@ -138,4 +184,6 @@ pub struct CropOrigin {
     pub pipeline: PipelineConfig,
     pub sources: Vec<String>,
     pub skipped: usize,
+    /// The vote file the targets came from, if any.
+    pub votes: Option<String>,
 }

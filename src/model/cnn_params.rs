@@ -215,6 +215,9 @@ pub struct CnnTrainingSummary {
     pub validation_sources: Vec<String>,
     #[serde(default)]
     pub validation_samples: usize,
+    /// The vote file whose distributions were the targets (`train-cnn --votes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub votes: Option<String>,
 }
 
 /// A run's per-epoch curves.

@@ -42,6 +42,15 @@ pub fn smoothed_targets(labels: &[u32], classes: usize, eps: f32) -> Vec<f32> {
     t
 }
 
+/// Rows `rows` of `targets` (`[n, classes]` distributions, row-major), each smoothed
+/// as a one-hot is: `(1 - eps) * t + eps / classes`.
+pub fn smoothed_rows(targets: &[f32], rows: &[usize], classes: usize, eps: f32) -> Vec<f32> {
+    rows.iter()
+        .flat_map(|&r| &targets[r * classes..(r + 1) * classes])
+        .map(|&t| (1.0 - eps) * t + eps / classes as f32)
+        .collect()
+}
+
 /// A draw from Beta(alpha, alpha) by Johnk's method (exact for any alpha; quick for alpha <= 1).
 pub fn beta_sample<R: Rng + ?Sized>(alpha: f32, rng: &mut R) -> f32 {
     loop {
@@ -173,6 +182,7 @@ pub fn fit_cnn_with_checkpoints(
                 set.side, params.arch.input_size
             )));
         }
+        set.check(classes)?;
     }
     if validation.is_some_and(|v| v.is_empty()) {
         return Err(FerError::Training("no validation crops".into()));
@@ -255,11 +265,11 @@ pub fn fit_cnn_with_checkpoints(
             }
             let labels: Vec<u32> = batch.iter().map(|&i| data.labels[i]).collect();
             let mut x = to_input(&pixels, n, side, &dev)?;
-            let mut t = Tensor::from_vec(
-                smoothed_targets(&labels, classes, params.label_smoothing),
-                (n, classes),
-                &dev,
-            )?;
+            let targets = match &data.targets {
+                Some(all) => smoothed_rows(all, batch, classes, params.label_smoothing),
+                None => smoothed_targets(&labels, classes, params.label_smoothing),
+            };
+            let mut t = Tensor::from_vec(targets, (n, classes), &dev)?;
             let mut w =
                 Tensor::from_vec(smoothed_targets(&labels, classes, 0.0), (n, classes), &dev)?;
             if params.mixup_alpha > 0.0 && n > 1 {
@@ -388,6 +398,10 @@ pub fn run_fingerprint(
             h.write(&label.to_le_bytes());
         }
         h.write(&set.pixels);
+        // Absent targets add nothing, so runs from before votes keep their fingerprint.
+        for t in set.targets.iter().flatten() {
+            h.write(&t.to_le_bytes());
+        }
     }
     format!("{:016x}", h.finish())
 }
@@ -478,6 +492,7 @@ pub fn train(
         pipeline,
         sources,
         skipped,
+        votes,
     } = origin;
     let (net, varmap, curves) = fit_cnn_with_checkpoints(
         crops,
@@ -503,6 +518,7 @@ pub fn train(
             validation_accuracy: curves.validation_accuracy,
             validation_sources: validation.map(|v| v.sources.clone()).unwrap_or_default(),
             validation_samples: validation.map_or(0, |v| v.crops.len()),
+            votes,
         },
     };
     Ok(CnnModel::new(header, net, varmap))
