@@ -63,7 +63,7 @@ impl Stage {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let mut x = x.clone();
         for (conv, norm) in &self.convs {
-            x = norm.forward(&conv.forward(&x)?)?.relu()?;
+            x = norm.forward_relu(&conv.forward(&x)?)?;
         }
         Ok(x.max_pool2d(2)?)
     }

@@ -151,11 +151,10 @@ fn im2col(x: &[f32], d: Dims) -> Vec<f32> {
     cols
 }
 
-/// The adjoint of [`im2col`]: each column matrix entry added back onto the input
-/// pixel it was copied from, giving `[n, c_in, h, w]`.
-fn col2im(cols: &[f32], d: Dims) -> Vec<f32> {
+/// The adjoint of [`im2col`]: each column matrix entry added onto the input pixel
+/// it was copied from, in `x` (`[n, c_in, h, w]`).
+fn col2im_add(cols: &[f32], d: Dims, x: &mut [f32]) {
     let (plane, width) = (d.plane(), d.n * d.plane());
-    let mut x = vec![0.0f32; d.n * d.c_in * plane];
     x.par_chunks_mut(plane).enumerate().for_each(|(p, dst)| {
         let (img, ci) = (p / d.c_in, p % d.c_in);
         for tap in 0..TAPS {
@@ -175,12 +174,18 @@ fn col2im(cols: &[f32], d: Dims) -> Vec<f32> {
             }
         }
     });
-    x
 }
 
-/// `[n, c, plane]` as `[c, n·plane]` (channel-major), or back with `inverse`.
-fn swap_image_and_channel(v: &[f32], n: usize, c: usize, plane: usize, inverse: bool) -> Vec<f32> {
-    let mut out = vec![0.0f32; v.len()];
+/// `v` (`[n, c, plane]`) written into `out` as `[c, n·plane]` (channel-major), or
+/// back with `inverse`.
+fn swap_image_and_channel(
+    v: &[f32],
+    out: &mut [f32],
+    n: usize,
+    c: usize,
+    plane: usize,
+    inverse: bool,
+) {
     out.par_chunks_mut(plane).enumerate().for_each(|(i, dst)| {
         // Output block i is (channel, image) in the channel-major layout, else (image, channel).
         let (img, ch) = if inverse {
@@ -195,7 +200,6 @@ fn swap_image_and_channel(v: &[f32], n: usize, c: usize, plane: usize, inverse: 
         };
         dst.copy_from_slice(&v[src..src + plane]);
     });
-    out
 }
 
 /// A `[rows, cols]` CPU tensor of `v`.
@@ -218,8 +222,8 @@ impl CustomOp2 for Im2ColConv {
         let d = Dims::of(l1.shape(), l2.shape())?;
         let (x, w) = (values(s1, l1)?, values(s2, l2)?);
         let weights = Tensor::from_slice(w, (d.c_out, d.rows()), &Device::Cpu)?;
-        let image = d.c_in * d.plane();
-        let mut y = Vec::with_capacity(d.n * d.c_out * d.plane());
+        let (image, out_image) = (d.c_in * d.plane(), d.c_out * d.plane());
+        let mut y = vec![0.0f32; d.n * out_image];
         for start in (0..d.n).step_by(d.chunk(self.max_column_floats)) {
             let part = Dims {
                 n: d.chunk(self.max_column_floats).min(d.n - start),
@@ -227,14 +231,11 @@ impl CustomOp2 for Im2ColConv {
             };
             let cols = im2col(&x[start * image..(start + part.n) * image], part);
             let out = weights.matmul(&matrix(cols, d.rows(), part.n * d.plane())?)?;
-            let out = out.flatten_all()?.to_vec1::<f32>()?;
-            y.extend(swap_image_and_channel(
-                &out,
-                part.n,
-                d.c_out,
-                d.plane(),
-                true,
-            ));
+            let y = &mut y[start * out_image..(start + part.n) * out_image];
+            with_values(&out, |out| {
+                swap_image_and_channel(out, y, part.n, d.c_out, d.plane(), true);
+                Ok(())
+            })?;
         }
         Ok((CpuStorage::F32(y), Shape::from((d.n, d.c_out, d.h, d.w))))
     }
@@ -249,7 +250,7 @@ impl CustomOp2 for Im2ColConv {
         let d = Dims::of(x.shape(), w.shape())?;
         let weights_t = w.reshape((d.c_out, d.rows()))?.t()?;
         let (image, out_image) = (d.c_in * d.plane(), d.c_out * d.plane());
-        let mut grad_x = Vec::with_capacity(d.n * image);
+        let mut grad_x = vec![0.0f32; d.n * image];
         let mut grad_w: Option<Tensor> = None;
         with_values(x, |x| {
             with_values(grad, |g| {
@@ -265,19 +266,21 @@ impl CustomOp2 for Im2ColConv {
                         d.rows(),
                         width,
                     )?;
-                    let g = &g[start * out_image..(start + part.n) * out_image];
-                    let g = matrix(
-                        swap_image_and_channel(g, part.n, d.c_out, d.plane(), false),
-                        d.c_out,
-                        width,
-                    )?;
+                    let g_part = &g[start * out_image..(start + part.n) * out_image];
+                    let mut swapped = vec![0.0f32; g_part.len()];
+                    swap_image_and_channel(g_part, &mut swapped, part.n, d.c_out, d.plane(), false);
+                    let g = matrix(swapped, d.c_out, width)?;
                     let gw = g.matmul(&cols.t()?)?;
                     grad_w = Some(match grad_w.take() {
                         Some(acc) => (acc + gw)?,
                         None => gw,
                     });
-                    let dcols = weights_t.matmul(&g)?.flatten_all()?.to_vec1::<f32>()?;
-                    grad_x.extend(col2im(&dcols, part));
+                    let dcols = weights_t.matmul(&g)?;
+                    let dx = &mut grad_x[start * image..(start + part.n) * image];
+                    with_values(&dcols, |dcols| {
+                        col2im_add(dcols, part, dx);
+                        Ok(())
+                    })?;
                 }
                 Ok(())
             })

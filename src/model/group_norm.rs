@@ -14,6 +14,11 @@
 //! - `dβ_c = Σ dy`, `dγ_c = Σ dy · x̂` (over the batch and the plane);
 //! - `dx = (g - mean(g) - x̂ · mean(g · x̂)) / σ` with `g = dy · γ_c` (means over the group).
 //!
+//! With [`GroupNorm::forward_relu`] a ReLU follows inside the same op: its mask
+//! (where the output is zero) is applied to the output gradient in the backward pass,
+//! which spares candle's ReLU backward, a comparison, a type conversion, a product and
+//! a sum over full-size tensors, all on one core.
+//!
 //! Weights keep `candle_nn::group_norm`'s names (`weight`, `bias`), shapes and start
 //! (ones and zeros), so CNN files are unchanged. The unit tests check outputs and all
 //! three gradients against `candle_nn::GroupNorm` (equal to float rounding). On other
@@ -23,6 +28,7 @@ use crate::model::cpu_ops::{candle_ops_requested, values, with_values};
 use candle_core::{CpuStorage, CustomOp3, Device, Layout, Module, Shape, Tensor};
 use candle_nn::{Init, VarBuilder};
 use rayon::prelude::*;
+use std::borrow::Cow;
 
 /// GroupNorm over `groups` groups of channels, with a learnt scale and shift per channel.
 pub struct GroupNorm {
@@ -52,8 +58,15 @@ impl GroupNorm {
     }
 }
 
-impl Module for GroupNorm {
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+impl GroupNorm {
+    /// `relu(group_norm(x))` as one op: the ReLU's mask is applied inside the
+    /// backward pass, instead of candle's ReLU backward (a comparison, a conversion, a
+    /// product and a sum of full-size tensors on one core).
+    pub fn forward_relu(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        self.apply(x, true)
+    }
+
+    fn apply(&self, x: &Tensor, relu: bool) -> candle_core::Result<Tensor> {
         if candle_ops_requested() || !matches!(x.device(), Device::Cpu) {
             let channels = self.weight.dim(0)?;
             let norm = candle_nn::GroupNorm::new(
@@ -63,20 +76,30 @@ impl Module for GroupNorm {
                 self.groups,
                 self.eps,
             )?;
-            return norm.forward(x);
+            let y = norm.forward(x)?;
+            return if relu { y.relu() } else { Ok(y) };
         }
         let op = GroupNormOp {
             groups: self.groups,
             eps: self.eps,
+            relu,
         };
         x.contiguous()?.apply_op3(&self.weight, &self.bias, op)
     }
 }
 
-/// The custom op behind [`GroupNorm`]: arguments `x [n, c, ...]`, `weight [c]`, `bias [c]`.
+impl Module for GroupNorm {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        self.apply(x, false)
+    }
+}
+
+/// The custom op behind [`GroupNorm`]: arguments `x [n, c, ...]`, `weight [c]`,
+/// `bias [c]`; with `relu`, a ReLU follows.
 struct GroupNormOp {
     groups: usize,
     eps: f64,
+    relu: bool,
 }
 
 /// Where one group's values lie: `channels` channels of `plane` values each.
@@ -140,6 +163,9 @@ impl CustomOp3 for GroupNormOp {
                     for (y, &x) in y.iter_mut().zip(x) {
                         *y = (x - mean) * scale + shift;
                     }
+                    if self.relu {
+                        y.iter_mut().for_each(|y| *y = y.max(0.0));
+                    }
                 }
             });
         Ok((CpuStorage::F32(y), l1.shape().clone()))
@@ -150,7 +176,7 @@ impl CustomOp3 for GroupNormOp {
         x: &Tensor,
         gamma: &Tensor,
         _beta: &Tensor,
-        _res: &Tensor,
+        res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let c = gamma.dim(0)?;
@@ -164,47 +190,59 @@ impl CustomOp3 for GroupNormOp {
         let mut dbeta = vec![0.0f32; n * c];
         with_values(x, |x| {
             with_values(grad, |dy| {
-                dx.par_chunks_mut(size)
-                    .zip(dgamma.par_chunks_mut(g.channels))
-                    .zip(dbeta.par_chunks_mut(g.channels))
-                    .enumerate()
-                    .for_each(|(block, ((dx, dgamma), dbeta))| {
-                        let (x, dy) = (&x[block * size..][..size], &dy[block * size..][..size]);
-                        let (mean, inv_sd) = moments(x, self.eps);
-                        let first = (block % self.groups) * g.channels;
-                        // Pass 1: the channel sums and the group means of g and g·x̂.
-                        let (mut sum_g, mut sum_gx) = (0.0f64, 0.0f64);
-                        for k in 0..g.channels {
-                            let span = k * g.plane..(k + 1) * g.plane;
-                            let (mut s_dy, mut s_dyx) = (0.0f64, 0.0f64);
-                            for (&x, &dy) in x[span.clone()].iter().zip(&dy[span]) {
-                                let xh = ((x - mean) * inv_sd) as f64;
-                                s_dy += dy as f64;
-                                s_dyx += dy as f64 * xh;
+                with_values(res, |y| {
+                    dx.par_chunks_mut(size)
+                        .zip(dgamma.par_chunks_mut(g.channels))
+                        .zip(dbeta.par_chunks_mut(g.channels))
+                        .enumerate()
+                        .for_each(|(block, ((dx, dgamma), dbeta))| {
+                            let (x, y) = (&x[block * size..][..size], &y[block * size..][..size]);
+                            // The output gradient through the ReLU, if any: zero where it cut.
+                            let dy = &dy[block * size..][..size];
+                            let dy: Cow<[f32]> = if self.relu {
+                                dy.iter()
+                                    .zip(y)
+                                    .map(|(&d, &y)| if y > 0.0 { d } else { 0.0 })
+                                    .collect()
+                            } else {
+                                Cow::Borrowed(dy)
+                            };
+                            let (mean, inv_sd) = moments(x, self.eps);
+                            let first = (block % self.groups) * g.channels;
+                            // Pass 1: the channel sums and the group means of g and g·x̂.
+                            let (mut sum_g, mut sum_gx) = (0.0f64, 0.0f64);
+                            for k in 0..g.channels {
+                                let span = k * g.plane..(k + 1) * g.plane;
+                                let (mut s_dy, mut s_dyx) = (0.0f64, 0.0f64);
+                                for (&x, &dy) in x[span.clone()].iter().zip(&dy[span]) {
+                                    let xh = ((x - mean) * inv_sd) as f64;
+                                    s_dy += dy as f64;
+                                    s_dyx += dy as f64 * xh;
+                                }
+                                dbeta[k] = s_dy as f32;
+                                dgamma[k] = s_dyx as f32;
+                                let gk = gamma_v[first + k] as f64;
+                                sum_g += gk * s_dy;
+                                sum_gx += gk * s_dyx;
                             }
-                            dbeta[k] = s_dy as f32;
-                            dgamma[k] = s_dyx as f32;
-                            let gk = gamma_v[first + k] as f64;
-                            sum_g += gk * s_dy;
-                            sum_gx += gk * s_dyx;
-                        }
-                        let m = size.max(1) as f64;
-                        let (mean_g, mean_gx) = ((sum_g / m) as f32, (sum_gx / m) as f32);
-                        // Pass 2: dx.
-                        for k in 0..g.channels {
-                            let gk = gamma_v[first + k];
-                            let span = k * g.plane..(k + 1) * g.plane;
-                            for ((dx, &x), &dy) in dx[span.clone()]
-                                .iter_mut()
-                                .zip(&x[span.clone()])
-                                .zip(&dy[span])
-                            {
-                                let xh = (x - mean) * inv_sd;
-                                *dx = (dy * gk - mean_g - xh * mean_gx) * inv_sd;
+                            let m = size.max(1) as f64;
+                            let (mean_g, mean_gx) = ((sum_g / m) as f32, (sum_gx / m) as f32);
+                            // Pass 2: dx.
+                            for k in 0..g.channels {
+                                let gk = gamma_v[first + k];
+                                let span = k * g.plane..(k + 1) * g.plane;
+                                for ((dx, &x), &dy) in dx[span.clone()]
+                                    .iter_mut()
+                                    .zip(&x[span.clone()])
+                                    .zip(&dy[span])
+                                {
+                                    let xh = (x - mean) * inv_sd;
+                                    *dx = (dy * gk - mean_g - xh * mean_gx) * inv_sd;
+                                }
                             }
-                        }
-                    });
-                Ok(())
+                        });
+                    Ok(())
+                })
             })
         })?;
         let over_batch = |parts: Vec<f32>| -> candle_core::Result<Tensor> {
@@ -249,6 +287,16 @@ mod tests {
 
     #[test]
     fn gives_candles_outputs_and_gradients() {
+        check(false);
+    }
+
+    #[test]
+    fn gives_candles_outputs_and_gradients_with_the_relu() {
+        check(true);
+    }
+
+    /// Ours (with a ReLU after it if `relu`) against `candle_nn::GroupNorm` (and `relu`).
+    fn check(relu: bool) {
         // 3 samples, 6 channels in 3 groups, 5x7 planes; values off zero and of unit spread.
         let (x0, gamma0, beta0, r) = (
             random(&[3, 6, 5, 7], 1, 2.0, 0.5),
@@ -263,11 +311,17 @@ mod tests {
                 let op = GroupNormOp {
                     groups: 3,
                     eps: 1e-5,
+                    relu,
                 };
                 x.apply_op3(&gamma, &beta, op).unwrap()
             } else {
                 let norm = candle_nn::GroupNorm::new(gamma.clone(), beta.clone(), 6, 3, 1e-5);
-                norm.unwrap().forward(&x).unwrap()
+                let y = norm.unwrap().forward(&x).unwrap();
+                if relu {
+                    y.relu().unwrap()
+                } else {
+                    y
+                }
             };
             let grads = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
             let [gx, gg, gb] = [&x, &gamma, &beta].map(|t| grads.get(t).unwrap().clone());
@@ -305,6 +359,7 @@ mod tests {
         let op = GroupNormOp {
             groups: 4,
             eps: 1e-5,
+            relu: false,
         };
         assert!(op.layout(&Shape::from((2, 6, 3, 3)), 6).is_err());
         assert!(op.layout(&Shape::from((2, 8, 3, 3)), 6).is_err());
