@@ -4,7 +4,7 @@
 # Writes the reports quoted in README.md ("fer train-cnn"). Needs ../shared/data. Run
 # from the repository root:
 #   models/make-cnn-ck.sh
-# Takes about 25 minutes on 2 cores (the two CNN trainings).
+# Takes under half an hour on 2 cores (three CNN trainings).
 . models/lib.sh
 
 # The CK+48 rows of the manifest; subjects sorted, every fifth held out (split=test).
@@ -18,6 +18,8 @@ $FER train-cnn --no-detect --data "$SPLIT" --split train --out "$WORK/cnn.safete
 evaluate "$WORK/cnn.safetensors" cnn-ck-heldout-subjects
 $FER train-cnn --no-detect --data "$SPLIT" --split train --out "$WORK/cnn-git.safetensors" --git-loss 0.01,0.01
 evaluate "$WORK/cnn-git.safetensors" cnn-git-ck-heldout-subjects
+$FER train-cnn --no-detect --data "$SPLIT" --split train --out "$WORK/cnn-balanced.safetensors" --class-balance
+evaluate "$WORK/cnn-balanced.safetensors" cnn-balanced-ck-heldout-subjects
 for kind in mlp soft-tree; do
     $FER train --no-detect --data "$SPLIT" --split train --model $kind --out "$WORK/$kind.safetensors"
     evaluate "$WORK/$kind.safetensors" $kind-ck-heldout-subjects
