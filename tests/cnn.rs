@@ -757,6 +757,36 @@ fn train_cnn_votes_learns_each_listed_images_votes_and_refuses_a_file_listing_no
 }
 
 #[test]
+fn train_cnn_with_candles_ops_follows_the_same_curve_as_with_ours() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("crops");
+    let set = patterns(20, 41);
+    for (i, (crop, &label)) in set.pixels.chunks(256).zip(&set.labels).enumerate() {
+        let class = data.join(["angry", "happy", "sad"][label as usize]);
+        std::fs::create_dir_all(&class).unwrap();
+        image::GrayImage::from_raw(16, 16, crop.to_vec())
+            .unwrap()
+            .save(class.join(format!("{i:03}.png")))
+            .unwrap();
+    }
+    let losses = |candle: &str| {
+        let out = dir.path().join(format!("cnn-{candle}.safetensors"));
+        let status = train_cnn_command(&data, &out)
+            .env(fer::model::cpu_ops::CANDLE_OPS_ENV, candle)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        CnnModel::load(&out).unwrap().header().training.loss.clone()
+    };
+    let (ours, candles) = (losses("0"), losses("1"));
+    assert_eq!(ours.len(), 6);
+    for (a, b) in ours.iter().zip(&candles) {
+        assert!((a - b).abs() < 1e-3, "losses per epoch: ours {ours:?}, candle's {candles:?}");
+    }
+    assert_ne!(ours, candles, "the switch changed nothing: were the same ops run twice?");
+}
+
+#[test]
 fn train_cnn_killed_mid_run_and_resumed_writes_the_same_file_as_an_uninterrupted_run() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("crops");
