@@ -781,9 +781,15 @@ fn train_cnn_with_candles_ops_follows_the_same_curve_as_with_ours() {
     let (ours, candles) = (losses("0"), losses("1"));
     assert_eq!(ours.len(), 6);
     for (a, b) in ours.iter().zip(&candles) {
-        assert!((a - b).abs() < 1e-3, "losses per epoch: ours {ours:?}, candle's {candles:?}");
+        assert!(
+            (a - b).abs() < 1e-3,
+            "losses per epoch: ours {ours:?}, candle's {candles:?}"
+        );
     }
-    assert_ne!(ours, candles, "the switch changed nothing: were the same ops run twice?");
+    assert_ne!(
+        ours, candles,
+        "the switch changed nothing: were the same ops run twice?"
+    );
 }
 
 #[test]
