@@ -237,14 +237,7 @@ impl LabelledRows {
             return Err(votes.no_votes_error(coverage, &self.classes));
         }
         self.votes = Some(self.sample.iter().map(|i| per_sample[i].clone()).collect());
-        tracing::info!(
-            "votes from {}: {} images learn their vote distribution, {} keep their label ({} not listed, {} without a vote on these classes)",
-            votes.file().display(),
-            coverage.voted,
-            coverage.unlisted + coverage.empty,
-            coverage.unlisted,
-            coverage.empty
-        );
+        coverage.log(votes.file(), "images");
         Ok(coverage)
     }
 

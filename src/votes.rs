@@ -37,6 +37,20 @@ pub struct VoteCoverage {
     pub empty: usize,
 }
 
+impl VoteCoverage {
+    /// Log (at info) how many `what` learn their votes and how many keep their label.
+    pub fn log(&self, file: &Path, what: &str) {
+        tracing::info!(
+            "votes from {}: {} {what} learn their vote distribution, {} keep their label ({} not listed, {} without a vote on these classes)",
+            file.display(),
+            self.voted,
+            self.unlisted + self.empty,
+            self.unlisted,
+            self.empty
+        );
+    }
+}
+
 fn dataset_err(path: &Path, reason: impl Into<String>) -> FerError {
     FerError::Dataset {
         path: path.to_path_buf(),

@@ -648,6 +648,18 @@ fn a_cnn_row_trains_on_each_folds_training_images_and_scores_its_test_images() {
     assert_eq!(row.kind, "cnn");
 }
 
+/// The 16x16 crops of `set` as PNGs in class folders under `data`.
+fn write_class_folders(data: &std::path::Path, set: &CropSet) {
+    for (i, (crop, &label)) in set.pixels.chunks(256).zip(&set.labels).enumerate() {
+        let class = data.join(["angry", "happy", "sad"][label as usize]);
+        std::fs::create_dir_all(&class).unwrap();
+        image::GrayImage::from_raw(16, 16, crop.to_vec())
+            .unwrap()
+            .save(class.join(format!("{i:03}.png")))
+            .unwrap();
+    }
+}
+
 /// `fer train-cnn` on `data` (a folder of class folders of 16x16 crops), writing `out`.
 fn train_cnn_command(data: &std::path::Path, out: &std::path::Path) -> std::process::Command {
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_fer"));
@@ -760,15 +772,7 @@ fn train_cnn_votes_learns_each_listed_images_votes_and_refuses_a_file_listing_no
 fn train_cnn_with_candles_ops_follows_the_same_curve_as_with_ours() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("crops");
-    let set = patterns(20, 41);
-    for (i, (crop, &label)) in set.pixels.chunks(256).zip(&set.labels).enumerate() {
-        let class = data.join(["angry", "happy", "sad"][label as usize]);
-        std::fs::create_dir_all(&class).unwrap();
-        image::GrayImage::from_raw(16, 16, crop.to_vec())
-            .unwrap()
-            .save(class.join(format!("{i:03}.png")))
-            .unwrap();
-    }
+    write_class_folders(&data, &patterns(20, 41));
     let losses = |candle: &str| {
         let out = dir.path().join(format!("cnn-{candle}.safetensors"));
         let status = train_cnn_command(&data, &out)
@@ -796,15 +800,7 @@ fn train_cnn_with_candles_ops_follows_the_same_curve_as_with_ours() {
 fn train_cnn_killed_mid_run_and_resumed_writes_the_same_file_as_an_uninterrupted_run() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("crops");
-    let set = patterns(150, 11);
-    for (i, (crop, &label)) in set.pixels.chunks(256).zip(&set.labels).enumerate() {
-        let class = data.join(["angry", "happy", "sad"][label as usize]);
-        std::fs::create_dir_all(&class).unwrap();
-        image::GrayImage::from_raw(16, 16, crop.to_vec())
-            .unwrap()
-            .save(class.join(format!("{i:03}.png")))
-            .unwrap();
-    }
+    write_class_folders(&data, &patterns(150, 11));
     let whole = dir.path().join("whole.safetensors");
     assert!(train_cnn_command(&data, &whole).status().unwrap().success());
     let ckpt = dir.path().join("whole.safetensors.checkpoint");

@@ -152,14 +152,7 @@ pub fn crops_from_samples(
         if coverage.voted == 0 {
             return Err(v.no_votes_error(coverage, classes));
         }
-        tracing::info!(
-            "votes from {}: {} crops learn their vote distribution, {} keep their label ({} not listed, {} without a vote on these classes)",
-            v.file().display(),
-            coverage.voted,
-            coverage.unlisted + coverage.empty,
-            coverage.unlisted,
-            coverage.empty
-        );
+        coverage.log(v.file(), "crops");
     }
     let skipped = samples.len() - set.len();
     Ok((set, skipped))

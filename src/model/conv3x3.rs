@@ -297,41 +297,17 @@ impl CustomOp2 for Im2ColConv {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::cpu_ops::test_tensors::{abs_sum, assert_close, random};
     use candle_core::Var;
-
-    /// Largest absolute difference between two tensors' values.
-    fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-        assert_eq!(a.dims(), b.dims());
-        let a = a.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        let b = b.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        a.iter()
-            .zip(&b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f32::max)
-    }
-
-    /// Values in [-1, 1) from a fixed linear congruential sequence.
-    fn random(dims: &[usize], seed: u64) -> Tensor {
-        let mut s = seed;
-        let v: Vec<f32> = (0..dims.iter().product())
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-            })
-            .collect();
-        Tensor::from_vec(v, dims, &Device::Cpu).unwrap()
-    }
 
     /// Outputs and both gradients of `loss = sum(conv(x, w) * r)`, ours (column
     /// matrices of at most `max_column_floats`) and candle's.
     fn check(max_column_floats: usize) {
         // Odd sizes, 3 images, more output channels than input channels.
         let (x0, w0, r) = (
-            random(&[3, 5, 7, 9], 1),
-            random(&[6, 5, 3, 3], 2),
-            random(&[3, 6, 7, 9], 3),
+            random(&[3, 5, 7, 9], 1, 1.0, 0.0),
+            random(&[6, 5, 3, 3], 2, 1.0, 0.0),
+            random(&[3, 6, 7, 9], 3, 1.0, 0.0),
         );
         let run = |ours: bool| {
             let (x, w) = (
@@ -351,23 +327,8 @@ mod tests {
         };
         let (y, gx, gw) = run(true);
         let (y_ref, gx_ref, gw_ref) = run(false);
-        for (a, b) in [(&y, &y_ref), (&gx, &gx_ref), (&gw, &gw_ref)] {
-            assert!(
-                max_abs_diff(a, b) < 1e-4,
-                "differs by {}",
-                max_abs_diff(a, b)
-            );
-        }
-        // Not trivially zero.
-        assert!(
-            gx.abs()
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap()
-                > 1.0
-        );
+        assert_close(&[(&y, &y_ref), (&gx, &gx_ref), (&gw, &gw_ref)]);
+        assert!(abs_sum(&gx) > 1.0, "a gradient of zeros");
     }
 
     #[test]

@@ -36,3 +36,52 @@ pub fn with_values<R>(
         _ => candle_core::bail!("a tensor not on the CPU given to a CPU-only op"),
     }
 }
+
+/// Tensors for the ops' unit tests.
+#[cfg(test)]
+pub(crate) mod test_tensors {
+    use candle_core::{Device, Tensor};
+
+    /// Values in [-1, 1) from a fixed linear congruential sequence, times `scale` plus `shift`.
+    pub fn random(dims: &[usize], seed: u64, scale: f32, shift: f32) -> Tensor {
+        let mut s = seed;
+        let v: Vec<f32> = (0..dims.iter().product())
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 23) as f32 - 1.0) * scale + shift
+            })
+            .collect();
+        Tensor::from_vec(v, dims, &Device::Cpu).unwrap()
+    }
+
+    /// Largest absolute difference between two tensors' values (of one shape).
+    pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+        assert_eq!(a.dims(), b.dims());
+        let a = a.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let b = b.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        a.iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    }
+
+    /// Every pair equal to `1e-4` (float rounding of sums taken in another order).
+    pub fn assert_close(pairs: &[(&Tensor, &Tensor)]) {
+        for (a, b) in pairs {
+            let d = max_abs_diff(a, b);
+            assert!(d < 1e-4, "differs by {d}");
+        }
+    }
+
+    /// The sum of a tensor's absolute values (to see that a gradient is not all zero).
+    pub fn abs_sum(t: &Tensor) -> f32 {
+        t.abs()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+}
