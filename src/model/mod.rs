@@ -6,6 +6,7 @@ pub mod cnn;
 pub mod cnn_checkpoint;
 pub mod cnn_crops;
 pub mod cnn_params;
+pub mod cnn_targets;
 pub mod cnn_train;
 pub mod conv3x3;
 pub mod cpu_ops;
