@@ -4,7 +4,7 @@
 # recorded after every epoch; it never steers training), then evaluates it on
 # PrivateTest and draws its curves. Needs ../shared/data. Run from the repository root:
 #   models/make-cnn-fer2013.sh
-# About 4 minutes an epoch on 2 cores, so about 4 hours in all: the run checkpoints
+# About 2.5 minutes an epoch on 2 cores, so about 2.5 hours in all: the run checkpoints
 # after every epoch into WORK (kept, default ~/.cache/fer/cnn-fer2013), and running
 # the script again goes on from the last finished epoch.
 WORK=${WORK:-$HOME/.cache/fer/cnn-fer2013}
