@@ -233,11 +233,8 @@ impl LabelledRows {
                 .entry(i)
                 .or_insert_with(|| votes.target(&samples[i], &self.classes, &mut coverage));
         }
-        if coverage.voted == 0 {
-            return Err(votes.no_votes_error(coverage, &self.classes));
-        }
+        votes.accept(coverage, &self.classes, "images")?;
         self.votes = Some(self.sample.iter().map(|i| per_sample[i].clone()).collect());
-        coverage.log(votes.file(), "images");
         Ok(coverage)
     }
 

@@ -37,20 +37,6 @@ pub struct VoteCoverage {
     pub empty: usize,
 }
 
-impl VoteCoverage {
-    /// Log (at info) how many `what` learn their votes and how many keep their label.
-    pub fn log(&self, file: &Path, what: &str) {
-        tracing::info!(
-            "votes from {}: {} {what} learn their vote distribution, {} keep their label ({} not listed, {} without a vote on these classes)",
-            file.display(),
-            self.voted,
-            self.unlisted + self.empty,
-            self.unlisted,
-            self.empty
-        );
-    }
-}
-
 fn dataset_err(path: &Path, reason: impl Into<String>) -> FerError {
     FerError::Dataset {
         path: path.to_path_buf(),
@@ -199,17 +185,30 @@ impl Votes {
         })
     }
 
-    /// The error for a training set in which no sample had a vote on `classes`.
-    pub fn no_votes_error(&self, coverage: VoteCoverage, classes: &[String]) -> FerError {
-        dataset_err(
-            &self.file,
-            format!(
-                "none of the {} training images has a vote on the classes {}: {} are not listed, {} have no such vote",
-                coverage.unlisted + coverage.empty + coverage.voted,
-                classes.join(", "),
-                coverage.unlisted,
-                coverage.empty
-            ),
-        )
+    /// Accept a training set's `coverage` of `what` (images, crops): an error
+    /// naming the file when none had a vote on `classes`, else a log line (at info)
+    /// of how many learn their votes and how many keep their label.
+    pub fn accept(&self, coverage: VoteCoverage, classes: &[String], what: &str) -> Result<()> {
+        if coverage.voted == 0 {
+            return Err(dataset_err(
+                &self.file,
+                format!(
+                    "none of the {} training images has a vote on the classes {}: {} are not listed, {} have no such vote",
+                    coverage.unlisted + coverage.empty + coverage.voted,
+                    classes.join(", "),
+                    coverage.unlisted,
+                    coverage.empty
+                ),
+            ));
+        }
+        tracing::info!(
+            "votes from {}: {} {what} learn their vote distribution, {} keep their label ({} not listed, {} without a vote on these classes)",
+            self.file.display(),
+            coverage.voted,
+            coverage.unlisted + coverage.empty,
+            coverage.unlisted,
+            coverage.empty
+        );
+        Ok(())
     }
 }

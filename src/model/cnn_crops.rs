@@ -149,10 +149,7 @@ pub fn crops_from_samples(
         }
     }
     if let Some(v) = votes {
-        if coverage.voted == 0 {
-            return Err(v.no_votes_error(coverage, classes));
-        }
-        coverage.log(v.file(), "crops");
+        v.accept(coverage, classes, "crops")?;
     }
     let skipped = samples.len() - set.len();
     Ok((set, skipped))

@@ -22,7 +22,7 @@
 //! chunks and whole. On other devices, or with `FER_CNN_CANDLE_OPS=1`
 //! ([`crate::model::cpu_ops::CANDLE_OPS_ENV`]), candle's own `conv2d` runs.
 
-use crate::model::cpu_ops::{candle_ops_requested, values, with_values};
+use crate::model::cpu_ops::{runs_our_ops, values, with_values};
 use candle_core::{CpuStorage, CustomOp2, Device, Layout, Module, Shape, Tensor};
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
@@ -56,7 +56,7 @@ impl Conv3x3 {
 
 impl Module for Conv3x3 {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        if candle_ops_requested() || !matches!(x.device(), Device::Cpu) {
+        if !runs_our_ops(x) {
             return x.conv2d(&self.weight, PADDING, 1, 1, 1);
         }
         x.contiguous()?.apply_op2(
@@ -105,9 +105,14 @@ impl Dims {
     fn rows(&self) -> usize {
         self.c_in * TAPS
     }
-    /// Images per chunk so that a column matrix stays within `max_floats`.
-    fn chunk(&self, max_floats: usize) -> usize {
-        (max_floats / (self.rows() * self.plane()).max(1)).max(1)
+    /// The batch in chunks whose column matrix stays within `max_floats` (at least
+    /// one image each): each chunk's first image and its sizes.
+    fn chunks(self, max_floats: usize) -> impl Iterator<Item = (usize, Dims)> {
+        let per = (max_floats / (self.rows() * self.plane()).max(1)).max(1);
+        (0..self.n).step_by(per).map(move |start| {
+            let n = per.min(self.n - start);
+            (start, Dims { n, ..self })
+        })
     }
 }
 
@@ -176,28 +181,12 @@ fn col2im_add(cols: &[f32], d: Dims, x: &mut [f32]) {
     });
 }
 
-/// `v` (`[n, c, plane]`) written into `out` as `[c, n·plane]` (channel-major), or
-/// back with `inverse`.
-fn swap_image_and_channel(
-    v: &[f32],
-    out: &mut [f32],
-    n: usize,
-    c: usize,
-    plane: usize,
-    inverse: bool,
-) {
+/// `v` (`[rows, cols, plane]`) written into `out` as `[cols, rows, plane]`: images
+/// and channels swap places (`[n, c, h·w]` ↔ `[c, n·h·w]`), planes copied whole.
+fn transpose_planes(v: &[f32], out: &mut [f32], rows: usize, cols: usize, plane: usize) {
     out.par_chunks_mut(plane).enumerate().for_each(|(i, dst)| {
-        // Output block i is (channel, image) in the channel-major layout, else (image, channel).
-        let (img, ch) = if inverse {
-            (i / c, i % c)
-        } else {
-            (i % n, i / n)
-        };
-        let src = if inverse {
-            (ch * n + img) * plane
-        } else {
-            (img * c + ch) * plane
-        };
+        let (col, row) = (i / rows, i % rows);
+        let src = (row * cols + col) * plane;
         dst.copy_from_slice(&v[src..src + plane]);
     });
 }
@@ -224,16 +213,12 @@ impl CustomOp2 for Im2ColConv {
         let weights = Tensor::from_slice(w, (d.c_out, d.rows()), &Device::Cpu)?;
         let (image, out_image) = (d.c_in * d.plane(), d.c_out * d.plane());
         let mut y = vec![0.0f32; d.n * out_image];
-        for start in (0..d.n).step_by(d.chunk(self.max_column_floats)) {
-            let part = Dims {
-                n: d.chunk(self.max_column_floats).min(d.n - start),
-                ..d
-            };
+        for (start, part) in d.chunks(self.max_column_floats) {
             let cols = im2col(&x[start * image..(start + part.n) * image], part);
             let out = weights.matmul(&matrix(cols, d.rows(), part.n * d.plane())?)?;
             let y = &mut y[start * out_image..(start + part.n) * out_image];
             with_values(&out, |out| {
-                swap_image_and_channel(out, y, part.n, d.c_out, d.plane(), true);
+                transpose_planes(out, y, d.c_out, part.n, d.plane());
                 Ok(())
             })?;
         }
@@ -254,12 +239,7 @@ impl CustomOp2 for Im2ColConv {
         let mut grad_w: Option<Tensor> = None;
         with_values(x, |x| {
             with_values(grad, |g| {
-                let chunk = d.chunk(self.max_column_floats);
-                for start in (0..d.n).step_by(chunk) {
-                    let part = Dims {
-                        n: chunk.min(d.n - start),
-                        ..d
-                    };
+                for (start, part) in d.chunks(self.max_column_floats) {
                     let width = part.n * d.plane();
                     let cols = matrix(
                         im2col(&x[start * image..(start + part.n) * image], part),
@@ -268,7 +248,7 @@ impl CustomOp2 for Im2ColConv {
                     )?;
                     let g_part = &g[start * out_image..(start + part.n) * out_image];
                     let mut swapped = vec![0.0f32; g_part.len()];
-                    swap_image_and_channel(g_part, &mut swapped, part.n, d.c_out, d.plane(), false);
+                    transpose_planes(g_part, &mut swapped, part.n, d.c_out, d.plane());
                     let g = matrix(swapped, d.c_out, width)?;
                     let gw = g.matmul(&cols.t()?)?;
                     grad_w = Some(match grad_w.take() {

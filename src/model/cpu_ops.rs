@@ -2,7 +2,7 @@
 //! share: borrowing the `f32` values of CPU tensors and storages, and the switch
 //! back to candle's ops.
 
-use candle_core::{CpuStorage, Layout, Storage, Tensor};
+use candle_core::{CpuStorage, Device, Layout, Storage, Tensor};
 use std::sync::OnceLock;
 
 /// Set to `1`, the CNN runs its convolutions and GroupNorm with candle's own ops
@@ -10,10 +10,13 @@ use std::sync::OnceLock;
 /// benchmarks (`benches/train_cnn.sh`), and to rule our ops out when a result looks wrong.
 pub const CANDLE_OPS_ENV: &str = "FER_CNN_CANDLE_OPS";
 
-/// Whether [`CANDLE_OPS_ENV`] asks for candle's ops (read once per process).
-pub fn candle_ops_requested() -> bool {
-    static REQUESTED: OnceLock<bool> = OnceLock::new();
-    *REQUESTED.get_or_init(|| std::env::var(CANDLE_OPS_ENV).is_ok_and(|v| v == "1"))
+/// Whether our ops run on `x`: it is on the CPU and [`CANDLE_OPS_ENV`] (read once per
+/// process) does not ask for candle's.
+pub fn runs_our_ops(x: &Tensor) -> bool {
+    static CANDLE_REQUESTED: OnceLock<bool> = OnceLock::new();
+    let candle =
+        *CANDLE_REQUESTED.get_or_init(|| std::env::var(CANDLE_OPS_ENV).is_ok_and(|v| v == "1"));
+    !candle && matches!(x.device(), Device::Cpu)
 }
 
 /// The values of a contiguous f32 CPU storage.

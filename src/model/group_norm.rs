@@ -24,7 +24,7 @@
 //! three gradients against `candle_nn::GroupNorm` (equal to float rounding). On other
 //! devices, or with `FER_CNN_CANDLE_OPS=1`, `candle_nn::GroupNorm` runs.
 
-use crate::model::cpu_ops::{candle_ops_requested, values, with_values};
+use crate::model::cpu_ops::{runs_our_ops, values, with_values};
 use candle_core::{CpuStorage, CustomOp3, Device, Layout, Module, Shape, Tensor};
 use candle_nn::{Init, VarBuilder};
 use rayon::prelude::*;
@@ -56,9 +56,7 @@ impl GroupNorm {
             eps,
         })
     }
-}
 
-impl GroupNorm {
     /// `relu(group_norm(x))` as one op: the ReLU's mask is applied inside the
     /// backward pass, instead of candle's ReLU backward (a comparison, a conversion, a
     /// product and a sum of full-size tensors on one core).
@@ -67,7 +65,7 @@ impl GroupNorm {
     }
 
     fn apply(&self, x: &Tensor, relu: bool) -> candle_core::Result<Tensor> {
-        if candle_ops_requested() || !matches!(x.device(), Device::Cpu) {
+        if !runs_our_ops(x) {
             let channels = self.weight.dim(0)?;
             let norm = candle_nn::GroupNorm::new(
                 self.weight.clone(),
