@@ -168,3 +168,33 @@ fn bad_sidecars_and_networks_are_refused_with_the_file_named() {
         .to_string();
     assert!(err.contains("x.json") && err.contains("sidecar"), "{err}");
 }
+
+/// Why `OnnxModel` copies each output before its network goes back to the pool:
+/// OpenCV returns the network's own output blob, which the network's next pass
+/// overwrites. Read after the network was lent to another worker, an output could
+/// be another face's, or half of it: two runs of `fer batch --tta flip` over the
+/// 7,178 FER2013 test faces, at low priority beside other work, disagreed by up to
+/// 0.49 on 3 faces (face-api.js) and 2 (the mini-Xception), and 3 more faces were
+/// refused as "not a probability".
+#[test]
+fn a_network_output_is_overwritten_by_its_next_pass() {
+    use opencv::core::{Mat, Scalar, CV_32F};
+    use opencv::dnn;
+    use opencv::prelude::*;
+    let onnx = common::root().join("models/mini-xception.onnx");
+    let mut net = dnn::read_net_from_onnx(onnx.to_str().unwrap()).unwrap();
+    let input = |v: f64| Mat::new_nd_with_default(&[1, 1, 64, 64], CV_32F, Scalar::all(v)).unwrap();
+    net.set_input(&input(-0.9), "", 1.0, Scalar::default())
+        .unwrap();
+    let first = net.forward_single("").unwrap();
+    let kept = first.data_typed::<f32>().unwrap().to_vec();
+    net.set_input(&input(0.9), "", 1.0, Scalar::default())
+        .unwrap();
+    let second = net.forward_single("").unwrap();
+    let second = second.data_typed::<f32>().unwrap().to_vec();
+    assert_ne!(
+        kept, second,
+        "two inputs, one output: the check below would prove nothing"
+    );
+    assert_eq!(first.data_typed::<f32>().unwrap().to_vec(), second);
+}

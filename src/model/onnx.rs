@@ -338,16 +338,20 @@ impl OnnxModel {
             false,
             CV_32F,
         )?;
-        let out = self.nets.with(
+        let flat = self.nets.with(
             || self.open(),
-            |net| -> Result<Mat> {
+            |net| -> Result<Vec<f32>> {
                 net.set_input(&blob, "", 1.0, Scalar::default())?;
-                Ok(net.forward_single("")?)
+                let out = net.forward_single("")?;
+                // The output shares memory with the network (OpenCV returns its own
+                // blob; tests/deep.rs shows the next pass overwriting it), so it is
+                // copied before the network goes back to the pool, where another
+                // worker's pass could overwrite it while it is read.
+                Ok(out.data_typed::<f32>()?.to_vec())
             },
         )??;
         let k = self.spec.classes.len();
         let n = resized.len();
-        let flat: Vec<f32> = out.data_typed::<f32>()?.to_vec();
         if flat.len() != n * k {
             return Err(FerError::model(
                 &self.onnx_path,
