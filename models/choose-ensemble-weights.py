@@ -25,25 +25,14 @@ Python standard library only.
 usage: choose-ensemble-weights.py CSV_DIR
   CSV_DIR holds {mini-xception,faceapi-expression}-{none,flip}-{fer2013,ckplus48}.csv
 """
-import csv
 import os
 import sys
 
-CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+from fer_batch_csv import CLASSES, read
+
 CK_FOLDERS = {"anger": "angry", "disgust": "disgust", "fear": "fear", "happy": "happy",
               "sadness": "sad", "surprise": "surprise"}
 STEP = 0.05
-
-
-def read(path):
-    """file -> probabilities over CLASSES, from a fer batch CSV (first face of each file)."""
-    out = {}
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            if row["status"] != "ok" or row["file"] in out:
-                continue
-            out[row["file"]] = [float(row.get("p_" + c) or 0.0) for c in CLASSES]
-    return out
 
 
 def truth_fer(path):

@@ -13,22 +13,12 @@ shipped deep models. Python standard library only.
 
 usage: choose-mixture-weights.py MODEL1.csv MODEL2.csv [...]
 """
-import csv
 import os
 import sys
 
-CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+from fer_batch_csv import CLASSES, read
+
 STEPS = 20
-
-
-def read(path):
-    """file -> probabilities over CLASSES (first face of each file)."""
-    out = {}
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            if row["status"] == "ok" and row["file"] not in out:
-                out[row["file"]] = [float(row.get("p_" + c) or 0.0) for c in CLASSES]
-    return out
 
 
 def grid(k, steps):
