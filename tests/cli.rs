@@ -818,6 +818,29 @@ fn the_shipped_deep_ensemble_reads_a_smile_and_flip_refuses_a_feature_bundle() {
 }
 
 #[test]
+fn the_shipped_ferplus_cnn_reads_a_smile_over_the_eight_ferplus_classes() {
+    let out = fer(&[
+        "batch",
+        "data/justin.jpg",
+        "--model",
+        "cnn-ferplus",
+        "--format",
+        "jsonl",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let first = text(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let row: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(row["label"], "happy", "{row}");
+    let probabilities = row["probabilities"].as_object().unwrap();
+    assert_eq!(probabilities.len(), 8, "{row}");
+    assert!(probabilities.contains_key("contempt"), "{row}");
+}
+
+#[test]
 fn plot_draws_a_models_curves_a_timeline_and_a_comparison() {
     let tmp = tempfile::tempdir().unwrap();
     let picture = |args: &[&str], out: &std::path::Path| {
