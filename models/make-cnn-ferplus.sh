@@ -22,13 +22,7 @@ mkdir -p "$WORK"
 # Mirror averaging (--tta flip) is chosen on PublicTest (validation), and PrivateTest is
 # reported both ways, under the FER+ majority (8 classes; ties and unknown / not-a-face
 # majorities left out, as for the shipped models' FER+ figures).
-for split in PublicTest PrivateTest; do
-    for tta in none flip; do
-        report="$OUT/cnn-ferplus-${split,,}-tta-$tta"
-        $FER eval --no-detect --model "$WORK/cnn.safetensors" --data "$D/MANIFEST.csv" --dataset ferplus \
-            --split $split --tta $tta --plot "$report.png" > "$report.txt"
-    done
-done
+cnn_test_splits cnn-ferplus ferplus
 # The FER+ PrivateTest faces as the shipped deep models are measured (models/deep-ensemble.md):
 # FER2013's 7 classes, the 27 contempt faces skipped, with the mirror averaging chosen above.
 $FER eval --no-detect --model "$WORK/cnn.safetensors" --data "$D/MANIFEST.csv" --dataset ferplus \
@@ -43,12 +37,7 @@ for tta in none flip; do
         --plot "$report.png" > "$report.txt"
 done
 # Across datasets, never trained on, as models/make-cnn-fer2013.sh measures its CNN.
-$FER eval --model "$WORK/cnn.safetensors" --tta flip --data "$D/yalefaces" \
-    --classes happy,sad,surprise,neutral --plot "$OUT/cnn-ferplus-yale-4class.png" \
-    > "$OUT/cnn-ferplus-yale-4class.txt"
-$FER eval --no-detect --model "$WORK/cnn.safetensors" --tta flip --data "$D/ckplus48" \
-    --classes angry,disgust,fear,happy,sad,surprise --plot "$OUT/cnn-ferplus-ckplus48.png" \
-    > "$OUT/cnn-ferplus-ckplus48.txt"
+cnn_other_datasets cnn-ferplus
 $FER plot "$WORK/cnn.safetensors" --out "$OUT/cnn-ferplus-curves.png"
 # The shipped copy, read as --model cnn-ferplus through its sidecar models/cnn-ferplus.json
 # (which asks for the mirror averaging chosen above): see models/cnn-ferplus.md.

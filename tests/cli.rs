@@ -795,13 +795,13 @@ fn latent_truth_from_two_named_sources_is_saved_printed_and_drawn() {
     assert!(e.contains("no source has the class `contempt`"), "{e}");
 }
 
-#[test]
-fn the_shipped_deep_ensemble_reads_a_smile_and_flip_refuses_a_feature_bundle() {
+/// The first JSON row of `fer batch data/justin.jpg --model MODEL` (one smiling face).
+fn first_row_on_a_smile(model: &str) -> serde_json::Value {
     let out = fer(&[
         "batch",
         "data/justin.jpg",
         "--model",
-        "deep-ensemble-fer",
+        model,
         "--format",
         "jsonl",
     ]);
@@ -811,7 +811,12 @@ fn the_shipped_deep_ensemble_reads_a_smile_and_flip_refuses_a_feature_bundle() {
         .next()
         .unwrap_or_default()
         .to_string();
-    let row: serde_json::Value = serde_json::from_str(&first).unwrap();
+    serde_json::from_str(&first).unwrap()
+}
+
+#[test]
+fn the_shipped_deep_ensemble_reads_a_smile_and_flip_refuses_a_feature_bundle() {
+    let row = first_row_on_a_smile("deep-ensemble-fer");
     assert_eq!(row["label"], "happy", "{row}");
     let e = refused(&["batch", "data/justin.jpg", "--tta", "flip"]);
     assert!(e.contains("--tta flip is for deep models"), "{e}");
@@ -819,21 +824,7 @@ fn the_shipped_deep_ensemble_reads_a_smile_and_flip_refuses_a_feature_bundle() {
 
 #[test]
 fn the_shipped_ferplus_cnn_reads_a_smile_over_the_eight_ferplus_classes() {
-    let out = fer(&[
-        "batch",
-        "data/justin.jpg",
-        "--model",
-        "cnn-ferplus",
-        "--format",
-        "jsonl",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let first = text(&out.stdout)
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    let row: serde_json::Value = serde_json::from_str(&first).unwrap();
+    let row = first_row_on_a_smile("cnn-ferplus");
     assert_eq!(row["label"], "happy", "{row}");
     let probabilities = row["probabilities"].as_object().unwrap();
     assert_eq!(probabilities.len(), 8, "{row}");
