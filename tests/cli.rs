@@ -795,16 +795,18 @@ fn latent_truth_from_two_named_sources_is_saved_printed_and_drawn() {
     assert!(e.contains("no source has the class `contempt`"), "{e}");
 }
 
-/// The first JSON row of `fer batch data/justin.jpg --model MODEL` (one smiling face).
-fn first_row_on_a_smile(model: &str) -> serde_json::Value {
-    let out = fer(&[
+/// The first JSON row of `fer batch data/justin.jpg --model MODEL EXTRA...` (one smiling face).
+fn first_row_on_a_smile(model: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
         "batch",
         "data/justin.jpg",
         "--model",
         model,
         "--format",
         "jsonl",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let out = fer(&args);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let first = text(&out.stdout)
         .lines()
@@ -816,7 +818,7 @@ fn first_row_on_a_smile(model: &str) -> serde_json::Value {
 
 #[test]
 fn the_shipped_deep_ensemble_reads_a_smile_and_flip_refuses_a_feature_bundle() {
-    let row = first_row_on_a_smile("deep-ensemble-fer");
+    let row = first_row_on_a_smile("deep-ensemble-fer", &[]);
     assert_eq!(row["label"], "happy", "{row}");
     let e = refused(&["batch", "data/justin.jpg", "--tta", "flip"]);
     assert!(e.contains("--tta flip is for deep models"), "{e}");
@@ -824,11 +826,26 @@ fn the_shipped_deep_ensemble_reads_a_smile_and_flip_refuses_a_feature_bundle() {
 
 #[test]
 fn the_shipped_ferplus_cnn_reads_a_smile_over_the_eight_ferplus_classes() {
-    let row = first_row_on_a_smile("cnn-ferplus");
+    let row = first_row_on_a_smile("cnn-ferplus", &[]);
     assert_eq!(row["label"], "happy", "{row}");
     let probabilities = row["probabilities"].as_object().unwrap();
     assert_eq!(probabilities.len(), 8, "{row}");
     assert!(probabilities.contains_key("contempt"), "{row}");
+}
+
+#[test]
+fn a_model_that_reads_the_box_skips_the_eye_search_and_answers_the_same() {
+    // The CNN reads the face box, never the crop the eyes level: the eye search is
+    // skipped unless an eye finder is named, and the answer does not move.
+    let skipped = first_row_on_a_smile("cnn-ferplus", &[]);
+    let searched = first_row_on_a_smile("cnn-ferplus", &["--eye-finder", "cascade"]);
+    assert_eq!(skipped["eyes_found"], false, "{skipped}");
+    assert_eq!(searched["eyes_found"], true, "{searched}");
+    assert_eq!(skipped["probabilities"], searched["probabilities"]);
+    assert_eq!(skipped["x"], searched["x"]);
+    // The feature bundle aligns its crop on the eyes, so it still looks for them.
+    let bundle = first_row_on_a_smile("models/fer-default.safetensors", &[]);
+    assert_eq!(bundle["eyes_found"], true, "{bundle}");
 }
 
 #[test]

@@ -63,9 +63,7 @@ impl Reader {
         let detect = options::detect(detect)?;
         let (loaded, pool) = detached::short(py, || {
             let loaded = load_face_model(model, &load)?;
-            let mut cfg = loaded.pipeline();
-            detect.apply(&mut cfg)?;
-            let pool = PipelinePool::new(cfg)?;
+            let pool = PipelinePool::new(loaded.run_pipeline(&detect)?)?;
             Ok((loaded, pool))
         })?;
         Ok(Reader {

@@ -124,8 +124,9 @@ pub fn evaluate(
     set_by: Option<&str>,
 ) -> PyResult<String> {
     let loaded = load_face_model(model, &options::load(device, fp16, tta)?).map_err(to_py)?;
-    let mut cfg = loaded.pipeline();
-    options::detect(detect)?.apply(&mut cfg).map_err(to_py)?;
+    let cfg = loaded
+        .run_pipeline(&options::detect(detect)?)
+        .map_err(to_py)?;
     let pool = PipelinePool::new(cfg).map_err(to_py)?;
     let data = selection(data, dataset, split, classes, set_by)?;
     let report = detached::run(py, threads, progress.as_ref(), |p| {
@@ -254,8 +255,7 @@ pub fn compare(
     let mut entrants = Vec::new();
     for name in &deep {
         let model = load_face_model(name, &load).map_err(to_py)?;
-        let mut cfg = model.pipeline();
-        detect.apply(&mut cfg).map_err(to_py)?;
+        let cfg = model.run_pipeline(&detect).map_err(to_py)?;
         entrants.push(DeepEntrant {
             label: comparison::deep_label(name, tta),
             pool: PipelinePool::new(cfg).map_err(to_py)?,

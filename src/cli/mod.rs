@@ -53,9 +53,7 @@ pub fn load_face_model(path: &Path, device: &DeviceArgs) -> Result<Box<dyn FaceM
 
 /// Pipelines with the model's configuration and the run's detection options.
 pub fn pool_for(model: &dyn FaceModel, detect: &DetectArgs) -> Result<PipelinePool> {
-    let mut cfg = model.pipeline();
-    detect.apply(&mut cfg)?;
-    Ok(PipelinePool::new(cfg)?)
+    Ok(PipelinePool::new(model.run_pipeline(&detect.options())?)?)
 }
 
 /// Worker threads for rayon (0: one per core), and none of OpenCV's own.

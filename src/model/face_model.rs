@@ -4,6 +4,7 @@ use crate::error::Result;
 use crate::gray::GrayImage;
 use crate::metrics::SourceTransition;
 use crate::pipeline::{ImageReading, PipelineConfig};
+use crate::run_options::DetectOptions;
 
 /// Anything that reads the expressions of the faces the pipeline found: a
 /// bundle (from each face's features) or a deep model (from each face's pixels).
@@ -20,6 +21,20 @@ pub trait FaceModel: Send + Sync {
     /// ([`crate::model::tta::FlipAveraged`]). A feature bundle reads the features already computed.
     fn reads_pixels(&self) -> bool {
         false
+    }
+
+    /// The pipeline a run reads faces with: the model's own, with the run's options
+    /// applied. A model that [`FaceModel::reads_pixels`] sees the face box, never the
+    /// crop the eyes level, so the eye search (about 5 ms a face, BENCHMARKS.md) is
+    /// skipped unless the run names an eye finder; the answers are the same either way
+    /// (`tests/cli.rs`), only the rows' `eyes_found` says false.
+    fn run_pipeline(&self, opts: &DetectOptions) -> Result<PipelineConfig> {
+        let mut cfg = self.pipeline();
+        opts.apply(&mut cfg)?;
+        if self.reads_pixels() && opts.eye_finder.is_none() {
+            cfg.detect.eyes = false;
+        }
+        Ok(cfg)
     }
 
     /// Whether the model reads a set of frames as one, from their features (a set
@@ -47,5 +62,45 @@ pub trait FaceModel: Send + Sync {
     /// every other model).
     fn latent_transitions(&self) -> Result<Vec<SourceTransition>> {
         Ok(vec![])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A model that answers nothing, reading pixels or features as told.
+    struct Reads(bool);
+
+    impl FaceModel for Reads {
+        fn classes(&self) -> &[String] {
+            &[]
+        }
+        fn pipeline(&self) -> PipelineConfig {
+            PipelineConfig::default()
+        }
+        fn classify_faces(&self, _: &GrayImage, _: &ImageReading) -> Result<Vec<Vec<f32>>> {
+            Ok(vec![])
+        }
+        fn reads_pixels(&self) -> bool {
+            self.0
+        }
+    }
+
+    #[test]
+    fn only_a_model_of_features_searches_eyes_unless_an_eye_finder_is_named() {
+        let run = DetectOptions::default();
+        assert!(Reads(false).run_pipeline(&run).unwrap().detect.eyes);
+        assert!(!Reads(true).run_pipeline(&run).unwrap().detect.eyes);
+        let named = DetectOptions {
+            eye_finder: Some("cascade".into()),
+            ..Default::default()
+        };
+        assert!(Reads(true).run_pipeline(&named).unwrap().detect.eyes);
+        let none = DetectOptions {
+            no_eyes: true,
+            ..Default::default()
+        };
+        assert!(!Reads(false).run_pipeline(&none).unwrap().detect.eyes);
     }
 }
