@@ -2,10 +2,12 @@
 # The speed figures of BENCHMARKS.md ("Speed against the Python fer package and bare
 # Haar", "Searching less on video"), side by side in one run:
 #   1. whole process on the 492 Yale frames (three copies, as PNG): `fer batch`
-#      pinned to one core, the Python `fer` package's two-line use pinned to the
-#      same core, and `fer batch` on all cores; best of ROUNDS;
+#      pinned to one core (the default model, and `--model cnn-ferplus`), the Python
+#      `fer` package's two-line use pinned to the same core, and `fer batch` on all
+#      cores; best of ROUNDS;
 #   2. `fer bench` (the pipeline against one bare full-resolution Haar search) on the
-#      Yale frames and the group photos, at 1 and 2 threads;
+#      Yale frames and the group photos, at 1 and 2 threads, with the default model
+#      and with `--model cnn-ferplus`;
 #   3. `fer live` pinned to one core on the 640x480 one-face video
 #      (examples/one_face_video.rs) at --min-face 30, with a full search on every
 #      frame and with the default --search-every;
@@ -39,24 +41,29 @@ def best(cmd, pin=True):
         times.append(time.perf_counter() - t)
     return min(times)
 ours = best([fer, "batch", frames, "--threads", "1", "--out", f"{work}/rows.csv"])
+cnn = best([fer, "batch", frames, "--threads", "1", "--model", "cnn-ferplus", "--out", f"{work}/rows.csv"])
 theirs = best([sys.executable, "-c",
                "import os, cv2; from fer.fer import FER; d = FER(); "
                f"[d.detect_emotions(cv2.imread(os.path.join({frames!r}, f))) for f in sorted(os.listdir({frames!r}))]"])
 all_cores = best([fer, "batch", frames, "--out", f"{work}/rows.csv"], pin=False)
 print(json.dumps({"fer_batch_1_core_s": round(ours, 3), "fer_package_1_core_s": round(theirs, 3),
                   "fer_package_over_fer_batch": round(theirs / ours, 2),
+                  "fer_batch_cnn_ferplus_1_core_s": round(cnn, 3),
+                  "fer_package_over_fer_batch_cnn_ferplus": round(theirs / cnn, 2),
                   f"fer_batch_{cores}_cores_s": round(all_cores, 3)}))
 PY
 
 echo "# 2. fer bench: pipeline against one bare Haar search"
+for model in models/fer-default.safetensors cnn-ferplus; do
 for dir in yalefaces detection/dlib-faces; do
-    "$FER" bench "$DATA/$dir" --repeat 2 --json 2>/dev/null |
+    "$FER" bench "$DATA/$dir" --model "$model" --repeat 2 --json 2>/dev/null |
         "$VENV/bin/python" -c "
 import json, sys
 r = json.load(sys.stdin)
 for t in r['throughput']:
-    print(json.dumps({'frames': '$dir', 'threads': t['threads'], 'pipeline_images_per_s': round(t['images_per_s'], 1),
+    print(json.dumps({'model': '$model', 'frames': '$dir', 'threads': t['threads'], 'pipeline_images_per_s': round(t['images_per_s'], 1),
                       'bare_haar_images_per_s': round(t['bare_haar_images_per_s'], 1), 'ratio': round(t['ratio_to_bare_haar'], 2)}))"
+done
 done
 
 echo "# 3. fer live, one core, 640x480 one-face video, --min-face 30"
