@@ -206,7 +206,7 @@ fn group_photos() -> Result<Vec<Photo>> {
         .map(|(file, boxes)| {
             let path = dir.join(file);
             let colour =
-                imgcodecs::imread(&path.to_string_lossy().to_string(), imgcodecs::IMREAD_COLOR)?;
+                imgcodecs::imread(path.to_string_lossy().to_string(), imgcodecs::IMREAD_COLOR)?;
             Ok((prepared(&path)?, colour, boxes))
         })
         .collect()
