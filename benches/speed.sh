@@ -2,15 +2,14 @@
 # The speed figures of BENCHMARKS.md ("Speed against the Python fer package and bare
 # Haar", "Searching less on video"), side by side in one run:
 #   1. whole process on the 492 Yale frames (three copies, as PNG): `fer batch`
-#      pinned to one core (the default model, and `--model cnn-ferplus`), the Python
-#      `fer` package's two-line use pinned to the same core, and `fer batch` on all
-#      cores; best of ROUNDS;
+#      pinned to one core (the default model, cnn-ferplus, and the feature model
+#      models/fer-default.safetensors), the Python `fer` package's two-line use
+#      pinned to the same core, and `fer batch` on all cores; best of ROUNDS;
 #   2. `fer bench` (the pipeline against one bare full-resolution Haar search) on the
-#      Yale frames and the group photos, at 1 and 2 threads, with the default model
-#      and with `--model cnn-ferplus`;
+#      Yale frames and the group photos, at 1 and 2 threads, with each of the two;
 #   3. `fer live` pinned to one core on the 640x480 one-face video
 #      (examples/one_face_video.rs) at --min-face 30, with a full search on every
-#      frame and with the default --search-every;
+#      frame and with the default --search-every, and the feature model at the default;
 #   4. the same on ../shared/data/video/Megamind.avi at the live defaults, and how
 #      far the tracked search's timeline is from the full search's.
 #
@@ -41,20 +40,21 @@ def best(cmd, pin=True):
         times.append(time.perf_counter() - t)
     return min(times)
 ours = best([fer, "batch", frames, "--threads", "1", "--out", f"{work}/rows.csv"])
-cnn = best([fer, "batch", frames, "--threads", "1", "--model", "cnn-ferplus", "--out", f"{work}/rows.csv"])
+features = best([fer, "batch", frames, "--threads", "1", "--model", "models/fer-default.safetensors",
+                 "--out", f"{work}/rows.csv"])
 theirs = best([sys.executable, "-c",
                "import os, cv2; from fer.fer import FER; d = FER(); "
                f"[d.detect_emotions(cv2.imread(os.path.join({frames!r}, f))) for f in sorted(os.listdir({frames!r}))]"])
 all_cores = best([fer, "batch", frames, "--out", f"{work}/rows.csv"], pin=False)
 print(json.dumps({"fer_batch_1_core_s": round(ours, 3), "fer_package_1_core_s": round(theirs, 3),
                   "fer_package_over_fer_batch": round(theirs / ours, 2),
-                  "fer_batch_cnn_ferplus_1_core_s": round(cnn, 3),
-                  "fer_package_over_fer_batch_cnn_ferplus": round(theirs / cnn, 2),
+                  "fer_batch_feature_model_1_core_s": round(features, 3),
+                  "fer_package_over_fer_batch_feature_model": round(theirs / features, 2),
                   f"fer_batch_{cores}_cores_s": round(all_cores, 3)}))
 PY
 
 echo "# 2. fer bench: pipeline against one bare Haar search"
-for model in models/fer-default.safetensors cnn-ferplus; do
+for model in cnn-ferplus models/fer-default.safetensors; do
 for dir in yalefaces detection/dlib-faces; do
     "$FER" bench "$DATA/$dir" --model "$model" --repeat 2 --json 2>/dev/null |
         "$VENV/bin/python" -c "
@@ -68,8 +68,9 @@ done
 
 echo "# 3. fer live, one core, 640x480 one-face video, --min-face 30"
 target/release/examples/one_face_video "$WORK/one-face.avi" 2>/dev/null
-for every in 1 default; do
+for every in 1 default features; do
     opt=(); [ "$every" = default ] || opt=(--search-every "$every")
+    [ "$every" = features ] && opt=(--model models/fer-default.safetensors)
     taskset -c 0 "$FER" live --source "$WORK/one-face.avi" --plain --json --min-face 30 "${opt[@]}" 2>/dev/null |
         "$VENV/bin/python" -c "import json,sys; r=json.load(sys.stdin); print(json.dumps({'search_every': '$every', 'fps': round(r['fps'], 1), 'p50_ms': round(r['latency_p50_ms'], 1), 'p95_ms': round(r['latency_p95_ms'], 1), 'tracks': len(r['tracks'])}))"
 done

@@ -193,7 +193,7 @@ fn train_then_eval_on_held_out_subjects() {
     );
     assert_eq!(report["samples"].as_u64(), Some(189));
     assert!(acc > 0.8, "accuracy {acc}");
-    // Without --model, eval reads the shipped model, as batch does.
+    // Without --model, eval reads the default model (cnn-ferplus), as batch does.
     let out = fer(&[
         "eval",
         "--no-detect",
@@ -209,7 +209,7 @@ fn train_then_eval_on_held_out_subjects() {
         report["protocol"]
             .as_str()
             .unwrap()
-            .contains("models/fer-default.safetensors"),
+            .starts_with("model cnn-ferplus "),
         "{report}"
     );
     assert_eq!(report["samples"].as_u64(), Some(189));
@@ -820,7 +820,14 @@ fn first_row_on_a_smile(model: &str, extra: &[&str]) -> serde_json::Value {
 fn the_shipped_deep_ensemble_reads_a_smile_and_flip_refuses_a_feature_bundle() {
     let row = first_row_on_a_smile("deep-ensemble-fer", &[]);
     assert_eq!(row["label"], "happy", "{row}");
-    let e = refused(&["batch", "data/justin.jpg", "--tta", "flip"]);
+    let e = refused(&[
+        "batch",
+        "data/justin.jpg",
+        "--model",
+        "models/fer-default.safetensors",
+        "--tta",
+        "flip",
+    ]);
     assert!(e.contains("--tta flip is for deep models"), "{e}");
 }
 

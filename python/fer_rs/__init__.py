@@ -53,7 +53,9 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 #: The models inside the wheel, by the names `model=` takes.
 _SHIPPED = {
-    "default": "fer-default.safetensors",
+    "default": "cnn-ferplus.json",
+    "cnn-ferplus": "cnn-ferplus.json",
+    "fer-default": "fer-default.safetensors",
     "mini-xception": "mini-xception.json",
     "faceapi-expression": "faceapi-expression.json",
     "deep-ensemble": "deep-ensemble.json",
@@ -220,8 +222,9 @@ def _recipe(data, dataset, split, classes, mirror, val_fraction, votes, stages, 
 class Reader:
     """A model and its pipeline, reading the expression of every face.
 
-    ``model`` is ``"default"`` (the shipped feature model), ``"mini-xception"``,
-    ``"faceapi-expression"``, ``"deep-ensemble"``, a path to a bundle from
+    ``model`` is ``"default"`` (``"cnn-ferplus"``, our CNN of the FER+ votes, eight
+    classes), ``"fer-default"`` (the shipped feature model, seven classes),
+    ``"mini-xception"``, ``"faceapi-expression"``, ``"deep-ensemble"``, a path to a bundle from
     ``fer train``, a CNN from ``fer train-cnn``, an ONNX or ensemble sidecar, or a
     weighted ensemble ``"A@0.9+B@0.1"``. The other keyword arguments are the
     detection options of ``fer batch`` (``min_face`` is ``--min-face``, and so on;

@@ -72,3 +72,12 @@ def test_shipped_deep_models_load_from_the_package(repo):
         assert fer_rs.shipped_models()[name].startswith(str(fer_rs._MODELS_DIR))
         faces = r.read(repo / "data" / "justin.jpg")
         assert faces and faces[0]["label"] in r.classes
+
+
+def test_the_default_is_the_ferplus_cnn_and_the_feature_model_keeps_a_name(reader, repo):
+    # The default model reads the face box, so it skips the eye search.
+    face = reader.read(repo / "data" / "justin.jpg")[0]
+    assert face["label"] == "happy" and face["eyes_found"] is False
+    assert fer_rs.shipped_models()["default"] == fer_rs.shipped_models()["cnn-ferplus"]
+    features = fer_rs.Reader("fer-default").read(repo / "data" / "justin.jpg")[0]
+    assert features["eyes_found"] is True and features["box"] == face["box"]

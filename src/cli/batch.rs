@@ -31,7 +31,7 @@ pub struct BatchArgs {
     /// Sharded runs: cut videos into ranges of this many frames, so that one long video is shared by several tasks.
     #[arg(long, value_name = "FRAMES", default_value_t = VIDEO_CHUNK_FRAMES)]
     video_chunk: u64,
-    /// Model: a bundle, a CNN from train-cnn, an ONNX or ensemble sidecar (.json), a shipped model's name (mini-xception, faceapi-expression, deep-ensemble), or a weighted ensemble A@0.9+B@0.1.
+    /// Model: a bundle, a CNN from train-cnn, an ONNX or ensemble sidecar (.json), a shipped model's name (cnn-ferplus, mini-xception, faceapi-expression, deep-ensemble, deep-ensemble-fer; models/fer-default.safetensors is the feature model), or a weighted ensemble A@0.9+B@0.1.
     #[arg(long, default_value = DEFAULT_MODEL)]
     model: PathBuf,
     /// Output format.

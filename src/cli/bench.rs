@@ -12,7 +12,7 @@ pub struct BenchArgs {
     /// Image files and folders (searched recursively), decoded once before timing.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// Model: a bundle, a CNN from train-cnn, an ONNX or ensemble sidecar (.json), a shipped model's name (mini-xception, faceapi-expression, deep-ensemble), or a weighted ensemble A@0.9+B@0.1 (classification is part of the pipeline timed).
+    /// Model: a bundle, a CNN from train-cnn, an ONNX or ensemble sidecar (.json), a shipped model's name (cnn-ferplus, mini-xception, faceapi-expression, deep-ensemble, deep-ensemble-fer; models/fer-default.safetensors is the feature model), or a weighted ensemble A@0.9+B@0.1 (classification is part of the pipeline timed).
     #[arg(long, default_value = DEFAULT_MODEL)]
     model: PathBuf,
     /// Thread counts to measure throughput with, comma separated.

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 pub struct EvalArgs {
     #[command(flatten)]
     data: DataArgs,
-    /// Model to evaluate (default: the shipped model): a bundle, a CNN from train-cnn, an ONNX or ensemble sidecar (.json), a shipped model's name (mini-xception, faceapi-expression, deep-ensemble), or a weighted ensemble A@0.9+B@0.1.
+    /// Model to evaluate (default: cnn-ferplus): a bundle, a CNN from train-cnn, an ONNX or ensemble sidecar (.json), a shipped model's name (cnn-ferplus, mini-xception, faceapi-expression, deep-ensemble, deep-ensemble-fer; models/fer-default.safetensors is the feature model), or a weighted ensemble A@0.9+B@0.1.
     #[arg(long, conflicts_with = "cv")]
     model: Option<PathBuf>,
     #[command(flatten)]

@@ -35,7 +35,7 @@ pub struct LiveArgs {
     /// Camera index (0), device path, video file, image sequence pattern (frames/%04d.png) or stream URL.
     #[arg(long)]
     source: String,
-    /// Model: a bundle, a CNN from train-cnn, an ONNX or ensemble sidecar (.json), a shipped model's name (mini-xception, faceapi-expression, deep-ensemble), or a weighted ensemble A@0.9+B@0.1.
+    /// Model: a bundle, a CNN from train-cnn, an ONNX or ensemble sidecar (.json), a shipped model's name (cnn-ferplus, mini-xception, faceapi-expression, deep-ensemble, deep-ensemble-fer; models/fer-default.safetensors is the feature model), or a weighted ensemble A@0.9+B@0.1.
     #[arg(long, default_value = DEFAULT_MODEL)]
     model: PathBuf,
     /// Frames pooled per face track for its readout.

@@ -14,8 +14,15 @@ use crate::model::{FaceModel, Model};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// The shipped default model, relative to the repository.
-pub const DEFAULT_MODEL: &str = "models/fer-default.safetensors";
+/// The model a command reads faces with when `--model` is not given: our CNN of the
+/// FER+ votes, by its shipped name (`models/cnn-ferplus.json`). It reads every
+/// accuracy row of the README above the feature model, and faster through detection,
+/// since it needs no eye search (`models/cnn-ferplus.md`).
+pub const DEFAULT_MODEL: &str = "cnn-ferplus";
+/// The shipped feature model (the MLP on points and HOG, the default before
+/// 2026-12-03; `fer explain` and `fer train`'s recipes read features like it),
+/// relative to the repository.
+pub const FEATURE_MODEL: &str = "models/fer-default.safetensors";
 /// The `format` field of an ensemble sidecar.
 pub const ENSEMBLE_FORMAT: &str = "fer-ensemble";
 /// Sidecars larger than this are refused before reading.
@@ -66,13 +73,13 @@ pub struct MemberSpec {
     pub weight: f32,
 }
 
-/// The model path: as given, or the shipped default found from the working
+/// The model path: as given, or the shipped feature model found from the working
 /// directory or the source tree this library was built from.
 pub fn resolve_model(path: &Path) -> PathBuf {
-    if path.exists() || path != Path::new(DEFAULT_MODEL) {
+    if path.exists() || path != Path::new(FEATURE_MODEL) {
         return path.to_path_buf();
     }
-    let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_MODEL);
+    let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join(FEATURE_MODEL);
     if built_from.exists() {
         built_from
     } else {
