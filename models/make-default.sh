@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Trains the shipped default model and writes the evaluation reports quoted in
+# Trains the shipped feature model (models/fer-default.safetensors, the default until
+# 2026-12-03; the default now is cnn-ferplus, models/make-cnn-ferplus.sh) and writes the evaluation reports quoted in
 # models/fer-default.md. Needs ../shared/data. Run from the repository root:
 #   models/make-default.sh
 # Takes about 40 minutes on 2 cores.
