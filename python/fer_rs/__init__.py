@@ -59,6 +59,7 @@ _SHIPPED = {
     "mini-xception": "mini-xception.json",
     "faceapi-expression": "faceapi-expression.json",
     "deep-ensemble": "deep-ensemble.json",
+    "deep-ensemble-fer": "deep-ensemble-fer.json",
 }
 _MODELS_DIR = Path(__file__).resolve().parent / "models"
 
@@ -224,7 +225,8 @@ class Reader:
 
     ``model`` is ``"default"`` (``"cnn-ferplus"``, our CNN of the FER+ votes, eight
     classes), ``"fer-default"`` (the shipped feature model, seven classes),
-    ``"mini-xception"``, ``"faceapi-expression"``, ``"deep-ensemble"``, a path to a bundle from
+    ``"mini-xception"``, ``"faceapi-expression"``, ``"deep-ensemble"``,
+    ``"deep-ensemble-fer"``, a path to a bundle from
     ``fer train``, a CNN from ``fer train-cnn``, an ONNX or ensemble sidecar, or a
     weighted ensemble ``"A@0.9+B@0.1"``. The other keyword arguments are the
     detection options of ``fer batch`` (``min_face`` is ``--min-face``, and so on;

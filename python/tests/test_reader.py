@@ -67,7 +67,7 @@ def test_options_reach_the_pipeline(repo):
 
 
 def test_shipped_deep_models_load_from_the_package(repo):
-    for name in ("mini-xception", "faceapi-expression", "deep-ensemble"):
+    for name in ("mini-xception", "faceapi-expression", "deep-ensemble", "deep-ensemble-fer", "cnn-ferplus", "fer-default"):
         r = fer_rs.Reader(name, device="cpu")
         assert fer_rs.shipped_models()[name].startswith(str(fer_rs._MODELS_DIR))
         faces = r.read(repo / "data" / "justin.jpg")
