@@ -200,14 +200,9 @@ fn group_photo_recall(data: &Path, cfg: DetectConfig) -> (usize, usize) {
     let (mut found, mut false_hits) = (0, 0);
     for (file, boxes) in &truth {
         let faces = det.detect_boxes(&prepared(&dir.join(file))).unwrap();
-        found += boxes
-            .iter()
-            .filter(|t| faces.iter().any(|d| common::matches(**t, *d)))
-            .count();
-        false_hits += faces
-            .iter()
-            .filter(|d| !boxes.iter().any(|t| common::matches(*t, **d)))
-            .count();
+        let (f, h) = common::found_and_false_hits(boxes, &faces);
+        found += f;
+        false_hits += h;
     }
     (found, false_hits)
 }
