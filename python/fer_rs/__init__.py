@@ -223,8 +223,8 @@ def _recipe(data, dataset, split, classes, mirror, val_fraction, votes, stages, 
 class Reader:
     """A model and its pipeline, reading the expression of every face.
 
-    ``model`` is ``"default"`` (``"cnn-ferplus"``, our CNN of the FER+ votes, eight
-    classes), ``"fer-default"`` (the shipped feature model, seven classes),
+    ``model`` is ``"default"`` (``"cnn-ferplus"``, our CNN of the FER+ votes),
+    ``"fer-default"`` (the shipped feature model; both answer the same eight classes),
     ``"mini-xception"``, ``"faceapi-expression"``, ``"deep-ensemble"``,
     ``"deep-ensemble-fer"``, a path to a bundle from
     ``fer train``, a CNN from ``fer train-cnn``, an ONNX or ensemble sidecar, or a

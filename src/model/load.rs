@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// The model a command reads faces with when `--model` is not given: our CNN of the
-/// FER+ votes, by its shipped name (`models/cnn-ferplus.json`). It reads every
-/// accuracy row of the README above the feature model, and faster through detection,
-/// since it needs no eye search (`models/cnn-ferplus.md`).
+/// FER+ votes, by its shipped name (`models/cnn-ferplus.json`). It reads every test
+/// set it never trained on better than the feature model, and faster through
+/// detection, since it needs no eye search (README, "Accuracy of the shipped model").
 pub const DEFAULT_MODEL: &str = "cnn-ferplus";
 /// The shipped feature model (the MLP on points and HOG, the default before
 /// 2026-12-03; `fer explain` and `fer train`'s recipes read features like it),
