@@ -68,11 +68,11 @@ done
 
 echo "# 3. fer live, one core, 640x480 one-face video, --min-face 30"
 target/release/examples/one_face_video "$WORK/one-face.avi" 2>/dev/null
-for every in 1 default features; do
-    opt=(); [ "$every" = default ] || opt=(--search-every "$every")
-    [ "$every" = features ] && opt=(--model models/fer-default.safetensors)
+for run in "cnn-ferplus 1" "cnn-ferplus default" "models/fer-default.safetensors default"; do
+    read -r model every <<< "$run"
+    opt=(--model "$model"); [ "$every" = default ] || opt+=(--search-every "$every")
     taskset -c 0 "$FER" live --source "$WORK/one-face.avi" --plain --json --min-face 30 "${opt[@]}" 2>/dev/null |
-        "$VENV/bin/python" -c "import json,sys; r=json.load(sys.stdin); print(json.dumps({'search_every': '$every', 'fps': round(r['fps'], 1), 'p50_ms': round(r['latency_p50_ms'], 1), 'p95_ms': round(r['latency_p95_ms'], 1), 'tracks': len(r['tracks'])}))"
+        "$VENV/bin/python" -c "import json,sys; r=json.load(sys.stdin); print(json.dumps({'model': '$model', 'search_every': '$every', 'fps': round(r['fps'], 1), 'p50_ms': round(r['latency_p50_ms'], 1), 'p95_ms': round(r['latency_p95_ms'], 1), 'tracks': len(r['tracks'])}))"
 done
 
 echo "# 4. fer live, one core, Megamind.avi at the live defaults: full search on every frame against the default"
